@@ -1,0 +1,429 @@
+package cgroups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"golang.org/x/sys/unix"
+)
+
+// Cgroup is one container's cgroup, "/ctlab/<name>" in every hierarchy used.
+type Cgroup struct {
+	name string
+	mode Mode // V1 or V2 (never Hybrid)
+
+	v1    cgroup1.Cgroup
+	paths map[string]string // v1: controller -> dir; v2: every controller -> the one dir
+
+	v2    *cgroup2.Manager
+	v2dir string
+}
+
+// group is the cgroup path relative to each hierarchy's root.
+func group(name string) string { return "/" + parentName + "/" + name }
+
+// Name returns the name given to Create or Open.
+func (c *Cgroup) Name() string { return c.name }
+
+// Paths maps each controller to its directory on this host. On v2 every
+// controller maps to the same directory; that sameness is the lesson.
+func (c *Cgroup) Paths() map[string]string {
+	out := make(map[string]string, len(c.paths))
+	for k, v := range c.paths {
+		out[k] = v
+	}
+	return out
+}
+
+// Create makes "/ctlab/<name>" in every hierarchy ctlab uses and applies l.
+// A leftover empty cgroup of that name is reused; one that still holds
+// processes is refused, since it belongs to a running container.
+func Create(name string, l Limits) (*Cgroup, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	switch Effective() {
+	case V1:
+		return createV1(name, l)
+	case V2:
+		return createV2(name, l)
+	default:
+		return nil, fmt.Errorf("create cgroup %s: no cgroup filesystem mounted at /sys/fs/cgroup", name)
+	}
+}
+
+func v1Paths(name string) (map[string]string, error) {
+	roots, err := v1Roots()
+	if err != nil {
+		return nil, err
+	}
+	paths := map[string]string{}
+	for ctrl, root := range roots {
+		paths[ctrl] = filepath.Join(root, parentName, name)
+	}
+	return paths, nil
+}
+
+// busy returns the pids in dir (recursively) or nil if dir does not exist.
+func busy(dir string) []int {
+	pids, _ := procsIn(dir)
+	return pids
+}
+
+func createV1(name string, l Limits) (*Cgroup, error) {
+	paths, err := v1Paths(name)
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
+	if err := checkV1Limits(paths, l); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
+	for _, p := range paths {
+		if pids := busy(p); len(pids) > 0 {
+			return nil, fmt.Errorf("create cgroup %s: %s already exists and holds processes %v", name, p, pids)
+		}
+	}
+	// Missing controllers were filtered by v1Hierarchy; AllowAny keeps
+	// containerd from insisting on the devices hierarchy in a user namespace.
+	cg1, err := cgroup1.New(cgroup1.StaticPath(group(name)), v1Spec(paths, l),
+		cgroup1.WithHierarchy(v1Hierarchy), func(ic *cgroup1.InitConfig) error { ic.InitCheck = cgroup1.AllowAny; return nil })
+	c := &Cgroup{name: name, mode: V1, v1: cg1, paths: paths}
+	if err == nil {
+		err = c.applyV1Extras(l)
+	}
+	if err == nil {
+		err = c.setDevices(l)
+	}
+	if err != nil {
+		// Nothing runs in it yet, so removing is safe and leaves no half-made group.
+		_ = c.removeDirs(context.Background())
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// prepareV2Parent makes /sys/fs/cgroup/ctlab and enables our controllers
+// top-down: a v2 controller's files appear in a group only when its parent
+// lists the controller in cgroup.subtree_control.
+func prepareV2Parent() ([]string, error) {
+	avail, err := v2Available()
+	if err != nil {
+		return nil, err
+	}
+	parent := filepath.Join(unifiedRoot, parentName)
+	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("mkdir %s: %w", parent, err)
+	}
+	// "No internal processes": a non-root group with member processes cannot
+	// enable controllers for its children (EBUSY). Say so instead of EBUSY.
+	if pids, _ := readPids(filepath.Join(parent, "cgroup.procs")); len(pids) > 0 {
+		return nil, fmt.Errorf("%s holds processes %v; v2 forbids enabling controllers below a group with members (no internal processes rule)", parent, pids)
+	}
+	for _, dir := range []string{unifiedRoot, parent} {
+		if err := enableControllers(dir, avail); err != nil {
+			return nil, err
+		}
+	}
+	return avail, nil
+}
+
+func enableControllers(dir string, ctrls []string) error {
+	f := filepath.Join(dir, "cgroup.subtree_control")
+	cur, err := os.ReadFile(f)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", f, err)
+	}
+	on := strings.Fields(string(cur))
+	for _, c := range ctrls {
+		if contains(on, c) {
+			continue
+		}
+		if err := os.WriteFile(f, []byte("+"+c), 0); err != nil {
+			if errors.Is(err, unix.EBUSY) {
+				return fmt.Errorf("enable %s in %s: %w (the group has member processes: v2's no-internal-processes rule)", c, f, err)
+			}
+			return fmt.Errorf("enable %s in %s: %w", c, f, err)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func createV2(name string, l Limits) (*Cgroup, error) {
+	avail, err := prepareV2Parent()
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
+	dir := filepath.Join(unifiedRoot, parentName, name)
+	if pids := busy(dir); len(pids) > 0 {
+		return nil, fmt.Errorf("create cgroup %s: %s already exists and holds processes %v", name, dir, pids)
+	}
+	res, err := v2Resources(dir, avail, l)
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
+	m, err := cgroup2.NewManager(unifiedRoot, group(name), res)
+	c := &Cgroup{name: name, mode: V2, v2: m, v2dir: dir, paths: v2PathMap(dir, avail)}
+	if err == nil {
+		err = c.applyV2Extras(l)
+	}
+	if err == nil {
+		err = c.setDevices(l)
+	}
+	if err != nil {
+		_ = c.removeDirs(context.Background())
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
+	return c, nil
+}
+
+func v2PathMap(dir string, avail []string) map[string]string {
+	m := map[string]string{"freezer": dir, "devices": dir}
+	for _, c := range avail {
+		m[c] = dir
+	}
+	return m
+}
+
+// Open returns the existing cgroup name; it fails with an error wrapping
+// os.ErrNotExist when no hierarchy has it.
+func Open(name string) (*Cgroup, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	switch Effective() {
+	case V1:
+		paths, err := v1Paths(name)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
+		}
+		existing := map[string]string{}
+		for ctrl, p := range paths {
+			if _, err := os.Stat(p); err == nil {
+				existing[ctrl] = p
+			}
+		}
+		if len(existing) == 0 {
+			return nil, fmt.Errorf("open cgroup %s: %w", name, os.ErrNotExist)
+		}
+		cg1, err := cgroup1.Load(cgroup1.StaticPath(group(name)),
+			cgroup1.WithHierarchy(v1Hierarchy), func(ic *cgroup1.InitConfig) error { ic.InitCheck = cgroup1.AllowAny; return nil })
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
+		}
+		return &Cgroup{name: name, mode: V1, v1: cg1, paths: existing}, nil
+	case V2:
+		dir := filepath.Join(unifiedRoot, parentName, name)
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
+		}
+		m, err := cgroup2.Load(group(name))
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
+		}
+		avail, _ := v2Available()
+		return &Cgroup{name: name, mode: V2, v2: m, v2dir: dir, paths: v2PathMap(dir, avail)}, nil
+	default:
+		return nil, fmt.Errorf("open cgroup %s: no cgroup filesystem mounted", name)
+	}
+}
+
+// Add moves process pid (all its threads) into the cgroup in every hierarchy.
+func (c *Cgroup) Add(pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("add pid %d to cgroup %s: invalid pid", pid, c.name)
+	}
+	var err error
+	if c.mode == V1 {
+		err = c.v1.AddProc(uint64(pid))
+	} else {
+		err = c.v2.AddProc(uint64(pid))
+	}
+	if err != nil {
+		return fmt.Errorf("add pid %d to cgroup %s: %w", pid, c.name, err)
+	}
+	return nil
+}
+
+// dirs returns the distinct directories of the cgroup (co-mounted v1
+// hierarchies such as cpu,cpuacct share one).
+func (c *Cgroup) dirs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range c.paths {
+		real := p
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			real = r
+		}
+		if !seen[real] {
+			seen[real] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Procs lists the processes in the cgroup and its sub-groups, in any
+// hierarchy (a v1 process could have been moved in one hierarchy only).
+func (c *Cgroup) Procs() ([]int, error) {
+	set := map[int]bool{}
+	found := false
+	for _, d := range c.dirs() {
+		pids, err := procsIn(d)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("procs of cgroup %s: %w", c.name, err)
+		}
+		found = true
+		for _, p := range pids {
+			set[p] = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("procs of cgroup %s: %w", c.name, os.ErrNotExist)
+	}
+	out := make([]int, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+// procsIn reads cgroup.procs of dir and of every group below it.
+func procsIn(dir string) ([]int, error) {
+	var out []int
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if p != dir && errors.Is(err, os.ErrNotExist) {
+				return nil // a sub-group vanished while walking
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		pids, err := readPids(filepath.Join(p, "cgroup.procs"))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		out = append(out, pids...)
+		return nil
+	})
+	return out, err
+}
+
+func readPids(file string) ([]int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", file, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// List returns the names of the ctlab cgroups that exist in any hierarchy.
+func List() ([]string, error) {
+	var parents []string
+	switch Effective() {
+	case V1:
+		roots, err := v1Roots()
+		if err != nil {
+			return nil, fmt.Errorf("list cgroups: %w", err)
+		}
+		for _, r := range roots {
+			parents = append(parents, filepath.Join(r, parentName))
+		}
+	case V2:
+		parents = []string{filepath.Join(unifiedRoot, parentName)}
+	default:
+		return nil, nil
+	}
+	set := map[string]bool{}
+	for _, p := range parents {
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("list cgroups: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() && ValidName(e.Name()) == nil {
+				set[e.Name()] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Remove kills the processes of cgroup name and removes its directories in
+// every hierarchy (used by `ctlab cleanup`). A missing cgroup is not an error.
+// The name check keeps it inside /ctlab/.
+func Remove(ctx context.Context, name string) error {
+	c, err := Open(name)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return c.Delete(ctx)
+}
+
+// Prune removes the /ctlab parent directories when no ctlab cgroup is left.
+// A parent that still has children is kept (rmdir fails with EBUSY), so it is
+// safe while other containers run.
+func Prune() error {
+	var parents []string
+	switch Effective() {
+	case V1:
+		roots, err := v1Roots()
+		if err != nil {
+			return err
+		}
+		for _, r := range roots {
+			parents = append(parents, filepath.Join(r, parentName))
+		}
+	case V2:
+		parents = []string{filepath.Join(unifiedRoot, parentName)}
+	}
+	var errs []error
+	for _, p := range parents {
+		if err := unix.Rmdir(p); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+			errs = append(errs, fmt.Errorf("rmdir %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,124 @@
+package cgroups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Freezing stops every task of the group without killing it: v1 writes
+// FROZEN to freezer.state, v2 writes 1 to cgroup.freeze. Both are
+// asynchronous, so we poll the kernel's answer. containerd's loops have no
+// bound; ours stop at ctx's deadline (then the group is thawed again).
+
+// Freeze stops every process in the cgroup and waits until the kernel says FROZEN.
+func (c *Cgroup) Freeze(ctx context.Context) error {
+	if err := c.setFrozen(ctx, true); err != nil {
+		// Do not leave a half-frozen group behind (runc does the same).
+		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = c.setFrozen(tctx, false)
+		return fmt.Errorf("freeze cgroup %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// Thaw resumes the processes and waits until the kernel says THAWED.
+func (c *Cgroup) Thaw(ctx context.Context) error {
+	if err := c.setFrozen(ctx, false); err != nil {
+		return fmt.Errorf("thaw cgroup %s: %w", c.name, err)
+	}
+	return nil
+}
+
+func (c *Cgroup) freezerFile() (string, error) {
+	if c.mode == V2 {
+		f := filepath.Join(c.v2dir, "cgroup.freeze")
+		if !exists(f) {
+			return "", errors.New("cgroup.freeze missing (v2 freezer needs Linux 5.2+)")
+		}
+		return f, nil
+	}
+	dir, ok := c.paths["freezer"]
+	if !ok {
+		return "", errors.New("the v1 freezer controller is not mounted")
+	}
+	return filepath.Join(dir, "freezer.state"), nil
+}
+
+func (c *Cgroup) setFrozen(ctx context.Context, frozen bool) error {
+	f, err := c.freezerFile()
+	if err != nil {
+		return err
+	}
+	want, val := "THAWED", "0"
+	if frozen {
+		want, val = "FROZEN", "1"
+	}
+	if c.mode == V1 {
+		val = want
+	}
+	if err := writeFile(f, val); err != nil {
+		return err
+	}
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		st, err := c.FreezerState()
+		if err != nil {
+			return err
+		}
+		if st == want {
+			return nil
+		}
+		// A v1 group can stay FREEZING when a task sleeps where it cannot be
+		// frozen (e.g. in vfork); runc's remedy is to thaw and retry.
+		if c.mode == V1 && frozen && i%100 == 0 {
+			_ = writeFile(f, "THAWED")
+			if err := writeFile(f, "FROZEN"); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still %s, wanted %s: %w", st, want, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// FreezerState reads the kernel's state: "THAWED", "FREEZING" or "FROZEN".
+// v2 has no such file: cgroup.freeze says what was asked and cgroup.events
+// "frozen 1" says it is done; asked-but-not-done is FREEZING.
+func (c *Cgroup) FreezerState() (string, error) {
+	f, err := c.freezerFile()
+	if err != nil {
+		return "", fmt.Errorf("freezer state of %s: %w", c.name, err)
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return "", fmt.Errorf("freezer state of %s: %w", c.name, err)
+	}
+	if c.mode == V1 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	ev, err := readKV(filepath.Join(c.v2dir, "cgroup.events"))
+	if err != nil {
+		return "", fmt.Errorf("freezer state of %s: %w", c.name, err)
+	}
+	switch {
+	case strings.TrimSpace(string(b)) == "0":
+		if ev["frozen"] == 1 {
+			return "THAWING", nil
+		}
+		return "THAWED", nil
+	case ev["frozen"] == 1:
+		return "FROZEN", nil
+	default:
+		return "FREEZING", nil
+	}
+}

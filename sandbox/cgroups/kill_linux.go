@@ -1,0 +1,167 @@
+package cgroups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kill SIGKILLs every process in the cgroup (and its sub-groups) and waits
+// until none is left. v2 with cgroup.kill (5.14+) lets the kernel do it
+// atomically; otherwise, as runc does: freeze (so nobody can fork a new
+// child between our listing and our signal), SIGKILL each pid, thaw (frozen
+// tasks only die once thawed), and repeat until empty.
+func (c *Cgroup) Kill(ctx context.Context) error {
+	if err := c.checkNotSelf(); err != nil {
+		return err
+	}
+	if c.mode == V2 {
+		if f := filepath.Join(c.v2dir, "cgroup.kill"); exists(f) {
+			if err := writeFile(f, "1"); err != nil {
+				return fmt.Errorf("kill cgroup %s: %w", c.name, err)
+			}
+			if err := c.waitEmpty(ctx); err != nil {
+				return fmt.Errorf("kill cgroup %s: %w", c.name, err)
+			}
+			return nil
+		}
+	}
+	for {
+		pids, err := c.Procs()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("kill cgroup %s: %w", c.name, err)
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		_, canFreeze := c.freezerFile()
+		frozen := canFreeze == nil && c.setFrozen(ctx, true) == nil
+		if frozen {
+			pids, _ = c.Procs() // the final list, now that nobody can fork
+		}
+		for _, p := range pids {
+			_ = unix.Kill(p, unix.SIGKILL) // ESRCH: it already exited
+		}
+		if canFreeze == nil {
+			tctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = c.setFrozen(tctx, false)
+			cancel()
+		}
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err = c.waitEmpty(wctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			left, _ := c.Procs()
+			return fmt.Errorf("kill cgroup %s: processes %v still there: %w", c.name, left, ctx.Err())
+		}
+	}
+}
+
+// checkNotSelf refuses to kill a cgroup that contains the calling process.
+func (c *Cgroup) checkNotSelf() error {
+	pids, err := c.Procs()
+	if err != nil {
+		return nil
+	}
+	for _, p := range pids {
+		if p == os.Getpid() {
+			return fmt.Errorf("kill cgroup %s: refusing, it contains this process (pid %d)", c.name, p)
+		}
+	}
+	return nil
+}
+
+// waitEmpty polls until no process is left (v2: cgroup.events populated 0).
+func (c *Cgroup) waitEmpty(ctx context.Context) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		empty := false
+		if c.mode == V2 {
+			ev, err := readKV(filepath.Join(c.v2dir, "cgroup.events"))
+			empty = errors.Is(err, os.ErrNotExist) || (err == nil && ev["populated"] == 0)
+		} else {
+			pids, err := c.Procs()
+			empty = errors.Is(err, os.ErrNotExist) || (err == nil && len(pids) == 0)
+		}
+		if empty {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			left, _ := c.Procs()
+			return fmt.Errorf("processes %v still in the cgroup: %w", left, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Delete kills the processes, then removes the directories in every
+// hierarchy. A cgroup that is already gone is fine.
+func (c *Cgroup) Delete(ctx context.Context) error {
+	if err := c.Kill(ctx); err != nil {
+		return fmt.Errorf("delete cgroup %s: %w", c.name, err)
+	}
+	if err := c.removeDirs(ctx); err != nil {
+		return fmt.Errorf("delete cgroup %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// removeDirs rmdirs the cgroup directories, deepest sub-group first. A cgroup
+// directory is removed with rmdir even though it "contains" control files
+// (os.RemoveAll would try to unlink them and fail with EPERM); EBUSY means a
+// task is still exiting, so we retry until ctx ends.
+func (c *Cgroup) removeDirs(ctx context.Context) error {
+	var errs []error
+	for _, d := range c.dirs() {
+		var tree []string
+		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				tree = append(tree, p)
+			}
+			return nil
+		})
+		// Longest path first = children before parents.
+		sort.Slice(tree, func(i, j int) bool { return len(tree[i]) > len(tree[j]) })
+		for _, p := range tree {
+			if !strings.HasPrefix(p, d) {
+				continue
+			}
+			if err := rmdirRetry(ctx, p); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func rmdirRetry(ctx context.Context, p string) error {
+	for {
+		err := unix.Rmdir(p)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("rmdir %s: %w", p, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rmdir %s: %w (%v)", p, err, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

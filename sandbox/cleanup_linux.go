@@ -1,0 +1,172 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/network"
+	"github.com/ctlab/ctlab/sandbox/overlay"
+)
+
+// CleanupReport says what Cleanup removed and what it left alone.
+type CleanupReport struct {
+	Removed []string `json:"removed"` // containers removed (left behind by a killed run, or all with All)
+	Kept    []string `json:"kept"`    // healthy containers left running
+	Swept   []string `json:"swept"`   // stray ctlab objects with no journal (cgroups, links, mounts, dirs)
+}
+
+// CleanupOptions select what Cleanup removes.
+type CleanupOptions struct {
+	// All also removes healthy running containers (detached ones, and
+	// foreground ones whose ctlab process is alive).
+	All bool
+}
+
+// leftBehind reports whether a container is debris of a killed run: its
+// start never completed, its init is gone, or the foreground ctlab process
+// that owned it is gone.
+func leftBehind(name string) bool {
+	c, err := Load(name)
+	if err != nil || !c.Running() {
+		return true
+	}
+	if c.Detached {
+		return false
+	}
+	return c.Owner == nil || !alive(c.Owner.Pid, c.Owner.Start)
+}
+
+// Cleanup removes every kernel object and directory a killed ctlab run left
+// behind: containers named in the journal, plus stray objects that carry
+// ctlab's names (cgroups ctlab/*, links ctl????????[hc], mounts and dirs
+// under /var/lib/ctlab/containers). It never touches anything else, and
+// running it twice is harmless. A global lock keeps two cleanups apart.
+func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
+	if os.Geteuid() != 0 {
+		return nil, &InputError{Problem: "cleanup must run as root", Fix: "sudo ctlab cleanup"}
+	}
+	if err := ensureDirs(); err != nil {
+		return nil, err
+	}
+	glk, err := os.OpenFile(filepath.Join(RunDir, "cleanup.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer glk.Close()
+	if err := unix.Flock(int(glk.Fd()), unix.LOCK_EX); err != nil {
+		return nil, err
+	}
+
+	rep := &CleanupReport{}
+	names := map[string]bool{}
+	jn, err := journalNames()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range jn {
+		names[n] = true
+	}
+	cs, _ := List()
+	for _, c := range cs {
+		names[c.Name] = true
+	}
+	var sorted []string
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	var errs []error
+	live := map[string]bool{}
+	for _, n := range sorted {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		// Decide under the name's lock: a start in progress holds it.
+		lk, lerr := lockName(n)
+		if !opt.All && !leftBehind(n) {
+			rep.Kept = append(rep.Kept, n)
+			live[n] = true
+		} else if err := cleanupOne(ctx, n); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		} else {
+			rep.Removed = append(rep.Removed, n)
+		}
+		if lerr == nil {
+			lk.Close()
+		}
+	}
+
+	// Strays: objects with ctlab's names but no journal (e.g. a journal lost
+	// with /run at reboot while /var/lib survived).
+	if cgs, err := cgroups.List(); err == nil {
+		for _, n := range cgs {
+			if live[n] {
+				continue
+			}
+			if err := cgroups.Remove(ctx, n); err != nil {
+				errs = append(errs, fmt.Errorf("cgroup ctlab/%s: %w", n, err))
+			} else {
+				rep.Swept = append(rep.Swept, "cgroup ctlab/"+n)
+			}
+		}
+	}
+	liveLinks := map[string]bool{}
+	for n := range live {
+		h, p := network.LinkNames(n)
+		liveLinks[h], liveLinks[p] = true, true
+	}
+	if links, err := network.Owned(); err == nil {
+		for _, l := range links {
+			if liveLinks[l] {
+				continue
+			}
+			if err := network.DeleteLink(l); err != nil {
+				errs = append(errs, fmt.Errorf("link %s: %w", l, err))
+			} else {
+				rep.Swept = append(rep.Swept, "link "+l)
+			}
+		}
+	}
+	ents, err := os.ReadDir(containersDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	for _, e := range ents {
+		if live[e.Name()] || locked(e.Name()) {
+			continue
+		}
+		d := filepath.Join(containersDir(), e.Name())
+		if err := overlay.Unmount(filepath.Join(d, "merged")); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		} else {
+			rep.Swept = append(rep.Swept, "dir "+d)
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// locked reports whether a start of name is in progress right now.
+func locked(name string) bool {
+	f, err := os.OpenFile(filepath.Join(lockDir(), name+".lock"), os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}

@@ -1,0 +1,112 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/network"
+)
+
+// crashyRun is "ctlab run" for the crash tests: CTLAB_FAILPOINT makes it
+// SIGKILL itself at the named step.
+func crashyRun(args []string) int {
+	cfg := Config{Name: args[0], Net: true, Args: []string{"sleep", "60"},
+		Limits: cgroups.Limits{PidsMax: 50}}
+	_, err := Start(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	time.Sleep(time.Minute)
+	return 0
+}
+
+// objects lists every kernel object and directory that carries name.
+func objects(t *testing.T, name string) []string {
+	t.Helper()
+	var out []string
+	if cgs, _ := cgroups.List(); cgs != nil {
+		for _, c := range cgs {
+			if c == name {
+				out = append(out, "cgroup "+c)
+			}
+		}
+	}
+	for mp := range mountPoints(t) {
+		if strings.Contains(mp, "/ctlab/containers/"+name) {
+			out = append(out, "mount "+mp)
+		}
+	}
+	h, p := network.LinkNames(name)
+	links, _ := network.ReadLinks("")
+	for _, l := range links {
+		if l.Name == h || l.Name == p {
+			out = append(out, "link "+l.Name)
+		}
+	}
+	for _, d := range []string{filepath.Join(containersDir(), name), statePath(name), filepath.Join(journalDir(), name+".jsonl")} {
+		if _, err := os.Stat(d); err == nil {
+			out = append(out, "path "+d)
+		}
+	}
+	return out
+}
+
+func TestCleanupAfterKill9(t *testing.T) {
+	requireRoot(t)
+	// Unrelated objects that look a bit like ours must survive.
+	unrelated := "/sys/fs/cgroup/pids/ctlab-unrelated"
+	if cgroups.Effective() == cgroups.V2 {
+		unrelated = "/sys/fs/cgroup/ctlab-unrelated"
+	}
+	if err := os.Mkdir(unrelated, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(unrelated)
+	dummy := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ctlunrel0"}, PeerName: "ctlunrel1"}
+	if err := netlink.LinkAdd(dummy); err != nil {
+		t.Fatal(err)
+	}
+	defer netlink.LinkDel(dummy)
+
+	for _, fp := range []string{"after-mount", "after-cgroup", "after-cgroup-attach", "after-veth", "after-start"} {
+		t.Run(fp, func(t *testing.T) {
+			name := testName(t)
+			cmd := exec.Command("/proc/self/exe", "crashy-run", name)
+			cmd.Env = append(os.Environ(), "CTLAB_FAILPOINT="+fp)
+			out, _ := cmd.CombinedOutput()
+			if ws := cmd.ProcessState.String(); !strings.Contains(ws, "killed") {
+				t.Fatalf("run did not die at %s: %s %s", fp, ws, out)
+			}
+			if len(objects(t, name)) == 0 {
+				t.Fatalf("the killed run at %s left nothing: the failpoint is not where it claims", fp)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			for i := 0; i < 2; i++ { // twice: the second run must be harmless
+				if _, err := Cleanup(ctx, CleanupOptions{}); err != nil {
+					t.Fatalf("cleanup #%d: %v", i+1, err)
+				}
+			}
+			time.Sleep(300 * time.Millisecond) // veth removal follows netns teardown asynchronously
+			if left := objects(t, name); len(left) > 0 {
+				t.Errorf("after cleanup: %v", left)
+			}
+		})
+	}
+	if _, err := os.Stat(unrelated); err != nil {
+		t.Errorf("cleanup removed an unrelated cgroup: %v", err)
+	}
+	if _, err := netlink.LinkByName("ctlunrel0"); err != nil {
+		t.Errorf("cleanup removed an unrelated link: %v", err)
+	}
+}

@@ -1,0 +1,142 @@
+package sandbox
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+)
+
+// Namespace is one of the eight Linux namespace kinds, named as in /proc/<pid>/ns.
+type Namespace string
+
+// The eight namespace kinds. The source course counts seven: the time
+// namespace only arrived in Linux 5.6 (2020).
+const (
+	NSMount  Namespace = "mnt"
+	NSUTS    Namespace = "uts"
+	NSIPC    Namespace = "ipc"
+	NSPID    Namespace = "pid"
+	NSNet    Namespace = "net"
+	NSUser   Namespace = "user"
+	NSCgroup Namespace = "cgroup"
+	NSTime   Namespace = "time"
+)
+
+// AllNamespaces lists every kind in the order exec joins them: user first
+// (it grants the capabilities needed for the others), mnt last (after it,
+// host paths are gone).
+var AllNamespaces = []Namespace{NSUser, NSIPC, NSUTS, NSNet, NSPID, NSCgroup, NSTime, NSMount}
+
+// ParseNamespaces reads a comma list such as "mnt,uts,pid" or "all".
+func ParseNamespaces(s string) ([]Namespace, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "all" {
+		return append([]Namespace(nil), AllNamespaces...), nil
+	}
+	seen := map[Namespace]bool{}
+	for _, part := range strings.Split(s, ",") {
+		ns := Namespace(strings.TrimSpace(part))
+		if !ns.Valid() {
+			return nil, fmt.Errorf("unknown namespace kind %q: use a comma list of mnt,uts,ipc,pid,net,user,cgroup,time or \"all\"", part)
+		}
+		seen[ns] = true
+	}
+	var out []Namespace
+	for _, ns := range AllNamespaces { // canonical order
+		if seen[ns] {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+// Valid reports whether ns is one of the eight kinds.
+func (ns Namespace) Valid() bool {
+	for _, k := range AllNamespaces {
+		if k == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// Has reports whether list contains ns.
+func Has(list []Namespace, ns Namespace) bool {
+	for _, k := range list {
+		if k == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// Hardening selects the protections applied to the container's process just
+// before it execs its command. The grader turns all of them on for untrusted
+// student images; lessons leave them off so learners can poke around.
+type Hardening struct {
+	DropCaps   bool // keep only a small default capability set (see caps_linux.go)
+	NoNewPrivs bool // prctl(PR_SET_NO_NEW_PRIVS): setuid binaries gain nothing
+	MaskPaths  bool // hide /proc/kcore, /proc/keys, ... and make /proc/sys read-only
+}
+
+// TimeOffsets shift CLOCK_MONOTONIC and CLOCK_BOOTTIME inside a new time
+// namespace (written to /proc/<pid>/timens_offsets before anyone enters it).
+type TimeOffsets struct {
+	Monotonic time.Duration
+	Boottime  time.Duration
+}
+
+// Config describes one container: which namespaces to create, its root
+// filesystem, its limits and its command.
+type Config struct {
+	Name       string      // unique; [a-z0-9][a-z0-9_.-]{0,62}
+	Namespaces []Namespace // kinds to create; the rest are shared with the host
+	Hostname   string      // set inside a new uts namespace (default: Name)
+	// Rootfs is "default", "busybox", "host" or a directory used read-only as
+	// the overlay's lower layer. Ignored when Layers is set.
+	Rootfs string
+	// Layers are ready overlay lowerdirs, top-most first (an unpacked image).
+	Layers []string
+	Args   []string // command and arguments, resolved inside the container
+	Env    []string // environment; nil means a small default (PATH, HOME, TERM)
+	Cwd    string   // working directory inside (default "/")
+	// UIDBase is the host uid/gid that container root maps to in a new user
+	// namespace (65536 ids are mapped). 0 means DefaultUIDBase.
+	UIDBase int
+	Limits  cgroups.Limits
+	Net     bool // add a veth pair with an address on each side
+	Time    TimeOffsets
+	Harden  Hardening
+	// MountSelf bind-mounts the ctlab binary read-only at /.ctlab/ctlab so
+	// lessons can run the built-in load generators inside the container.
+	MountSelf bool
+
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Detach makes the container outlive the starting process: its output
+	// goes to a log file in its state directory.
+	Detach bool
+
+	Timeline *Timeline // optional; records the duration of each start phase
+}
+
+// ExecConfig describes a process to start inside a running container.
+type ExecConfig struct {
+	Args           []string
+	Env            []string // nil means the container's default environment
+	Cwd            string
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Namespaces to join; nil means every namespace of the container that
+	// differs from the host's.
+	Namespaces []Namespace
+}
+
+// DefaultUIDBase is the host uid that container root maps to.
+const DefaultUIDBase = 100000
+
+// IDRange is the number of uids/gids mapped into a user namespace.
+const IDRange = 65536

@@ -1,0 +1,510 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/network"
+	"github.com/ctlab/ctlab/sandbox/overlay"
+	"github.com/ctlab/ctlab/sandbox/rootfs"
+)
+
+// cloneFlags maps the kinds created at clone time. cgroup and time are
+// missing on purpose: the init unshares them itself, the cgroup one after it
+// has been placed in its cgroup (so its cgroup root is its own cgroup) and
+// the time one so it can write the offsets before anything enters it.
+var cloneFlags = map[Namespace]uintptr{
+	NSMount: unix.CLONE_NEWNS,
+	NSUTS:   unix.CLONE_NEWUTS,
+	NSIPC:   unix.CLONE_NEWIPC,
+	NSPID:   unix.CLONE_NEWPID,
+	NSNet:   unix.CLONE_NEWNET,
+	NSUser:  unix.CLONE_NEWUSER,
+}
+
+// validate checks everything about cfg that can be checked without making
+// a kernel object, so bad input changes nothing.
+func (cfg *Config) validate() error {
+	if os.Geteuid() != 0 {
+		return &InputError{Problem: "ctlab must run as root to create namespaces, cgroups and mounts", Fix: "run it with sudo"}
+	}
+	if err := ValidName(cfg.Name); err != nil {
+		return err
+	}
+	if len(cfg.Args) == 0 {
+		return &InputError{Problem: "no command given", Fix: "put the command after --, e.g. ctlab run -- /bin/sh"}
+	}
+	for _, ns := range cfg.Namespaces {
+		if !ns.Valid() {
+			return &InputError{Problem: fmt.Sprintf("unknown namespace kind %q", ns), Fix: "use mnt,uts,ipc,pid,net,user,cgroup,time"}
+		}
+		if _, err := os.Stat("/proc/self/ns/" + string(ns)); err != nil {
+			return &InputError{Problem: fmt.Sprintf("this kernel has no %s namespace", ns), Fix: "leave it out of --ns (see ctlab doctor)"}
+		}
+	}
+	if !Has(cfg.Namespaces, NSMount) {
+		return &InputError{Problem: "a container needs its own mount namespace for its root filesystem", Fix: "include mnt in --ns"}
+	}
+	if cfg.Net && !Has(cfg.Namespaces, NSNet) {
+		return &InputError{Problem: "--net needs a network namespace", Fix: "include net in --ns"}
+	}
+	if len(cfg.Layers) == 0 {
+		switch cfg.Rootfs {
+		case "", "default", "busybox", "host":
+		default:
+			fi, err := os.Stat(cfg.Rootfs)
+			if err != nil || !fi.IsDir() {
+				return &InputError{Problem: fmt.Sprintf("rootfs %q is not a directory", cfg.Rootfs), Fix: "use --rootfs default, busybox, or an existing directory"}
+			}
+		}
+	}
+	for _, l := range cfg.Layers {
+		if fi, err := os.Stat(l); err != nil || !fi.IsDir() {
+			return &InputError{Problem: fmt.Sprintf("layer %q is not a directory", l), Fix: "unpack the image first"}
+		}
+	}
+	if cfg.Time != (TimeOffsets{}) && !Has(cfg.Namespaces, NSTime) {
+		return &InputError{Problem: "time offsets need a time namespace", Fix: "include time in --ns"}
+	}
+	return checkControllers(cfg.Limits)
+}
+
+// checkControllers refuses limits this host cannot enforce instead of
+// silently ignoring them.
+func checkControllers(l cgroups.Limits) error {
+	have, err := cgroups.Controllers()
+	if err != nil {
+		return &InputError{Problem: "cannot read cgroup controllers: " + err.Error(), Fix: "mount cgroupfs (see ctlab doctor)"}
+	}
+	set := map[string]bool{}
+	for _, c := range have {
+		set[c] = true
+	}
+	need := func(ok bool, ctrl, flag string) error {
+		if !ok || set[ctrl] || (ctrl == "io" && set["blkio"]) || (ctrl == "blkio" && set["io"]) {
+			return nil
+		}
+		return &InputError{Problem: fmt.Sprintf("%s needs the %s cgroup controller, which this host lacks", flag, ctrl), Fix: "drop " + flag + " or enable the controller (see ctlab doctor)"}
+	}
+	for _, e := range []error{
+		need(l.MemoryMax > 0, "memory", "--memory"),
+		need(l.CPUs > 0 || l.CPUWeight > 0, "cpu", "--cpus"),
+		need(l.PidsMax > 0, "pids", "--pids"),
+		need(len(l.IOReadBPS)+len(l.IOWriteBPS) > 0, "io", "--io-read-bps"),
+	} {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// lockName takes an exclusive per-name lock so two starts of the same name
+// cannot interleave. The lock is released when the returned file is closed
+// (or the process dies).
+func lockName(name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(lockDir(), name+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Start creates a container and returns once its command has been exec'd
+// (or has failed to start, in which case nothing is left behind).
+//
+// Preconditions: root; the host passes `ctlab doctor` for the requested
+// namespaces and limits.
+func Start(ctx context.Context, cfg Config) (c *Container, err error) {
+	if cfg.Namespaces == nil {
+		cfg.Namespaces = append([]Namespace(nil), AllNamespaces...)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := ensureDirs(); err != nil {
+		return nil, err
+	}
+	lk, err := lockName(cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", cfg.Name, err)
+	}
+	defer lk.Close()
+	if old, err := Load(cfg.Name); err == nil {
+		if old.Running() {
+			return nil, &InputError{Problem: fmt.Sprintf("the name %q is already in use by a running container", cfg.Name), Fix: "ctlab rm -f " + cfg.Name + " or pick another --name"}
+		}
+		// An exited container of the same name: remove it first, as its
+		// upper layer and cgroup would otherwise be reused.
+		return nil, &InputError{Problem: fmt.Sprintf("the name %q is used by an exited container", cfg.Name), Fix: "ctlab rm " + cfg.Name}
+	}
+	if _, err := os.Stat(filepath.Join(journalDir(), cfg.Name+".jsonl")); err == nil {
+		return nil, &InputError{Problem: fmt.Sprintf("a killed run left objects named %q behind", cfg.Name), Fix: "ctlab cleanup"}
+	}
+
+	userns := Has(cfg.Namespaces, NSUser)
+	if cfg.UIDBase == 0 && userns {
+		cfg.UIDBase = DefaultUIDBase
+	}
+	owner := 0
+	if userns {
+		owner = cfg.UIDBase
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = cfg.Name
+	}
+	if cfg.Env == nil {
+		cfg.Env = DefaultEnv()
+	}
+
+	tl := cfg.Timeline
+	t0 := time.Now()
+
+	// The base rootfs is cached; building it is only slow the first time.
+	var lowers []string
+	rootDesc := cfg.Rootfs
+	switch {
+	case len(cfg.Layers) > 0:
+		lowers = cfg.Layers
+		rootDesc = "image"
+	case cfg.Rootfs == "" || cfg.Rootfs == "default" || cfg.Rootfs == "busybox" || cfg.Rootfs == "host":
+		kind := cfg.Rootfs
+		if kind == "" {
+			kind = "default"
+		}
+		dir, err := rootfs.Ensure(ctx, kind, filepath.Join(DataDir, "rootfs"), rootfs.Owner{UID: owner, GID: owner})
+		if err != nil {
+			return nil, fmt.Errorf("prepare %s rootfs: %w", kind, err)
+		}
+		lowers = []string{dir}
+		rootDesc = kind
+	default:
+		abs, _ := filepath.Abs(cfg.Rootfs)
+		lowers = []string{abs}
+	}
+	t0 = tl.Since("rootfs", t0)
+
+	j, err := openJournal(cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer j.close()
+
+	st := State{
+		Name: cfg.Name, Created: time.Now(), Namespaces: cfg.Namespaces, Hostname: cfg.Hostname,
+		Rootfs: rootDesc, Args: cfg.Args, Env: cfg.Env, Limits: cfg.Limits, Detached: cfg.Detach,
+	}
+	if userns {
+		st.UIDBase = cfg.UIDBase
+	}
+	if !cfg.Detach {
+		me := os.Getpid()
+		ms, _ := procStartTime(me)
+		st.Owner = &Owner{Pid: me, Start: ms}
+	}
+	c = &Container{State: st}
+
+	// From here on every failure must undo what was made. The journal knows.
+	defer func() {
+		if err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if cerr := cleanupOne(rctx, cfg.Name); cerr != nil {
+				err = fmt.Errorf("%w (and cleanup failed: %v)", err, cerr)
+			}
+			c = nil
+		}
+	}()
+
+	dir := filepath.Join(containersDir(), cfg.Name)
+	if err = j.intend(Record{Kind: recDir, Path: dir}); err != nil {
+		return c, err
+	}
+	c.Dir = dir
+	c.Layout = overlay.Layout{Lower: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged")}
+	if err = os.MkdirAll(dir, 0o710); err != nil {
+		return c, fmt.Errorf("create container dir: %w", err)
+	}
+	if err = os.Chown(dir, 0, owner); err != nil {
+		return c, err
+	}
+	if err = os.Chmod(dir, 0o710); err != nil {
+		return c, err
+	}
+	if err = prepareUpper(c.Layout, owner); err != nil {
+		return c, err
+	}
+	if err = c.State.save(); err != nil {
+		return c, err
+	}
+	if err = j.intend(Record{Kind: recMount, Path: c.Layout.Merged}); err != nil {
+		return c, err
+	}
+	if err = overlay.Mount(c.Layout); err != nil {
+		return c, fmt.Errorf("mount overlay rootfs: %w", err)
+	}
+	t0 = tl.Since("overlay mount", t0)
+	failpoint("after-mount")
+
+	if err = j.intend(Record{Kind: recCgroup, Name: cfg.Name}); err != nil {
+		return c, err
+	}
+	cg, err := cgroups.Create(cfg.Name, cfg.Limits)
+	if err != nil {
+		return c, fmt.Errorf("create cgroup: %w", err)
+	}
+	t0 = tl.Since("cgroup create", t0)
+	failpoint("after-cgroup")
+
+	// The init reads its configuration and, later, a go-ahead from ctlR; it
+	// reports errors and its own phase timings on statusW, which closes on
+	// exec (O_CLOEXEC), so EOF means "the command is running".
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		return c, err
+	}
+	defer ctlR.Close()
+	defer ctlW.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return c, err
+	}
+	defer statusR.Close()
+	defer statusW.Close()
+
+	cmd := exec.Command("/proc/self/exe", initArg)
+	cmd.ExtraFiles = []*os.File{ctlR, statusW}
+	cmd.Env = []string{} // the init gets its environment over the pipe
+	var flags uintptr
+	for _, ns := range cfg.Namespaces {
+		flags |= cloneFlags[ns]
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
+	if userns {
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become uid 0 *inside* before the execve, or the re-executed init
+		// would be the unmapped overflow uid and lose every capability.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	if cfg.Detach {
+		cmd.SysProcAttr.Setsid = true
+		logf, lerr := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if lerr != nil {
+			return c, lerr
+		}
+		defer logf.Close()
+		cmd.Stdout, cmd.Stderr = logf, logf
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
+	}
+
+	if err = cmd.Start(); err != nil {
+		return c, fmt.Errorf("clone container init: %w", err)
+	}
+	ctlR.Close()
+	statusW.Close()
+	t0 = tl.Since("clone", t0)
+	c.cmd = cmd
+	c.Pid = cmd.Process.Pid
+	c.Start, _ = procStartTime(c.Pid)
+	if err = j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start}); err != nil {
+		cmd.Process.Kill()
+		return c, err
+	}
+	c.waited = make(chan struct{})
+	go func() {
+		werr := cmd.Wait()
+		c.exit, c.werr = exitCode(cmd, werr)
+		close(c.waited)
+	}()
+
+	if err = cg.Add(c.Pid); err != nil {
+		return c, fmt.Errorf("place init in cgroup: %w", err)
+	}
+	t0 = tl.Since("cgroup attach", t0)
+	failpoint("after-cgroup-attach")
+
+	if cfg.Net {
+		host, _ := network.LinkNames(cfg.Name)
+		if err = j.intend(Record{Kind: recLink, Name: host}); err != nil {
+			return c, err
+		}
+		c.Net, err = network.Setup(ctx, cfg.Name, c.Pid)
+		if err != nil {
+			return c, fmt.Errorf("network: %w", err)
+		}
+		t0 = tl.Since("veth setup", t0)
+		failpoint("after-veth")
+	}
+	if err = c.State.save(); err != nil {
+		return c, err
+	}
+
+	self := ""
+	if cfg.MountSelf {
+		if self, err = selfCopy(); err != nil {
+			return c, err
+		}
+	}
+	ic := initConfig{
+		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: c.Layout.Merged,
+		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
+		Self: self, UserNS: userns,
+	}
+	if err = json.NewEncoder(ctlW).Encode(ic); err != nil {
+		return c, fmt.Errorf("send config to init: %w", err)
+	}
+	if _, err = ctlW.Write([]byte{'G'}); err != nil {
+		return c, fmt.Errorf("release init: %w", err)
+	}
+	ctlW.Close()
+
+	if err = readStatus(ctx, statusR, tl); err != nil {
+		return c, err
+	}
+	tl.Since("init total (child)", t0)
+	failpoint("after-start")
+	return c, nil
+}
+
+// readStatus reads the init's messages until the pipe closes on exec.
+func readStatus(ctx context.Context, r io.Reader, tl *Timeline) error {
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			var m statusMsg
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				continue
+			}
+			if m.Error != "" {
+				done <- fmt.Errorf("container init: %s", m.Error)
+				return
+			}
+			for _, p := range m.Phases {
+				tl.Add(p.Name, p.Duration)
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// prepareUpper creates upper and work. The upper's root directory becomes
+// the merged root's, so it must carry the lower root's mode and belong to
+// container root, or root in a user namespace could not write to "/".
+func prepareUpper(l overlay.Layout, owner int) error {
+	for _, d := range []string{l.Upper, l.Work, l.Merged} {
+		if err := os.MkdirAll(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	mode := os.FileMode(0o755)
+	if fi, err := os.Stat(l.Lower[0]); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	if err := os.Chmod(l.Upper, mode); err != nil {
+		return err
+	}
+	return os.Lchown(l.Upper, owner, owner)
+}
+
+// DefaultEnv is the environment of a container command when none is given.
+func DefaultEnv() []string {
+	term := os.Getenv("TERM")
+	if term == "" {
+		term = "xterm"
+	}
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.ctlab", "HOME=/root", "TERM=" + term}
+}
+
+func exitCode(cmd *exec.Cmd, err error) (int, error) {
+	if cmd.ProcessState == nil {
+		return -1, err
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus(), nil
+		case ws.Signaled():
+			return 128 + int(ws.Signal()), nil
+		}
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return -1, err
+}
+
+// failpoint lets the crash tests kill ctlab at a chosen step:
+// CTLAB_FAILPOINT=after-mount makes the process SIGKILL itself there.
+func failpoint(name string) {
+	if fp := os.Getenv("CTLAB_FAILPOINT"); fp != "" && fp == name {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+}
+
+// selfCopy returns a copy of the running binary under DataDir/bin, made
+// once per binary version. Containers get this copy bound at /.ctlab/ctlab,
+// never the real binary: a container cannot overwrite ctlab through it
+// (CVE-2019-5736), and root of a user namespace can reach it (the real one
+// may sit in a directory only host root can enter).
+func selfCopy() (string, error) {
+	src, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return "", err
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	dst := filepath.Join(binDir(), fmt.Sprintf("ctlab-%x-%x-%x", st.Ino, fi.Size(), fi.ModTime().UnixNano()))
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	tmp, err := os.CreateTemp(binDir(), ".ctlab-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, src); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("copy ctlab binary: %w", err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	return dst, os.Rename(tmp.Name(), dst)
+}

@@ -1,0 +1,185 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/network"
+	"github.com/ctlab/ctlab/sandbox/overlay"
+)
+
+const sigTERM = syscall.SIGTERM
+
+// Wait blocks until the container's init exits and returns its exit status.
+// The status is only known to the process that started the container; for
+// one loaded from state, Wait polls the kernel and returns -1.
+func (c *Container) Wait(ctx context.Context) (int, error) {
+	if c.waited != nil {
+		select {
+		case <-c.waited:
+			return c.exit, c.werr
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		}
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for c.Running() {
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return -1, nil
+}
+
+// Kill sends sig to the container's init. Note that the init of a pid
+// namespace only receives signals it has a handler for, except SIGKILL.
+func (c *Container) Kill(sig syscall.Signal) error {
+	if !c.Running() {
+		return fmt.Errorf("container %s is not running", c.Name)
+	}
+	return syscall.Kill(c.Pid, sig)
+}
+
+// Pause freezes every process of the container (cgroup freezer).
+func (c *Container) Pause(ctx context.Context) error {
+	cg, err := c.Cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Freeze(ctx)
+}
+
+// Unpause thaws the container.
+func (c *Container) Unpause(ctx context.Context) error {
+	cg, err := c.Cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Thaw(ctx)
+}
+
+// Remove deletes the container: its processes, cgroup, veth, overlay mount,
+// directories, state and journal. A running container is only removed with
+// force.
+func (c *Container) Remove(ctx context.Context, force bool) error {
+	if c.Running() && !force {
+		return &InputError{Problem: fmt.Sprintf("container %q is running", c.Name), Fix: "stop it first or use ctlab rm -f " + c.Name}
+	}
+	lk, err := lockName(c.Name)
+	if err == nil {
+		defer lk.Close()
+	}
+	if err := cleanupOne(ctx, c.Name); err != nil {
+		return err
+	}
+	if c.waited != nil {
+		select {
+		case <-c.waited:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return nil
+}
+
+// cleanupOne removes everything the journal (and the state file) of one
+// container names, in reverse order of creation: processes, cgroup, link,
+// mount, directory. Every step tolerates the object being already gone, so
+// it can run any number of times.
+func cleanupOne(ctx context.Context, name string) error {
+	recs, err := readJournal(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var errs []error
+	var st *State
+	if c, err := Load(name); err == nil {
+		st = &c.State
+	}
+	// 1. processes: the journalled init (pid + start time), then whatever is
+	// left in the cgroup.
+	for _, r := range recs {
+		if r.Kind == recProcess && alive(r.Pid, r.Start) {
+			syscall.Kill(r.Pid, syscall.SIGKILL)
+		}
+	}
+	if st != nil && alive(st.Pid, st.Start) {
+		syscall.Kill(st.Pid, syscall.SIGKILL)
+	}
+	hasCgroup := false
+	var links []string
+	var mounts, dirs []string
+	for _, r := range recs {
+		switch r.Kind {
+		case recCgroup:
+			hasCgroup = true
+		case recLink:
+			links = append(links, r.Name)
+		case recMount:
+			mounts = append(mounts, r.Path)
+		case recDir:
+			dirs = append(dirs, r.Path)
+		}
+	}
+	if st != nil {
+		if st.Layout.Merged != "" {
+			mounts = append(mounts, st.Layout.Merged)
+		}
+		if st.Dir != "" {
+			dirs = append(dirs, st.Dir)
+		}
+		if st.Net != nil {
+			links = append(links, st.Net.HostIf)
+		}
+		hasCgroup = true
+	}
+	if hasCgroup {
+		if err := cgroups.Remove(ctx, name); err != nil {
+			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		}
+	}
+	// 2. the veth: it usually died with the network namespace already.
+	for _, l := range links {
+		if err := network.DeleteLink(l); err != nil {
+			errs = append(errs, fmt.Errorf("delete link %s: %w", l, err))
+		}
+	}
+	// 3. the overlay mount and the container directory.
+	for _, m := range mounts {
+		if err := overlay.Unmount(m); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+		}
+	}
+	for _, d := range dirs {
+		if !underDir(d, containersDir()) {
+			continue // never remove what is not ours
+		}
+		if mounted, _ := overlay.IsMounted(d + "/merged"); mounted {
+			errs = append(errs, fmt.Errorf("%s/merged is still mounted; not removing", d))
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// 4. only when everything is gone: forget it.
+	if err := os.Remove(statePath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return removeJournal(name)
+}
+
+func underDir(p, dir string) bool {
+	return len(p) > len(dir)+1 && p[:len(dir)+1] == dir+"/"
+}

@@ -1,0 +1,140 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+
+	_ "github.com/ctlab/ctlab/sandbox/nsexec" // the C constructor that joins namespaces before the Go runtime starts
+)
+
+// JoinedNamespaces returns the kinds exec joins by default: every namespace
+// of the container's init that differs from ours. Joining one we already
+// share would be a no-op (and for a user namespace, an error).
+func (c *Container) JoinedNamespaces() ([]Namespace, error) {
+	var out []Namespace
+	for _, ns := range AllNamespaces {
+		mine, err := NSInode(0, ns)
+		if err != nil {
+			continue // kind absent on this kernel
+		}
+		theirs, err := NSInode(c.Pid, ns)
+		if err != nil {
+			return nil, fmt.Errorf("read namespace of container %s: %w", c.Name, err)
+		}
+		if mine != theirs {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+// Command returns an unstarted command that, once run, joins the
+// container's namespaces (user first) and cgroup and execs ec.Args inside.
+// The returned release function closes the namespace files held for the
+// child; call it after the command has started (or if it never will).
+//
+// The joining is done by the C constructor in package nsexec, in the
+// re-executed ctlab binary, before any Go thread exists.
+func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
+	if len(ec.Args) == 0 {
+		return nil, nil, &InputError{Problem: "no command given", Fix: "put the command after --, e.g. ctlab exec NAME -- /bin/sh"}
+	}
+	if !c.Running() {
+		return nil, nil, &InputError{Problem: fmt.Sprintf("container %q is not running", c.Name), Fix: "start it with ctlab run -d --name " + c.Name}
+	}
+	kinds := ec.Namespaces
+	if kinds == nil {
+		var err error
+		if kinds, err = c.JoinedNamespaces(); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Canonical joining order, whatever order the caller gave.
+	order := map[Namespace]int{}
+	for i, ns := range AllNamespaces {
+		order[ns] = i
+	}
+	kinds = append([]Namespace(nil), kinds...)
+	sort.Slice(kinds, func(i, j int) bool { return order[kinds[i]] < order[kinds[j]] })
+
+	var files []*os.File
+	release := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	var spec []string
+	for i, ns := range kinds {
+		f, err := os.Open(c.NSPath(ns))
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("open %s namespace of %s: %w", ns, c.Name, err)
+		}
+		files = append(files, f)
+		spec = append(spec, string(ns)+":"+strconv.Itoa(3+i))
+	}
+	// The files are open; if the pid was recycled in the meantime they
+	// belong to a stranger, so check the start time again.
+	if !c.Running() {
+		release()
+		return nil, nil, fmt.Errorf("container %s exited", c.Name)
+	}
+	var procs []string
+	if cg, err := c.Cgroup(); err == nil {
+		seen := map[string]bool{}
+		for _, dir := range cg.Paths() {
+			if !seen[dir] {
+				seen[dir] = true
+				procs = append(procs, dir+"/cgroup.procs")
+			}
+		}
+		sort.Strings(procs)
+	}
+	env := ec.Env
+	if env == nil {
+		env = c.Env
+	}
+	cmd := exec.Command("/proc/self/exe", append([]string{"__nsexec", "--"}, ec.Args...)...)
+	cmd.Env = append(append([]string(nil), env...),
+		"_CTLAB_NSEXEC="+strings.Join(spec, ","),
+		"_CTLAB_CGROUP_PROCS="+strings.Join(procs, ":"),
+		"_CTLAB_CWD="+ec.Cwd)
+	cmd.ExtraFiles = files
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = ec.Stdin, ec.Stdout, ec.Stderr
+	return cmd, release, nil
+}
+
+// Exec runs ec.Args inside the container and returns its exit status.
+func (c *Container) Exec(ctx context.Context, ec ExecConfig) (int, error) {
+	cmd, release, err := c.Command(ec)
+	if err != nil {
+		return -1, err
+	}
+	if err := cmd.Start(); err != nil {
+		release()
+		return -1, fmt.Errorf("exec in %s: %w", c.Name, err)
+	}
+	release()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			cmd.Process.Signal(os.Interrupt)
+			// SIGINT is ignored by the waiting helper; SIGTERM is forwarded.
+			cmd.Process.Signal(sigTERM)
+		case <-done:
+		}
+	}()
+	werr := cmd.Wait()
+	close(done)
+	code, err := exitCode(cmd, werr)
+	if ctx.Err() != nil {
+		return code, ctx.Err()
+	}
+	return code, err
+}

@@ -1,0 +1,414 @@
+package sandbox
+
+import (
+	"bufio"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// initArg is the hidden first argument that turns the ctlab binary into a
+// container init (runc's `runc init` idea): Start re-executes /proc/self/exe
+// with it inside the new namespaces.
+const initArg = "__ctlab_init"
+
+func init() {
+	// The init must do its namespace work (unshare of the cgroup and time
+	// namespaces, /proc/self/timens_offsets, the final execve) on the main
+	// thread: namespaces belong to threads, and /proc/self is the main
+	// thread. Locking in init() pins main to it.
+	if len(os.Args) > 1 && os.Args[1] == initArg {
+		runtime.LockOSThread()
+	}
+}
+
+// MaybeInit runs the container init and never returns when this process was
+// started as one; otherwise it returns immediately. Call it first thing in
+// main (and in TestMain of packages that start containers).
+func MaybeInit() {
+	if len(os.Args) > 1 && os.Args[1] == initArg {
+		containerInit()
+	}
+}
+
+// initConfig is what the parent sends the init over the control pipe.
+type initConfig struct {
+	Namespaces []Namespace `json:"namespaces"`
+	Hostname   string      `json:"hostname"`
+	Rootfs     string      `json:"rootfs"`
+	Args       []string    `json:"args"`
+	Env        []string    `json:"env"`
+	Cwd        string      `json:"cwd"`
+	Time       TimeOffsets `json:"time"`
+	Harden     Hardening   `json:"harden"`
+	Self       string      `json:"self,omitempty"` // ctlab binary to bind at /.ctlab/ctlab
+	UserNS     bool        `json:"userns"`
+}
+
+// statusMsg is what the init reports back before it execs.
+type statusMsg struct {
+	Error  string  `json:"error,omitempty"`
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// containerInit runs in the child: fd 3 is the control pipe, fd 4 the
+// status pipe.
+func containerInit() {
+	ctl := os.NewFile(3, "ctl")
+	status := os.NewFile(4, "status")
+	fail := func(err error) {
+		json.NewEncoder(status).Encode(statusMsg{Error: err.Error()})
+		os.Exit(127)
+	}
+	br := bufio.NewReader(ctl)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		// The parent died before sending the config: nothing to do.
+		os.Exit(127)
+	}
+	var cfg initConfig
+	if err := json.Unmarshal(line, &cfg); err != nil {
+		fail(fmt.Errorf("decode config: %w", err))
+	}
+	var phases []Phase
+	t := time.Now()
+	mark := func(name string) {
+		now := time.Now()
+		phases = append(phases, Phase{Name: name, Duration: now.Sub(t)})
+		t = now
+	}
+
+	if err := setupRootfs(&cfg); err != nil {
+		fail(err)
+	}
+	mark("mounts (child)")
+	if Has(cfg.Namespaces, NSUTS) {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			fail(fmt.Errorf("sethostname: %w", err))
+		}
+	}
+
+	// Wait until the parent has put us in our cgroup and network.
+	if b, err := br.ReadByte(); err != nil || b != 'G' {
+		os.Exit(127)
+	}
+	ctl.Close()
+	t = time.Now()
+
+	// A cgroup namespace made now has our own cgroup as its root, so
+	// /proc/self/cgroup reads "/" inside.
+	if Has(cfg.Namespaces, NSCgroup) {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			fail(fmt.Errorf("unshare cgroup namespace: %w", err))
+		}
+	}
+	// A new time namespace applies to our children and, from the execve on,
+	// to us. Its offsets can only be written before any process enters it.
+	if Has(cfg.Namespaces, NSTime) {
+		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+			fail(fmt.Errorf("unshare time namespace: %w", err))
+		}
+		off := fmt.Sprintf("monotonic %d %d\nboottime %d %d\n",
+			int64(cfg.Time.Monotonic/time.Second), int64(cfg.Time.Monotonic%time.Second),
+			int64(cfg.Time.Boottime/time.Second), int64(cfg.Time.Boottime%time.Second))
+		if err := os.WriteFile("/proc/self/timens_offsets", []byte(off), 0); err != nil {
+			fail(fmt.Errorf("write timens_offsets: %w", err))
+		}
+	}
+	mark("cgroup/time ns (child)")
+
+	if err := pivotRoot(cfg.Rootfs); err != nil {
+		fail(err)
+	}
+	mark("pivot_root (child)")
+
+	if cfg.Harden.MaskPaths {
+		if err := maskPaths(); err != nil {
+			fail(err)
+		}
+	}
+	cwd := cfg.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := os.Chdir(cwd); err != nil {
+		fail(fmt.Errorf("chdir %s: %w", cwd, err))
+	}
+	// Resolve the command with the container's PATH, inside the new root.
+	os.Clearenv()
+	for _, kv := range cfg.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			os.Setenv(k, v)
+		}
+	}
+	path, err := exec.LookPath(cfg.Args[0])
+	if err != nil {
+		fail(fmt.Errorf("command %q not found in the container: %w", cfg.Args[0], err))
+	}
+	if interp := missingInterpreter(path); interp != "" {
+		fail(fmt.Errorf("%s is dynamically linked and its loader %s is not in the container's rootfs (build ctlab static: make build)", cfg.Args[0], interp))
+	}
+	if cfg.Harden.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			fail(fmt.Errorf("no_new_privs: %w", err))
+		}
+	}
+	if cfg.Harden.DropCaps {
+		if err := dropCapabilities(); err != nil {
+			fail(err)
+		}
+	}
+	mark("hardening (child)")
+	json.NewEncoder(status).Encode(statusMsg{Phases: phases})
+	// Nothing of ctlab's may leak into the container (CVE-2024-21626):
+	// every fd above stdio closes on exec, including the status pipe, whose
+	// EOF tells the parent the exec happened.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	err = syscall.Exec(path, cfg.Args, os.Environ())
+	fail(fmt.Errorf("exec %s: %w", path, err))
+}
+
+// missingInterpreter returns the ELF program interpreter of path when the
+// rootfs lacks it: execve then fails with a baffling ENOENT for a file that
+// plainly exists.
+func missingInterpreter(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err != nil {
+				return ""
+			}
+			interp := strings.TrimRight(string(b), "\x00")
+			if _, err := os.Stat(interp); err != nil {
+				return interp
+			}
+		}
+	}
+	return ""
+}
+
+// setupRootfs prepares the new root (already an overlay mount made by the
+// parent) while the host's tree is still visible: /proc, /dev, /sys and the
+// ctlab binary. All mounts happen in the container's own mount namespace,
+// so a crash leaves nothing on the host.
+func setupRootfs(cfg *initConfig) error {
+	root := cfg.Rootfs
+	// Keep our mounts from propagating back to the host (Go only does this
+	// for Unshareflags, not Cloneflags).
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	// pivot_root needs the new root to be a mount point of its own.
+	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs: %w", err)
+	}
+	procDir, err := mkdirInRoot(root, "proc")
+	if err != nil {
+		return err
+	}
+	// A procfs needs the mounter to own the pid namespace; without a new pid
+	// namespace inside a user namespace that fails, and the host's /proc is
+	// bound instead (the learner then sees host pids, which is the lesson).
+	if err := unix.Mount("proc", procDir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		if err := unix.Mount("/proc", procDir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("mount /proc: %w", err)
+		}
+	}
+	if err := setupDev(root); err != nil {
+		return err
+	}
+	sysDir, err := mkdirInRoot(root, "sys")
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("sysfs", sysDir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		// sysfs can only be mounted by the owner of the network namespace.
+		if err := bindReadonly("/sys", sysDir, true); err != nil {
+			return fmt.Errorf("mount /sys: %w", err)
+		}
+	}
+	if cfg.Self != "" {
+		dir, err := mkdirInRoot(root, ".ctlab")
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, "ctlab")
+		if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+			if f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755); err == nil {
+				f.Close()
+			}
+		}
+		if fi, err := os.Lstat(target); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("/.ctlab/ctlab in the rootfs is not a regular file")
+		}
+		if err := bindReadonly(cfg.Self, target, false); err != nil {
+			return fmt.Errorf("bind ctlab binary: %w", err)
+		}
+	}
+	return nil
+}
+
+// mkdirInRoot makes root/rel (one level under root) without following a
+// symlink planted in an untrusted rootfs (CVE-2019-16884 class).
+func mkdirInRoot(root, rel string) (string, error) {
+	p := filepath.Join(root, rel)
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return "", fmt.Errorf("create /%s: %w", rel, err)
+		}
+		return p, nil
+	case err != nil:
+		return "", err
+	case fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir():
+		return "", fmt.Errorf("/%s in the rootfs is not a directory (symlinks are refused)", rel)
+	}
+	return p, nil
+}
+
+func bindReadonly(src, dst string, rec bool) error {
+	flags := uintptr(unix.MS_BIND)
+	if rec {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(src, dst, "", flags, ""); err != nil {
+		return err
+	}
+	// In a user namespace the flags of the original mount are locked: a
+	// remount must repeat nosuid/nodev/noexec or the kernel says EPERM/EINVAL.
+	var st unix.Statfs_t
+	if err := unix.Statfs(dst, &st); err != nil {
+		return err
+	}
+	keep := uintptr(0)
+	for _, f := range [][2]uintptr{{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_RELATIME, unix.MS_RELATIME}, {unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}} {
+		if uintptr(st.Flags)&f[0] != 0 {
+			keep |= f[1]
+		}
+	}
+	return unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|keep, "")
+}
+
+// The device nodes every container gets, bound from the host (mknod is not
+// allowed in a user namespace, and binding works everywhere). The devices
+// cgroup still decides whether each can be opened.
+var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+func setupDev(root string) error {
+	dev, err := mkdirInRoot(root, "dev")
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return fmt.Errorf("mount /dev: %w", err)
+	}
+	for _, n := range devNodes {
+		target := filepath.Join(dev, n)
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+		if err != nil {
+			return err
+		}
+		f.Close()
+		if err := unix.Mount("/dev/"+n, target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", n, err)
+		}
+	}
+	for _, d := range []string{"pts", "shm", "mqueue"} {
+		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("mount /dev/pts: %w", err)
+	}
+	if err := unix.Mount("shm", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mount /dev/shm: %w", err)
+	}
+	// mqueue needs the ipc namespace's owner; not essential.
+	_ = unix.Mount("mqueue", filepath.Join(dev, "mqueue"), "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	links := map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+	for n, target := range links {
+		if err := os.Symlink(target, filepath.Join(dev, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pivotRoot makes rootfs the root of the mount namespace and detaches the
+// host's tree, so not even `..` walks out (runc's pivotRoot: pivot_root(".",
+// ".") stacks the old root under the new one, then it is unmounted).
+func pivotRoot(rootfs string) error {
+	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(oldroot)
+	newroot, err := unix.Open(rootfs, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(newroot)
+	if err := unix.Fchdir(newroot); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Fchdir(oldroot); err != nil {
+		return err
+	}
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// maskPaths hides kernel interfaces an untrusted process has no business
+// reading, and makes the writable ones read-only (the runc/containerd
+// defaults).
+func maskPaths() error {
+	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats", "/proc/interrupts"} {
+		if fi, err := os.Lstat(p); err == nil && !fi.IsDir() {
+			if err := unix.Mount("/dev/null", p, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("mask %s: %w", p, err)
+			}
+		}
+	}
+	for _, p := range []string{"/proc/acpi", "/proc/scsi", "/sys/firmware"} {
+		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+			if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0"); err != nil {
+				return fmt.Errorf("mask %s: %w", p, err)
+			}
+		}
+	}
+	for _, p := range []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"} {
+		if _, err := os.Lstat(p); err == nil {
+			if err := bindReadonly(p, p, true); err != nil {
+				return fmt.Errorf("read-only %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+// See nsexec.go for why this runs before the Go runtime.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+void ctlab_nsexec_anchor(void) {}
+
+static void bail(const char *what, const char *arg) {
+	fprintf(stderr, "ctlab exec: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+	_exit(126);
+}
+
+static int ns_flag(const char *kind) {
+	if (!strcmp(kind, "user")) return CLONE_NEWUSER;
+	if (!strcmp(kind, "ipc")) return CLONE_NEWIPC;
+	if (!strcmp(kind, "uts")) return CLONE_NEWUTS;
+	if (!strcmp(kind, "net")) return CLONE_NEWNET;
+	if (!strcmp(kind, "pid")) return CLONE_NEWPID;
+	if (!strcmp(kind, "cgroup")) return CLONE_NEWCGROUP;
+	if (!strcmp(kind, "time")) return CLONE_NEWTIME;
+	if (!strcmp(kind, "mnt")) return CLONE_NEWNS;
+	return -1;
+}
+
+static pid_t child_pid;
+
+static void forward(int sig) {
+	if (child_pid > 0) kill(child_pid, sig);
+}
+
+static void join_cgroups(char *list) {
+	char pidbuf[32];
+	int n = snprintf(pidbuf, sizeof pidbuf, "%d", getpid());
+	for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		int fd = open(p, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) bail("open", p);
+		if (write(fd, pidbuf, n) != n) bail("join cgroup", p);
+		close(fd);
+	}
+}
+
+__attribute__((constructor)) static void ctlab_nsexec(int argc, char **argv, char **envp) {
+	(void)envp;
+	const char *spec_env = getenv("_CTLAB_NSEXEC");
+	if (!spec_env) return;
+
+	// A process that has joined the container but not yet exec'd must not be
+	// open to ptrace or /proc/<pid>/exe tricks from inside (CVE-2019-5736).
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	int cmd = -1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) { cmd = i + 1; break; }
+	}
+	if (cmd < 0 || cmd >= argc) {
+		fprintf(stderr, "ctlab exec: no command given\n");
+		_exit(125);
+	}
+
+	char *cg = getenv("_CTLAB_CGROUP_PROCS");
+	if (cg && *cg) {
+		char *copy = strdup(cg);
+		join_cgroups(copy);
+		free(copy);
+	}
+
+	int joined_user = 0;
+	char *spec = strdup(spec_env);
+	for (char *save = NULL, *item = strtok_r(spec, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(item, ':');
+		if (!colon) { errno = EINVAL; bail("bad namespace spec", item); }
+		*colon = 0;
+		int fd = atoi(colon + 1), flag = ns_flag(item);
+		if (flag < 0) { errno = EINVAL; bail("unknown namespace", item); }
+		if (setns(fd, flag) < 0) bail("setns", item);
+		close(fd);
+		if (flag == CLONE_NEWUSER) joined_user = 1;
+	}
+	free(spec);
+
+	if (joined_user) {
+		// Become root of the joined user namespace (it maps to an
+		// unprivileged uid on the host). setgroups may be denied by
+		// /proc/<pid>/setgroups; that is harmless here.
+		setgroups(0, NULL);
+		if (setresgid(0, 0, 0) < 0) bail("setresgid", "0");
+		if (setresuid(0, 0, 0) < 0) bail("setresuid", "0");
+	}
+	const char *cwd = getenv("_CTLAB_CWD");
+	if (chdir(cwd && *cwd ? cwd : "/") < 0) bail("chdir", cwd);
+
+	unsetenv("_CTLAB_NSEXEC");
+	unsetenv("_CTLAB_CGROUP_PROCS");
+	unsetenv("_CTLAB_CWD");
+
+	// Joining a pid namespace only moves our future children into it.
+	child_pid = fork();
+	if (child_pid < 0) bail("fork", NULL);
+	if (child_pid == 0) {
+		// Nothing of ctlab's may leak into the container (CVE-2024-21626).
+		syscall(SYS_close_range, 3, ~0U, 0);
+		execvp(argv[cmd], &argv[cmd]);
+		fprintf(stderr, "ctlab exec: %s: %s\n", argv[cmd], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	// Terminal-generated signals reach the child directly (same process
+	// group); forward the ones a supervisor sends to us.
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGTERM, forward);
+	signal(SIGHUP, forward);
+	int status;
+	while (waitpid(child_pid, &status, 0) < 0) {
+		if (errno != EINTR) bail("waitpid", NULL);
+	}
+	if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+	if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+	_exit(1);
+}

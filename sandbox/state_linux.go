@@ -1,0 +1,173 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/network"
+	"github.com/ctlab/ctlab/sandbox/overlay"
+)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// ValidName reports whether name can name a container (it becomes a
+// cgroup directory and part of file names).
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return &InputError{Problem: fmt.Sprintf("invalid container name %q", name), Fix: "use 1-63 characters a-z 0-9 _ . - starting with a letter or digit"}
+	}
+	return nil
+}
+
+// InputError is a problem with what the user asked for, found before any
+// kernel object was made. The CLI prints it on one line and exits 2.
+type InputError struct {
+	Problem string
+	Fix     string
+}
+
+func (e *InputError) Error() string {
+	if e.Fix == "" {
+		return e.Problem
+	}
+	return e.Problem + " (fix: " + e.Fix + ")"
+}
+
+// Owner identifies the process that started a foreground container. When it
+// is gone and the container was not detached, the container was left behind
+// by a killed run and `ctlab cleanup` removes it.
+type Owner struct {
+	Pid   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// State is what ctlab remembers about a container: enough to find its
+// kernel objects again. It is never used as evidence of what the kernel
+// did; inspect and the lab's checks read the kernel.
+type State struct {
+	Name       string              `json:"name"`
+	Pid        int                 `json:"pid"`
+	Start      uint64              `json:"start"`
+	Created    time.Time           `json:"created"`
+	Namespaces []Namespace         `json:"namespaces"`
+	Hostname   string              `json:"hostname,omitempty"`
+	Rootfs     string              `json:"rootfs"`
+	Args       []string            `json:"args"`
+	Env        []string            `json:"env"`
+	UIDBase    int                 `json:"uid_base,omitempty"`
+	Limits     cgroups.Limits      `json:"limits"`
+	Dir        string              `json:"dir"`
+	Layout     overlay.Layout      `json:"layout"`
+	Net        *network.Attachment `json:"net,omitempty"`
+	Detached   bool                `json:"detached"`
+	Owner      *Owner              `json:"owner,omitempty"`
+}
+
+// Container is a container ctlab started: its remembered State plus, when
+// this process started it, the handle to wait on it.
+type Container struct {
+	State
+	cmd    *exec.Cmd
+	waited chan struct{}
+	exit   int
+	werr   error
+}
+
+// Running reports whether the container's init is alive, asking the kernel
+// (pid plus start time, so a recycled pid does not count).
+func (c *Container) Running() bool { return alive(c.Pid, c.Start) }
+
+// Status is "running", "exited", or "created" (no process yet).
+func (c *Container) Status() string {
+	switch {
+	case c.Pid == 0:
+		return "created"
+	case c.Running():
+		return "running"
+	default:
+		return "exited"
+	}
+}
+
+// NSPath is the namespace file of the container's init, e.g. for netlink.
+func (c *Container) NSPath(kind Namespace) string {
+	return fmt.Sprintf("/proc/%d/ns/%s", c.Pid, kind)
+}
+
+// Cgroup opens the container's cgroup.
+func (c *Container) Cgroup() (*cgroups.Cgroup, error) { return cgroups.Open(c.Name) }
+
+func statePath(name string) string { return filepath.Join(stateDir(), name+".json") }
+
+func (s *State) save() error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := statePath(s.Name) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return os.Rename(tmp, statePath(s.Name))
+}
+
+// ErrNotFound is returned by Load for a name ctlab has no container for.
+var ErrNotFound = errors.New("no such container")
+
+// Load finds a container by name.
+func Load(name string) (*Container, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(statePath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w %q (see `ctlab ps`)", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state of %s: %w", name, err)
+	}
+	c := &Container{}
+	if err := json.Unmarshal(b, &c.State); err != nil {
+		return nil, fmt.Errorf("parse state of %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// List returns every container ctlab has state for, sorted by name.
+func List() ([]*Container, error) {
+	ents, err := os.ReadDir(stateDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, e := range ents {
+		n, ok := cutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		if c, err := Load(n); err == nil {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func cutSuffix(s, suf string) (string, bool) {
+	if len(s) > len(suf) && s[len(s)-len(suf):] == suf {
+		return s[:len(s)-len(suf)], true
+	}
+	return s, false
+}
