@@ -1,6 +1,7 @@
 # ctlab — an interactive container-internals lab.
 # `make help` lists the targets.
 
+SHELL     := /bin/bash
 GO        ?= go
 BIN       ?= bin/ctlab
 # ctlab is bound into containers as /.ctlab/ctlab, whose rootfs has no libc:
@@ -31,7 +32,7 @@ test: deps lint build test-root test-v2 ## everything: vet, unit + root kernel t
 	@echo "make test: all suites passed"
 
 test-root: ## unit and kernel tests on this host (as root)
-	$(GO) test $(GOFLAGS_B) -count=1 -timeout 30m $(PKGS) 2>&1 | tee .ci/last-host-test.log; exit $${PIPESTATUS[0]}
+	$(GO) test $(GOFLAGS_B) -v -count=1 -timeout 30m $(PKGS) 2>&1 | tee .ci/last-host-test.log; exit $${PIPESTATUS[0]}
 	@bash .ci/check-skips.sh .ci/last-host-test.log
 
 test-v2: build ## the sandbox's kernel tests inside a qemu VM with pure cgroup v2

@@ -238,7 +238,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		return c, err
 	}
 	c.Dir = dir
-	c.Layout = overlay.Layout{Lower: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged")}
+	c.Layout = overlay.Layout{Lower: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged"), Volatile: true}
 	if err = os.MkdirAll(dir, 0o710); err != nil {
 		return c, fmt.Errorf("create container dir: %w", err)
 	}
@@ -297,6 +297,17 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		flags |= cloneFlags[ns]
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
+	// On cgroup v2 the child is born in its cgroup (clone3 with
+	// CLONE_INTO_CGROUP); on v1 the parent moves it before releasing it.
+	intoCgroup := false
+	if d := cg.V2Dir(); d != "" {
+		if cgfd, oerr := os.Open(d); oerr == nil {
+			defer cgfd.Close()
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = int(cgfd.Fd())
+			intoCgroup = true
+		}
+	}
 	if userns {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
@@ -330,6 +341,23 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		cmd.Process.Kill()
 		return c, err
 	}
+	self := ""
+	if cfg.MountSelf {
+		if self, err = selfCopy(); err != nil {
+			return c, err
+		}
+	}
+	ic := initConfig{
+		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: c.Layout.Merged,
+		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
+		Self: self, UserNS: userns,
+	}
+	// The init may prepare its mounts while we place it in its cgroup and
+	// network (the first cgroup v1 attach after an idle spell waits for an
+	// RCU grace period); it execs nothing before the go-ahead below.
+	if err = json.NewEncoder(ctlW).Encode(ic); err != nil {
+		return c, fmt.Errorf("send config to init: %w", err)
+	}
 	c.waited = make(chan struct{})
 	go func() {
 		werr := cmd.Wait()
@@ -337,10 +365,12 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		close(c.waited)
 	}()
 
-	if err = cg.Add(c.Pid); err != nil {
-		return c, fmt.Errorf("place init in cgroup: %w", err)
+	if !intoCgroup {
+		if err = cg.Add(c.Pid); err != nil {
+			return c, fmt.Errorf("place init in cgroup: %w", err)
+		}
+		t0 = tl.Since("cgroup attach", t0)
 	}
-	t0 = tl.Since("cgroup attach", t0)
 	failpoint("after-cgroup-attach")
 
 	if cfg.Net {
@@ -359,20 +389,6 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		return c, err
 	}
 
-	self := ""
-	if cfg.MountSelf {
-		if self, err = selfCopy(); err != nil {
-			return c, err
-		}
-	}
-	ic := initConfig{
-		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: c.Layout.Merged,
-		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
-		Self: self, UserNS: userns,
-	}
-	if err = json.NewEncoder(ctlW).Encode(ic); err != nil {
-		return c, fmt.Errorf("send config to init: %w", err)
-	}
 	if _, err = ctlW.Write([]byte{'G'}); err != nil {
 		return c, fmt.Errorf("release init: %w", err)
 	}
@@ -381,7 +397,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	if err = readStatus(ctx, statusR, tl); err != nil {
 		return c, err
 	}
-	tl.Since("init total (child)", t0)
+	tl.Since("init until exec", t0)
 	failpoint("after-start")
 	return c, nil
 }

@@ -154,7 +154,7 @@ func cleanupOne(ctx context.Context, name string) error {
 	}
 	// 3. the overlay mount and the container directory.
 	for _, m := range mounts {
-		if err := overlay.Unmount(m); err != nil {
+		if err := overlay.UnmountLazy(m); err != nil {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
 		}
 	}

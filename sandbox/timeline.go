@@ -53,11 +53,8 @@ func (t *Timeline) Phases() []Phase {
 // String renders the phases as an aligned table for `ctlab run --timings`.
 func (t *Timeline) String() string {
 	var b strings.Builder
-	var total time.Duration
 	for _, p := range t.Phases() {
 		fmt.Fprintf(&b, "%-22s %9.3f ms\n", p.Name, float64(p.Duration)/1e6)
-		total += p.Duration
 	}
-	fmt.Fprintf(&b, "%-22s %9.3f ms\n", "total (sum)", float64(total)/1e6)
 	return b.String()
 }

@@ -143,14 +143,26 @@ VMLINUZ="$KDIR/boot/vmlinuz-$KVER"
 
 # ---------------------------------------------------------------- work dir
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ctlab-v2vm.XXXXXX")
+QPIDFILE="$WORK/qemu.pid"
+# Stop the VM if we are interrupted or killed: qemu is the only process we started that can outlive us.
+stop_vm() {
+	if [ -s "$QPIDFILE" ] && kill -0 "$(cat "$QPIDFILE")" 2>/dev/null; then
+		kill "$(cat "$QPIDFILE")" 2>/dev/null || true
+	fi
+	# Let the console reader finish before its work dir goes away.
+	[ -z "${VM_BG:-}" ] || wait "$VM_BG" 2>/dev/null || true
+}
 cleanup() {
+	stop_vm
 	if [ "${CTLAB_V2VM_KEEP:-0}" = 1 ]; then
 		say "work dir kept: $WORK"
 	else
-		rm -rf "$WORK"
+		rm -rf "$WORK" || true
 	fi
 }
 trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM
 ROOT="$WORK/root"
 mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc/ctlab-v2vm,lib/modules/ctlab,dev,proc,sys,run,tmp,var,root,src,newroot}
 
@@ -346,31 +358,36 @@ mkdir -p "$(dirname "$LOG")"
 [ -n "${CTLAB_V2VM_LOG:-}" ] || ln -sfn "$LOG" "$CACHE/logs/last.log"
 say "booting $(basename "$VMLINUZ") under qemu TCG (timeout $TIMEOUT, log $LOG)"
 T_BOOT=$(date +%s.%N)
-set +e
-# --foreground: qemu stays in our process group so Ctrl-C stops it too.
+# In the background + wait, so a signal to this script runs its trap (stop_vm) at once.
+# --foreground: timeout does not move qemu to a process group of its own.
 # KVM hangs on this host at "Booting from ROM": TCG only.
-timeout --foreground -k 15s "$TIMEOUT" qemu-system-x86_64 \
-	-machine accel=tcg -cpu max -smp 2 -m "$MEM" \
-	-nographic -no-reboot \
-	-kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
-	-drive "file=$WORK/disk.img,if=virtio,format=raw" \
-	-append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null 2>&1 |
-	while IFS= read -r line || [ -n "$line" ]; do
-		line=${line//$'\r'/}
-		# SeaBIOS resets and clears the terminal: keep those escapes out of the log and the markers.
-		line=${line//$'\e'c/}
-		line=${line//$'\e[?7l'/}
-		line=${line//$'\e[2J'/}
-		line=${line//$'\e[0m'/}
-		printf '%s\n' "$line"
-		printf '%s\n' "$line" >>"$LOG"
-		case "$line" in
-		"=== V2VM BEGIN "*) [ -e "$WORK/t_first" ] || date +%s.%N >"$WORK/t_first" ;;
-		"=== V2VM DONE"*) date +%s.%N >"$WORK/t_done" ;;
-		esac
-	done
-QRC=${PIPESTATUS[0]}
-set -e
+{
+	set +e # the pipeline's status is the result we want, not a reason to stop
+	timeout --foreground -k 15s "$TIMEOUT" qemu-system-x86_64 -pidfile "$QPIDFILE" \
+		-machine accel=tcg -cpu max -smp 2 -m "$MEM" \
+		-nographic -no-reboot \
+		-kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
+		-drive "file=$WORK/disk.img,if=virtio,format=raw" \
+		-append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null 2>&1 |
+		while IFS= read -r line || [ -n "$line" ]; do
+			line=${line//$'\r'/}
+			# SeaBIOS resets and clears the terminal: keep those escapes out of the log and the markers.
+			line=${line//$'\e'c/}
+			line=${line//$'\e[?7l'/}
+			line=${line//$'\e[2J'/}
+			line=${line//$'\e[0m'/}
+			printf '%s\n' "$line"
+			printf '%s\n' "$line" >>"$LOG"
+			case "$line" in
+			"=== V2VM BEGIN "*) [ -e "$WORK/t_first" ] || date +%s.%N >"$WORK/t_first" ;;
+			"=== V2VM DONE"*) date +%s.%N >"$WORK/t_done" ;;
+			esac
+		done
+	echo "${PIPESTATUS[0]}" >"$WORK/qemu.rc"
+} &
+VM_BG=$!
+wait "$VM_BG" || true
+QRC=$(cat "$WORK/qemu.rc" 2>/dev/null || echo unknown)
 T_END=$(date +%s.%N)
 
 # ---------------------------------------------------------------- summary

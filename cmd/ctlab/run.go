@@ -172,15 +172,17 @@ func runRun(cmd *cobra.Command, o *runOptions, args []string) error {
 		code, _ = c.Wait(context.Background())
 		werr = nil
 	}
-	total := time.Since(start)
+	ran := time.Since(start)
 	if o.rm {
+		t := time.Now()
 		if err := c.Remove(context.Background(), true); err != nil {
 			return fmt.Errorf("remove %s: %w", c.Name, err)
 		}
+		cfg.Timeline.Since("remove", t)
 	}
 	if o.timings {
-		cfg.Timeline.Add("run total (wall)", total)
 		fmt.Fprint(cmd.ErrOrStderr(), cfg.Timeline.String())
+		fmt.Fprintf(cmd.ErrOrStderr(), "%-22s %9.3f ms\n", "start+wait (wall)", float64(ran)/1e6)
 	}
 	if werr != nil {
 		return werr

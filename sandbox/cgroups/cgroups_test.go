@@ -197,10 +197,18 @@ func TestCreateDelete(t *testing.T) {
 	if len(files) < 8 {
 		t.Errorf("Files() has %d rows: %+v", len(files), files)
 	}
+	sawLimit := false
 	for _, f := range files {
 		if f.Path == "" || f.Value == "" || f.V1Name == "" || f.V2Name == "" {
 			t.Errorf("incomplete Files row %+v", f)
 		}
+		if f.V2Name == "memory.max" {
+			sawLimit = f.Value == "67108864"
+		}
+		t.Logf("%-8s %-40s %-34s %s = %q", f.Controller, f.V1Name, f.V2Name, f.Path, f.Value)
+	}
+	if !sawLimit {
+		t.Error("Files() has no memory.max row reading 67108864")
 	}
 	names, err := List()
 	if err != nil || !contains(names, name) {

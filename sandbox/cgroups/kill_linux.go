@@ -44,15 +44,14 @@ func (c *Cgroup) Kill(ctx context.Context) error {
 		if len(pids) == 0 {
 			return nil
 		}
-		_, canFreeze := c.freezerFile()
-		frozen := canFreeze == nil && c.setFrozen(ctx, true) == nil
-		if frozen {
+		_, noFreezer := c.freezerFile()
+		if noFreezer == nil && c.setFrozen(ctx, true) == nil {
 			pids, _ = c.Procs() // the final list, now that nobody can fork
 		}
 		for _, p := range pids {
 			_ = unix.Kill(p, unix.SIGKILL) // ESRCH: it already exited
 		}
-		if canFreeze == nil {
+		if noFreezer == nil {
 			tctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = c.setFrozen(tctx, false)
 			cancel()

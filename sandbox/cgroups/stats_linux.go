@@ -226,12 +226,18 @@ func (c *Cgroup) statsV2(st *Stats, keep func(error)) {
 
 // Files is the teaching table: each limit and usage file under its v1 and v2
 // names, its path on this host, and the raw value the kernel returns now.
-// On v2, rows that share a v2 file are merged ("cpu.cfs_quota_us +
-// cpu.cfs_period_us" -> cpu.max). Write-only files show "(write-only)".
+// Rows that share this host's file are merged (on v2 "cpu.cfs_quota_us +
+// cpu.cfs_period_us" -> cpu.max; on v1 freezer.state -> "cgroup.freeze +
+// cgroup.events"). Write-only files show "(write-only)", empty ones "(empty)".
 func (c *Cgroup) Files() []File {
 	var out []File
+	index := map[string]int{}
 	if c.mode == V1 {
 		for _, p := range NamePairs {
+			if i, ok := index[p.V1Name]; ok {
+				out[i].V2Name += " + " + p.V2Name
+				continue
+			}
 			f := p
 			dir, ok := c.paths[v1Controller(p)]
 			if !ok || strings.HasPrefix(p.V1Name, "(") {
@@ -239,11 +245,11 @@ func (c *Cgroup) Files() []File {
 			}
 			f.Path = filepath.Join(dir, p.V1Name)
 			f.Value = rawValue(f.Path)
+			index[p.V1Name] = len(out)
 			out = append(out, f)
 		}
 		return out
 	}
-	index := map[string]int{}
 	for _, p := range NamePairs {
 		if i, ok := index[p.V2Name]; ok {
 			out[i].V1Name += " + " + p.V1Name

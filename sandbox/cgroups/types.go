@@ -159,7 +159,7 @@ type Stats struct {
 
 	MemoryCurrent, MemoryMax, MemoryPeak int64  // Max -1 = unlimited; Peak 0 if the kernel has no peak file
 	OOMEvents, OOMKills                  uint64 // v2 memory.events oom/oom_kill; v1 has only oom_kill (memory.oom_control), used for both
-	MemoryLimitHits                      uint64 // v2 memory.events max; v1 memory.failcnt: how often usage hit the limit
+	MemoryLimitHits                      uint64 // v2 memory.events max; v1 memory.failcnt: how often usage hit the limit (v1 on Linux 6.18 leaves failcnt at 0)
 
 	PidsCurrent, PidsMax int64 // Max -1 = unlimited
 

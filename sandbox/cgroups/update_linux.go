@@ -79,12 +79,15 @@ func cpuQuota(cpus float64) int64 {
 }
 
 // weightToShares maps a v2 cpu.weight (1..10000, default 100) onto v1
-// cpu.shares (2..262144, default 1024), the inverse of runc's conversion.
+// cpu.shares (2..262144, default 1024) proportionally, so the defaults match
+// and weight 200 = 2048 shares = "twice the default". (runc's linear range
+// mapping sends shares 1024 to weight 39, not 100.)
 func weightToShares(w uint64) uint64 {
 	if w == 0 {
 		return 1024
 	}
-	return 2 + (w-1)*262142/9999
+	s := w * 1024 / 100
+	return min(max(s, 2), 262144)
 }
 
 func writeFile(path, value string) error {

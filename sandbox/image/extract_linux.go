@@ -92,13 +92,14 @@ func Extract(ctx context.Context, r io.Reader, dir string, lim Limits, onEntry f
 		return Stats{}, fmt.Errorf("open unpack root %s: %w", dir, err)
 	}
 	x := &extractor{
-		ctx:     ctx,
-		root:    root,
-		lim:     lim,
-		onEntry: onEntry,
-		opaque:  map[string]bool{},
-		cacheFd: -1,
-		buf:     make([]byte, 256<<10),
+		ctx:      ctx,
+		root:     root,
+		lim:      lim,
+		onEntry:  onEntry,
+		opaque:   map[string]bool{},
+		implicit: map[string]bool{},
+		cacheFd:  -1,
+		buf:      make([]byte, 256<<10),
 	}
 	defer x.close()
 	err = x.run(&ctxReader{ctx: ctx, r: r})
@@ -112,6 +113,7 @@ type extractor struct {
 	onEntry   func(Entry) error
 	stats     Stats
 	opaque    map[string]bool // dirs made opaque in this layer
+	implicit  map[string]bool // dirs created only as parents (no tar entry)
 	whiteouts []string        // whiteout devices created in this layer
 	cachePath string          // last resolved parent dir, to avoid re-walking
 	cacheFd   int
@@ -123,9 +125,8 @@ func (x *extractor) close() {
 	unix.Close(x.root)
 }
 
-// invalidate forgets the cached parent fd. Called whenever anything is
-// removed: a removed directory (or one replaced by a symlink) must be
-// resolved again, never written through a stale fd.
+// invalidate forgets the cached parent fd, so a removed directory (or one
+// replaced by a symlink) is resolved again, never written through a stale fd.
 func (x *extractor) invalidate() {
 	if x.cacheFd >= 0 {
 		unix.Close(x.cacheFd)
@@ -390,6 +391,7 @@ func (x *extractor) mkdirAll(rel string, depth int) (int, error) {
 		}
 		return -1, fmt.Errorf("mkdir %s: %w", Quote(rel), err)
 	}
+	x.implicit[rel] = true
 	fd, err = openat2(pfd, b, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_NOFOLLOW, unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS)
 	if err != nil {
 		return -1, fmt.Errorf("open new dir %s: %w", Quote(rel), err)
@@ -418,7 +420,12 @@ func (x *extractor) replace(pfd int, base string, newIsDir bool) (keptDir, wasWh
 		return true, false, nil
 	}
 	wasWhiteout = isWhiteoutDev(&st)
-	x.invalidate()
+	// Removing a child of the cached parent leaves the cache valid; a
+	// removal anywhere else (the root is never cached) may delete the
+	// cached directory or one of its ancestors.
+	if pfd != x.cacheFd {
+		x.invalidate()
+	}
 	if err := removeAllAt(pfd, base, 0); err != nil {
 		return false, false, err
 	}
@@ -551,6 +558,7 @@ func (x *extractor) dir(hdr *tar.Header, name, dir, base string, xa map[string]s
 	if err != nil {
 		return err
 	}
+	delete(x.implicit, name)
 	if !kept {
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
 			return fmt.Errorf("mkdir: %w", err)
@@ -767,8 +775,30 @@ func (x *extractor) finishWhiteouts() error {
 			x.stats.Whiteouts--
 		}
 		unix.Close(pfd)
+		x.pruneImplicit(path.Clean(dir))
 	}
 	return nil
+}
+
+// pruneImplicit removes directories that were created only to hold a
+// now-removed whiteout, walking up while they are empty. rmdir fails on a
+// non-empty directory, which is exactly where to stop.
+func (x *extractor) pruneImplicit(d string) {
+	for d != "." && x.implicit[d] && !x.opaque[d] {
+		parent, base := path.Split(d)
+		parent = path.Clean(parent)
+		pfd, err := openat2(x.root, parent, unix.O_DIRECTORY|unix.O_RDONLY, resolveFlags)
+		if err != nil {
+			return
+		}
+		err = unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
+		unix.Close(pfd)
+		if err != nil {
+			return
+		}
+		delete(x.implicit, d)
+		d = parent
+	}
 }
 
 // ctxReader makes a blocking stream cancellable between reads.

@@ -47,6 +47,9 @@ func mkTar(t testing.TB, entries ...te) []byte {
 	for _, e := range entries {
 		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: e.mode, Uid: e.uid, Gid: e.gid,
 			ModTime: time.Unix(1700000000, 0), PAXRecords: e.pax, Devmajor: e.major, Format: e.format}
+		if e.typ == tar.TypeXGlobalHeader {
+			h = &tar.Header{Typeflag: e.typ, Name: e.name, PAXRecords: e.pax}
+		}
 		if e.typ == tar.TypeReg {
 			h.Size = int64(len(e.body))
 			if e.size > 0 {

@@ -22,12 +22,14 @@ func needRoot(t *testing.T) {
 func startChild(t *testing.T, flags uintptr, argv ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
-	cmd.Stderr = os.Stderr
+	// Own process group, so cleanup also kills grandchildren (unshare --fork).
+	// No Pdeathsig: it fires when the *thread* that forked exits, and Go
+	// throws threads away (kstate's setns threads among them).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", argv, err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
 	return cmd
 }
 

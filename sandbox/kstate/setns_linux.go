@@ -1,6 +1,7 @@
 package kstate
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -23,41 +24,56 @@ var nsFlags = map[string]int{
 // thread. The goroutine locks itself to its thread and never unlocks, so
 // when it returns the Go runtime throws the thread away instead of reusing
 // it for unrelated goroutines that would then run in the wrong namespace.
-// When pid already shares the namespace with this process, fn simply runs.
+// It also switches the thread back before returning, because the runtime
+// cannot throw away the main thread: a goroutine that happens to run there
+// leaves it parked ("wedged") for good, and since /proc/<pid>/ns/* shows the
+// main thread's namespaces, an unrestored main thread would make the whole
+// process look as if it lived in the container's namespace.
 func InNamespace(pid int, kind string, fn func() error) error {
 	flag, ok := nsFlags[kind]
 	if !ok {
 		return fmt.Errorf("kstate: cannot join a %s namespace from a Go process", kind)
 	}
-	theirs, err := NSInode(pid, kind)
-	if err != nil {
-		return err
-	}
-	ours, err := NSInode(os.Getpid(), kind)
-	if err != nil {
-		return err
-	}
-	if theirs == ours {
-		return fn()
-	}
+	target := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // no Unlock: the thread dies with the goroutine
-		p := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open %s: %w", p, err)
-			return
-		}
-		err = unix.Setns(fd, flag)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", p, err)
-			return
-		}
-		errc <- fn()
+		errc <- inNamespaceLocked(target, kind, flag, fn)
 	}()
 	return <-errc
+}
+
+func inNamespaceLocked(target, kind string, flag int, fn func() error) error {
+	var want, have unix.Stat_t
+	if err := unix.Stat(target, &want); err != nil {
+		return fmt.Errorf("stat %s: %w", target, err)
+	}
+	self := "/proc/thread-self/ns/" + kind
+	if err := unix.Stat(self, &have); err != nil {
+		return fmt.Errorf("stat %s: %w", self, err)
+	}
+	if want.Ino == have.Ino && want.Dev == have.Dev {
+		return fn() // already there
+	}
+	orig, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", self, err)
+	}
+	defer unix.Close(orig)
+	fd, err := unix.Open(target, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", target, err)
+	}
+	err = unix.Setns(fd, flag)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("setns %s: %w", target, err)
+	}
+	ferr := fn()
+	if err := unix.Setns(orig, flag); err != nil {
+		return errors.Join(ferr, fmt.Errorf("setns back to the original %s namespace: %w", kind, err))
+	}
+	return ferr
 }
 
 // UTSNames reads the hostname and domain name of pid's uts namespace from

@@ -25,6 +25,12 @@ type Layout struct {
 	Upper  string
 	Work   string
 	Merged string
+	// Volatile skips every sync of the upper layer (overlay "volatile",
+	// Linux 5.10+). A container's upper layer is thrown away with it, and
+	// without this each unmount waits for a journal commit of the disk
+	// below (~15 ms here). After a host crash such an upperdir must be
+	// discarded, which is what ctlab does anyway.
+	Volatile bool `json:",omitempty"`
 }
 
 // maxOptions is the size of the page the kernel copies mount(2) data into
@@ -60,6 +66,9 @@ func (l Layout) options(rel func(string) string) (string, error) {
 	o := "lowerdir=" + strings.Join(lowers, ":")
 	if l.Upper != "" {
 		o += ",upperdir=" + rel(l.Upper) + ",workdir=" + rel(l.Work)
+		if l.Volatile {
+			o += ",volatile"
+		}
 		// Commit needs every changed file's data and every renamed directory's
 		// content in upperdir. redirect_dir and metacopy would leave them in
 		// the lowers, so switch them off when the module enables them.
@@ -213,7 +222,18 @@ func commonDir(ps []string) string {
 // disappears from the namespace now and is freed when the last user goes.
 // It is not an error if merged is not mounted (or does not exist).
 func Unmount(merged string) error {
-	err := unix.Unmount(merged, 0)
+	return unmount(merged, 0)
+}
+
+// UnmountLazy detaches the mount at once (MNT_DETACH). Since Linux 6.16 a
+// lazy unmount also defers the RCU grace period a plain one waits for
+// (5-50 ms), which matters when a container is removed right after it ran.
+func UnmountLazy(merged string) error {
+	return unmount(merged, unix.MNT_DETACH)
+}
+
+func unmount(merged string, flags int) error {
+	err := unix.Unmount(merged, flags)
 	switch {
 	case err == nil:
 		return nil

@@ -1,0 +1,148 @@
+package lab
+
+import (
+	"time"
+
+	"github.com/ctlab/ctlab/sandbox/kstate"
+)
+
+// Event is one thing that happened during a run. The plain printer, the
+// JSON-lines printer and the TUI all consume the same stream; Name is the
+// "event" field of the JSON form.
+type Event interface {
+	Name() string
+}
+
+// Evidence is the result of one check: what was read where, what was
+// expected, what the kernel said.
+type Evidence struct {
+	Check    string `json:"check"`            // kind, e.g. "hostname_equals"
+	Desc     string `json:"desc"`             // the check with its arguments
+	Target   string `json:"target,omitempty"` // host, a container, a process
+	Source   string `json:"source"`           // kernel file or netlink call read
+	Expected string `json:"expected"`
+	Actual   string `json:"actual"`
+	Pass     bool   `json:"pass"`
+	Guard    bool   `json:"guard,omitempty"`
+	Err      string `json:"error,omitempty"` // the state could not be read (counts as fail)
+}
+
+// ScenarioStarted opens a run.
+type ScenarioStarted struct {
+	Time     time.Time `json:"time"`
+	Scenario string    `json:"scenario"`
+	Title    string    `json:"title"`
+	Steps    int       `json:"steps"`
+	Lang     string    `json:"lang"`
+}
+
+// StepStarted: a step became current. Text is the lesson prose in Lang.
+type StepStarted struct {
+	Time  time.Time `json:"time"`
+	Step  string    `json:"step"`
+	Index int       `json:"index"` // 0-based
+	Kind  string    `json:"kind"`
+	Title string    `json:"title,omitempty"`
+	Text  string    `json:"text"`
+	Shell string    `json:"shell,omitempty"`     // container for the learner's shell (tasks)
+	Hints int       `json:"hints_available"`
+}
+
+// ActionDone: one do/solve action finished.
+type ActionDone struct {
+	Time     time.Time     `json:"time"`
+	Step     string        `json:"step"`
+	Action   string        `json:"action"` // kind
+	Desc     string        `json:"desc"`
+	Solve    bool          `json:"solve,omitempty"` // part of the step's solution
+	Duration time.Duration `json:"duration_ns"`
+	Output   string        `json:"output,omitempty"`
+	ExitCode *int          `json:"exit_code,omitempty"`
+	Err      string        `json:"error,omitempty"`
+}
+
+// Snapshot is the live kernel state of the scenario's processes (and the
+// host) after a step's actions, for the panes the step asks to show.
+type Snapshot struct {
+	Time      time.Time                  `json:"time"`
+	Step      string                     `json:"step"`
+	Panes     []string                   `json:"panes"`
+	Processes map[string]*kstate.Process `json:"processes"` // by target name ("host", containers, processes)
+	Cgroups   map[string]*CgroupView     `json:"cgroups,omitempty"`
+	Errors    map[string]string          `json:"errors,omitempty"`
+}
+
+// CheckResult carries one check's evidence.
+type CheckResult struct {
+	Time     time.Time `json:"time"`
+	Step     string    `json:"step"`
+	Evidence Evidence  `json:"evidence"`
+}
+
+// HintShown: the learner asked for the next hint.
+type HintShown struct {
+	Time  time.Time `json:"time"`
+	Step  string    `json:"step"`
+	Index int       `json:"index"` // 0-based
+	Of    int       `json:"of"`
+	Text  string    `json:"text"`
+}
+
+// StepPassed: every check of the step passed.
+type StepPassed struct {
+	Time     time.Time     `json:"time"`
+	Step     string        `json:"step"`
+	Duration time.Duration `json:"duration_ns"`
+	Solved   bool          `json:"solved,omitempty"` // by solve, not by the learner
+	Hints    int           `json:"hints_used"`
+}
+
+// StepFailed: a demo's checks failed, an action failed, or a task timed out.
+type StepFailed struct {
+	Time   time.Time `json:"time"`
+	Step   string    `json:"step"`
+	Reason string    `json:"reason"`
+}
+
+// ScenarioDone closes a run with its result.
+type ScenarioDone struct {
+	Time   time.Time `json:"time"`
+	Result *Result   `json:"result"`
+}
+
+// Name implementations: the JSON "event" field.
+func (ScenarioStarted) Name() string { return "scenario_started" }
+func (StepStarted) Name() string     { return "step_started" }
+func (ActionDone) Name() string      { return "action_done" }
+func (Snapshot) Name() string        { return "snapshot" }
+func (CheckResult) Name() string     { return "check_result" }
+func (HintShown) Name() string       { return "hint_shown" }
+func (StepPassed) Name() string      { return "step_passed" }
+func (StepFailed) Name() string      { return "step_failed" }
+func (ScenarioDone) Name() string    { return "scenario_done" }
+
+// Result is the outcome of a run, printed as JSON by --json and stored for
+// reports.
+type Result struct {
+	Scenario string        `json:"scenario"`
+	Status   string        `json:"status"` // pass | fail | error | skipped
+	Message  string        `json:"message,omitempty"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+	Steps    []StepResult  `json:"steps"`
+}
+
+// StepResult is one step of a Result.
+type StepResult struct {
+	ID       string        `json:"id"`
+	Kind     string        `json:"kind"`
+	Status   string        `json:"status"` // pass | fail | skipped
+	Solved   bool          `json:"solved,omitempty"`
+	Hints    int           `json:"hints_used"`
+	Duration time.Duration `json:"duration_ns"`
+	Checks   []Evidence    `json:"checks"`
+	Message  string        `json:"message,omitempty"`
+}
+
+// Passed reports whether every step passed.
+func (r *Result) Passed() bool { return r != nil && r.Status == "pass" }

@@ -1,0 +1,91 @@
+package common
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap is every key ctlab answers to, in one struct, so the help bar,
+// the "?" screen and Update all agree. It implements help.KeyMap.
+type KeyMap struct {
+	Run, Next, Prev, Shell, Hint, Check, ResetStep, ResetAll key.Binding
+	Lang, Help, Quit, Back, Up, Down, Open, PageUp, PageDown key.Binding
+	ForceQuit                                                key.Binding
+}
+
+// DefaultKeyMap returns the bindings described in the lesson help (issue 4).
+// The help texts are English; SetLang switches them.
+func DefaultKeyMap() KeyMap {
+	k := KeyMap{
+		Run:       key.NewBinding(key.WithKeys("enter")),
+		Next:      key.NewBinding(key.WithKeys("n")),
+		Prev:      key.NewBinding(key.WithKeys("p")),
+		Shell:     key.NewBinding(key.WithKeys("s")),
+		Hint:      key.NewBinding(key.WithKeys("h")),
+		Check:     key.NewBinding(key.WithKeys("c")),
+		ResetStep: key.NewBinding(key.WithKeys("r")),
+		ResetAll:  key.NewBinding(key.WithKeys("R")),
+		Lang:      key.NewBinding(key.WithKeys("L")),
+		Help:      key.NewBinding(key.WithKeys("?")),
+		Quit:      key.NewBinding(key.WithKeys("q")),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c")),
+		Back:      key.NewBinding(key.WithKeys("esc")),
+		Up:        key.NewBinding(key.WithKeys("up", "k")),
+		Down:      key.NewBinding(key.WithKeys("down", "j")),
+		Open:      key.NewBinding(key.WithKeys("enter")),
+		PageUp:    key.NewBinding(key.WithKeys("pgup", "b")),
+		PageDown:  key.NewBinding(key.WithKeys("pgdown", " ")),
+	}
+	k.SetLang("en")
+	return k
+}
+
+// SetLang sets the help texts of every binding to lang ("zh" or "en").
+func (k *KeyMap) SetLang(lang string) {
+	t := func(b *key.Binding, keys, id string) { b.SetHelp(keys, T(lang, id)) }
+	t(&k.Run, "enter", "key.run")
+	t(&k.Next, "n", "key.next")
+	t(&k.Prev, "p", "key.prev")
+	t(&k.Shell, "s", "key.shell")
+	t(&k.Hint, "h", "key.hint")
+	t(&k.Check, "c", "key.check")
+	t(&k.ResetStep, "r", "key.reset")
+	t(&k.ResetAll, "R", "key.resetall")
+	t(&k.Lang, "L", "key.lang")
+	t(&k.Help, "?", "key.help")
+	t(&k.Quit, "q", "key.quit")
+	t(&k.ForceQuit, "ctrl+c", "key.quit")
+	t(&k.Back, "esc", "key.back")
+	t(&k.Up, "↑/k", "key.up")
+	t(&k.Down, "↓/j", "key.down")
+	t(&k.Open, "enter", "key.open")
+	t(&k.PageUp, "pgup/b", "key.pgup")
+	t(&k.PageDown, "pgdn/space", "key.pgdown")
+}
+
+// LessonKeys is the help.KeyMap of the lesson screen.
+type LessonKeys struct{ KeyMap }
+
+// ShortHelp is the one-line help bar.
+func (k LessonKeys) ShortHelp() []key.Binding {
+	return []key.Binding{k.Run, k.Next, k.Shell, k.Hint, k.Check, k.Help, k.Quit}
+}
+
+// FullHelp is the "?" screen.
+func (k LessonKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Run, k.Next, k.Prev, k.Shell},
+		{k.Hint, k.Check, k.ResetStep, k.ResetAll},
+		{k.PageUp, k.PageDown, k.Lang, k.Back, k.Quit},
+	}
+}
+
+// HomeKeys is the help.KeyMap of the home screen.
+type HomeKeys struct{ KeyMap }
+
+// ShortHelp is the one-line help bar.
+func (k HomeKeys) ShortHelp() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.Open, k.Lang, k.Help, k.Quit}
+}
+
+// FullHelp is the "?" screen.
+func (k HomeKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{k.Up, k.Down, k.Open}, {k.Lang, k.Help, k.Quit}}
+}
