@@ -371,3 +371,29 @@ func TestPageRejectsBadInput(t *testing.T) {
 		t.Errorf("Page without .md suffix: %v", err)
 	}
 }
+
+// knownScenarios are the scenario ids the course is planned around; a typo in
+// COVERAGE.md's scenario column would otherwise point learners nowhere.
+var knownScenarios = []string{
+	"intro-container", "ns-mnt", "ns-uts", "ns-ipc", "ns-pid", "ns-net", "ns-user",
+	"ns-cgroup", "ns-time", "cg-cpu", "cg-memory", "cg-pids", "cg-freezer", "cg-io",
+	"cg-devices", "cg-drivers", "overlay", "start-vs-exec", "runtimes", "homework nginx-hello",
+}
+
+func TestCoverageNamesKnownScenarios(t *testing.T) {
+	for _, r := range coverageRows(t) {
+		if len(r) != 4 {
+			t.Errorf("COVERAGE.md row has %d cells, want 4: %q", len(r), r)
+			continue
+		}
+		if r[0] == "source heading" || r[3] == "—" || r[3] == "" {
+			continue
+		}
+		for _, id := range strings.Split(r[3], ",") {
+			id = strings.TrimSpace(id)
+			if !slices.Contains(knownScenarios, id) {
+				t.Errorf("COVERAGE.md row for %s names unknown scenario %q", r[0], id)
+			}
+		}
+	}
+}

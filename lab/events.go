@@ -44,8 +44,11 @@ type StepStarted struct {
 	Kind  string    `json:"kind"`
 	Title string    `json:"title,omitempty"`
 	Text  string    `json:"text"`
-	Shell string    `json:"shell,omitempty"`     // container for the learner's shell (tasks)
-	Hints int       `json:"hints_available"`
+	Shell string    `json:"shell,omitempty"` // container (spec name) for the learner's shell (tasks)
+	// ShellName is the kernel-visible name of that container, for
+	// `ctlab exec NAME -- /bin/sh` from another terminal.
+	ShellName string `json:"shell_name,omitempty"`
+	Hints     int    `json:"hints_available"`
 }
 
 // ActionDone: one do/solve action finished.
@@ -69,6 +72,8 @@ type Snapshot struct {
 	Panes     []string                   `json:"panes"`
 	Processes map[string]*kstate.Process `json:"processes"` // by target name ("host", containers, processes)
 	Cgroups   map[string]*CgroupView     `json:"cgroups,omitempty"`
+	Links     map[string]*LinksView      `json:"links,omitempty"` // per target's net namespace
+	Upper     map[string]*UpperView      `json:"upper,omitempty"` // per container / overlay`
 	Errors    map[string]string          `json:"errors,omitempty"`
 }
 

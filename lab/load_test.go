@@ -22,7 +22,7 @@ title: {en: T, zh: T}
 summary: {en: S, zh: S}
 minutes: 5
 containers:
-  box: {namespaces: [uts], hostname: ctlab}
+  box: {namespaces: [uts, mnt], hostname: ctlab}
 steps:
   - id: a
     kind: demo
@@ -98,7 +98,7 @@ func TestLoadWrongType(t *testing.T) {
 }
 
 func TestLoadMissingContentRef(t *testing.T) {
-	wantErr(t, strings.Replace(good, "ns/uts.md#what-it-isolates", "ns/nope.md", 1), "t1.yaml:12:", "no page en/ns/nope.md")
+	wantErr(t, strings.Replace(good, "ns/uts.md#what-it-isolates", "ns/nope.md", 1), "t1.yaml:11:", "no page en/ns/nope.md", "no page zh/ns/nope.md")
 	wantErr(t, strings.Replace(good, "#what-it-isolates", "#not-here", 1), "no heading with anchor #not-here")
 }
 

@@ -64,7 +64,6 @@ type ContainerSpec struct {
 	Limits     Limits   `yaml:"limits,omitempty" json:"limits,omitempty"`
 	Net        bool     `yaml:"net,omitempty" json:"net,omitempty"`
 	MountSelf  bool     `yaml:"mount_self,omitempty" json:"mount_self,omitempty"`
-	Keep       bool     `yaml:"keep,omitempty" json:"keep,omitempty"`
 	Time       TimeSpec `yaml:"time,omitempty" json:"time,omitempty"`
 	Harden     bool     `yaml:"harden,omitempty" json:"harden,omitempty"`
 

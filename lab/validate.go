@@ -24,7 +24,7 @@ var (
 	nsCompare   = append(slices.Clone(nsKinds), "pid_for_children", "time_for_children")
 	controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "io", "blkio", "devices", "hugetlb"}
 	ops         = []string{"==", "!=", "<=", ">=", "<", ">", "contains"}
-	loadKinds   = []string{"cpu", "mem", "fork", "io"}
+	loadKinds   = []string{"cpu", "mem", "fork", "io", "count"}
 	rootfsKinds = []string{"", "default", "busybox", "host"}
 	signals     = []string{"", "KILL", "TERM", "INT", "HUP", "STOP", "CONT", "USR1", "USR2"}
 )
@@ -216,6 +216,9 @@ func (v *validator) container(n string, c *ContainerSpec) {
 		}
 		has[ns] = true
 	}
+	if !has["mnt"] {
+		v.addf(append(p, "namespaces"), "container %q needs the mnt namespace: its root filesystem is mounted in it", n)
+	}
 	if c.Hostname != "" {
 		if !hostnameRE.MatchString(c.Hostname) {
 			v.addf(append(p, "hostname"), "hostname %q: letters, digits, '.', '-', at most 64", c.Hostname)
@@ -378,7 +381,24 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 	case a.Load != nil:
 		running(a.Load.In)
 		if !slices.Contains(loadKinds, a.Load.Kind) {
-			v.addf(p, "load: kind %q: want cpu, mem, fork or io", a.Load.Kind)
+			v.addf(p, "load: kind %q: want cpu, mem, fork, io or count", a.Load.Kind)
+		}
+		switch a.Load.Kind {
+		case "mem", "io":
+			if a.Load.Size == "" {
+				v.addf(p, "load: kind %s needs size", a.Load.Kind)
+			}
+		case "fork":
+			if a.Load.Count < 1 {
+				v.addf(p, "load: kind fork needs count >= 1")
+			}
+		case "count":
+			if a.Load.File == "" {
+				v.addf(p, "load: kind count needs file")
+			}
+		}
+		if a.Load.File != "" && !path.IsAbs(a.Load.File) {
+			v.addf(p, "load: file %q must be an absolute path inside the container", a.Load.File)
 		}
 		if c := v.s.Containers[a.Load.In]; c != nil && !c.MountSelf {
 			v.addf(p, "load: container %q needs mount_self: true (the generator is /.ctlab/ctlab)", a.Load.In)

@@ -77,13 +77,21 @@ type KillAction struct {
 }
 
 // LoadAction runs one of ctlab's built-in load generators inside a container
-// (/.ctlab/ctlab load KIND ...; the container needs mount_self: true).
+// (/.ctlab/ctlab load KIND ...; the container needs mount_self: true):
+//
+//	cpu:   load cpu --seconds S --threads T     burn cpu
+//	mem:   load mem SIZE --seconds S           allocate and touch SIZE, hold S
+//	fork:  load fork COUNT                     start COUNT processes (exit 3 if refused)
+//	io:    load io FILE SIZE                   O_DIRECT read of FILE (made with SIZE bytes)
+//	count: load count FILE --seconds S         write a counter to FILE every 10ms
 type LoadAction struct {
 	In         string        `yaml:"in" json:"in"`
-	Kind       string        `yaml:"kind" json:"kind"` // cpu | mem | fork | io
+	Kind       string        `yaml:"kind" json:"kind"` // cpu | mem | fork | io | count
 	Seconds    int           `yaml:"seconds,omitempty" json:"seconds,omitempty"`
-	Size       string        `yaml:"size,omitempty" json:"size,omitempty"` // mem: bytes to touch; io: bytes to read
-	Count      int           `yaml:"count,omitempty" json:"count,omitempty"`
+	Threads    int           `yaml:"threads,omitempty" json:"threads,omitempty"` // cpu
+	Size       string        `yaml:"size,omitempty" json:"size,omitempty"`       // mem, io
+	Count      int           `yaml:"count,omitempty" json:"count,omitempty"`     // fork
+	File       string        `yaml:"file,omitempty" json:"file,omitempty"`       // io, count (inside the container)
 	Background bool          `yaml:"background,omitempty" json:"background,omitempty"`
 	As         string        `yaml:"as,omitempty" json:"as,omitempty"`
 	ExpectExit *int          `yaml:"expect_exit,omitempty" json:"expect_exit,omitempty"` // default: any

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,15 +23,15 @@ import (
 	"github.com/ctlab/ctlab/sandbox/rootfs"
 )
 
-// cloneFlags maps the kinds created at clone time. cgroup and time are
-// missing on purpose: the init unshares them itself, the cgroup one after it
-// has been placed in its cgroup (so its cgroup root is its own cgroup) and
-// the time one so it can write the offsets before anything enters it.
+// cloneFlags maps the kinds created at clone time. The others are made
+// later, each at the one moment it can be: pid and time by the init's C
+// stage (package nsexec: both only apply to children, and time offsets must
+// be written before anyone enters), cgroup by the Go init once it has been
+// placed in its cgroup (so its cgroup root is its own cgroup).
 var cloneFlags = map[Namespace]uintptr{
 	NSMount: unix.CLONE_NEWNS,
 	NSUTS:   unix.CLONE_NEWUTS,
 	NSIPC:   unix.CLONE_NEWIPC,
-	NSPID:   unix.CLONE_NEWPID,
 	NSNet:   unix.CLONE_NEWNET,
 	NSUser:  unix.CLONE_NEWUSER,
 }
@@ -292,6 +293,10 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	cmd := exec.Command("/proc/self/exe", initArg)
 	cmd.ExtraFiles = []*os.File{ctlR, statusW}
 	cmd.Env = []string{} // the init gets its environment over the pipe
+	stage := initStage(cfg)
+	if stage != "" {
+		cmd.Env = append(cmd.Env, "_CTLAB_INIT="+stage)
+	}
 	var flags uintptr
 	for _, ns := range cfg.Namespaces {
 		flags |= cloneFlags[ns]
@@ -300,7 +305,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	// On cgroup v2 the child is born in its cgroup (clone3 with
 	// CLONE_INTO_CGROUP); on v1 the parent moves it before releasing it.
 	intoCgroup := false
-	if d := cg.V2Dir(); d != "" {
+	if d := cg.V2Dir(); d != "" && stage == "" {
 		if cgfd, oerr := os.Open(d); oerr == nil {
 			defer cgfd.Close()
 			cmd.SysProcAttr.UseCgroupFD = true
@@ -340,6 +345,18 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	if err = j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start}); err != nil {
 		cmd.Process.Kill()
 		return c, err
+	}
+	status := bufio.NewReader(statusR)
+	if stage != "" {
+		// The C stage forked the real init; its first word is that pid.
+		if c.Pid, err = readInitPid(status); err != nil {
+			cmd.Process.Kill()
+			return c, err
+		}
+		c.Start, _ = procStartTime(c.Pid)
+		if err = j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start}); err != nil {
+			return c, err
+		}
 	}
 	self := ""
 	if cfg.MountSelf {
@@ -394,12 +411,44 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	}
 	ctlW.Close()
 
-	if err = readStatus(ctx, statusR, tl); err != nil {
+	if err = readStatus(ctx, status, tl); err != nil {
 		return c, err
 	}
 	tl.Since("init until exec", t0)
 	failpoint("after-start")
 	return c, nil
+}
+
+// initStage says what the init's C stage must unshare before the Go
+// runtime starts ("" = nothing, no stage).
+func initStage(cfg Config) string {
+	var parts []string
+	if Has(cfg.Namespaces, NSPID) {
+		parts = append(parts, "pid")
+	}
+	if Has(cfg.Namespaces, NSTime) {
+		t := cfg.Time
+		parts = append(parts, fmt.Sprintf("time %d %d %d %d",
+			int64(t.Monotonic/time.Second), int64(t.Monotonic%time.Second),
+			int64(t.Boottime/time.Second), int64(t.Boottime%time.Second)))
+	}
+	return strings.Join(parts, " ")
+}
+
+// readInitPid reads the {"pid":N} line the C stage writes first.
+func readInitPid(r *bufio.Reader) (int, error) {
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return 0, fmt.Errorf("container init stage: no pid (%v)", err)
+	}
+	var m struct {
+		Pid   int    `json:"pid"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(line, &m); err != nil || m.Pid <= 0 {
+		return 0, fmt.Errorf("container init stage: %q", line)
+	}
+	return m.Pid, nil
 }
 
 // readStatus reads the init's messages until the pipe closes on exec.

@@ -113,20 +113,7 @@ func containerInit() {
 			fail(fmt.Errorf("unshare cgroup namespace: %w", err))
 		}
 	}
-	// A new time namespace applies to our children and, from the execve on,
-	// to us. Its offsets can only be written before any process enters it.
-	if Has(cfg.Namespaces, NSTime) {
-		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-			fail(fmt.Errorf("unshare time namespace: %w", err))
-		}
-		off := fmt.Sprintf("monotonic %d %d\nboottime %d %d\n",
-			int64(cfg.Time.Monotonic/time.Second), int64(cfg.Time.Monotonic%time.Second),
-			int64(cfg.Time.Boottime/time.Second), int64(cfg.Time.Boottime%time.Second))
-		if err := os.WriteFile("/proc/self/timens_offsets", []byte(off), 0); err != nil {
-			fail(fmt.Errorf("write timens_offsets: %w", err))
-		}
-	}
-	mark("cgroup/time ns (child)")
+	mark("cgroup ns (child)")
 
 	if err := pivotRoot(cfg.Rootfs); err != nil {
 		fail(err)

@@ -14,7 +14,14 @@
 #   CTLAB_V2VM_KERNEL_PKG   Debian kernel package to use instead of linux-image-amd64's dependency
 #   CTLAB_V2VM_TMPDIR       TMPDIR inside the VM (default /var/tmp: disk-backed like the host's /tmp)
 #   CTLAB_V2VM_MEM          VM memory in MiB (default 2048)
-#   CTLAB_V2VM_LOG          console log file (default $CACHE/logs/<time>.log, also $CACHE/logs/last.log)
+#   CTLAB_V2VM_LOG          console log file (default $CACHE/logs/<time>-<pid>.log; $CACHE/logs/last.log)
+#   CTLAB_V2VM_HOST_TOOLS   host commands copied into the VM with their shared libraries, replacing the
+#                           busybox applet of the same name (default: a Debian-like userland, see
+#                           HOST_TOOLS below); "" = busybox only
+#   CTLAB_V2VM_RUN          extra shell commands run in the VM after the test binaries, one per line, each
+#                           reported as "cmd:N" (e.g. "ctlab scenario test --all"; ctlab is /usr/local/bin/ctlab)
+#   CTLAB_V2VM_CGROUP       cgroup the tests run in (default /user.slice/user-0.slice/session-v2vm.scope, where
+#                           `sudo ctlab` runs on a systemd VM; init itself moves to /init.scope); "/" = root
 #   CTLAB_V2VM_TAGS         extra Go build tags (comma separated), added to netgo,osusergo
 #   CTLAB_V2VM_KEEP=1       keep the work dir (initramfs staging, disk image) for debugging
 set -euo pipefail
@@ -50,7 +57,7 @@ apt_update_once() {
 	fi
 }
 need_pkgs=()
-for pair in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio depmod:kmod \
+for pair in qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod \
 	mkfs.ext4:e2fsprogs xz:xz-utils zstd:zstd dpkg-deb:dpkg gzip:gzip timeout:coreutils; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
@@ -164,7 +171,10 @@ trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT
 trap 'say "terminated"; exit 143' TERM
 ROOT="$WORK/root"
-mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc/ctlab-v2vm,lib/modules/ctlab,dev,proc,sys,run,tmp,var,root,src,newroot}
+# Merged /usr like Debian 12 and the learners' distributions.
+mkdir -p "$ROOT"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/local/bin,etc/ctlab-v2vm,dev,proc,sys,run,tmp,var,root,src,newroot}
+for d in bin sbin lib lib64; do ln -s "usr/$d" "$ROOT/$d"; done
+mkdir -p "$ROOT/lib/modules/ctlab"
 
 # ---------------------------------------------------------------- build
 cd "$REPO"
@@ -220,8 +230,20 @@ if [ -d cmd/ctlab ] && go list ./cmd/ctlab >/dev/null 2>&1; then
 		CTLAB_BUILT=FAILED
 	fi
 fi
+NGO=${#RUN_PKGS[@]}
+# Extra commands (scenario self-tests through the ctlab binary...) run after the Go tests.
+: >"$ROOT/etc/ctlab-v2vm/cmds"
+declare -A CMD_TEXT=()
+n=0
+while IFS= read -r cmd; do
+	[ -n "${cmd//[[:space:]]/}" ] || continue
+	n=$((n + 1))
+	printf '%s\n' "$cmd" >>"$ROOT/etc/ctlab-v2vm/cmds"
+	RUN_PKGS+=("cmd:$n")
+	CMD_TEXT["cmd:$n"]=$cmd
+done <<<"${CTLAB_V2VM_RUN:-}"
 T_BUILT=$(date +%s.%N)
-say "build done in $(elapsed "$T_BUILD" "$T_BUILT")s: ${#RUN_PKGS[@]} to run, ${#BUILD_FAILED[@]} failed to build, ${#NO_TESTS[@]} without tests"
+say "build done in $(elapsed "$T_BUILD" "$T_BUILT")s: $NGO to run, ${#BUILD_FAILED[@]} failed to build, ${#NO_TESTS[@]} without tests"
 if [ "${#RUN_PKGS[@]}" = 0 ]; then
 	say "FAIL: nothing to run (build failed: ${BUILD_FAILED[*]:-none}; without tests: ${NO_TESTS[*]:-none})"
 	exit 1
@@ -229,9 +251,33 @@ fi
 
 # ---------------------------------------------------------------- initramfs
 say "initramfs: busybox, modules ($KVER), test binaries"
-cp "$BUSYBOX" "$ROOT/bin/busybox"
+# Real host tools first (tests call GNU find -printf, util-linux unshare/ipcmk, bash...):
+# a learner's VM has them. Each comes with its ELF interpreter and libraries.
+HOST_TOOLS=${CTLAB_V2VM_HOST_TOOLS-bash dash find xargs unshare nsenter ipcmk ipcs ipcrm lsns ip ps tar mount umount
+	ls cat hostname domainname sleep echo env id mkdir rm touch cp mv ln grep sed awk head tail wc cut dd date
+	uname readlink stat free df kill true false chmod chown sort tr seq whoami printf test nproc}
+copied=() missing=()
+for tool in $HOST_TOOLS; do
+	path=$(type -P "$tool" 2>/dev/null || true) # a file, not a shell builtin
+	case "$path" in /*) ;; *)
+		missing+=("$tool")
+		continue
+		;;
+	esac
+	cp -L "$path" "$ROOT$path"
+	copied+=("$tool")
+	# ldd lines: "libx.so => /lib/.../libx.so (0x..)" and "/lib64/ld-linux-x86-64.so.2 (0x..)".
+	{ ldd "$path" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+		while read -r lib; do
+			[ -e "$ROOT$lib" ] || { mkdir -p "$(dirname "$ROOT$lib")" && cp -L "$lib" "$ROOT$lib"; }
+		done
+done
+say "host tools: ${#copied[@]} copied${missing[*]:+ (not on this host: ${missing[*]})}"
+# /bin/sh is dash on Debian; the init script below names busybox itself.
+[ ! -x "$ROOT/usr/bin/dash" ] || ln -s dash "$ROOT/usr/bin/sh"
+cp "$BUSYBOX" "$ROOT/usr/bin/busybox"
 while read -r applet; do
-	[ -e "$ROOT/$applet" ] || [ "$applet" = bin/busybox ] || ln -s /bin/busybox "$ROOT/$applet"
+	[ -e "$ROOT/$applet" ] || [ -L "$ROOT/$applet" ] || ln -s /bin/busybox "$ROOT/$applet"
 done < <("$BUSYBOX" --list-full)
 mknod -m 600 "$ROOT/dev/console" c 5 1
 mknod -m 666 "$ROOT/dev/null" c 1 3
@@ -272,23 +318,27 @@ EOF
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$ROOT/etc/hosts"
 echo ctlab-v2vm >"$ROOT/etc/hostname"
 printf '%s\n' "$TESTARGS" >"$ROOT/etc/ctlab-v2vm/testargs"
-printf 'PKG_TIMEOUT=%s\nVM_TMPDIR=%s\n' "$PKG_TIMEOUT" "$VM_TMPDIR" >"$ROOT/etc/ctlab-v2vm/env"
+TEST_CGROUP=${CTLAB_V2VM_CGROUP:-/user.slice/user-0.slice/session-v2vm.scope}
+case "$TEST_CGROUP" in /*) ;; *) die "CTLAB_V2VM_CGROUP must be absolute: $TEST_CGROUP" ;; esac
+printf 'PKG_TIMEOUT=%s\nVM_TMPDIR=%s\nTEST_CGROUP=%s\n' "$PKG_TIMEOUT" "$VM_TMPDIR" "$TEST_CGROUP" >"$ROOT/etc/ctlab-v2vm/env"
 
 cat >"$ROOT/init" <<'EOF'
-#!/bin/sh
+#!/bin/busybox sh
 # PID 1 of the v2 test VM (written by .ci/v2vm/run.sh).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 if [ "$1" != stage2 ]; then
+	read -r T1 _ </proc/uptime 2>/dev/null || { mount -t proc proc /proc && read -r T1 _ </proc/uptime && umount /proc; }
 	# Stage 1: the initramfs root cannot be pivot_root()ed away from (EINVAL), and
 	# the sandbox pivot_roots into every container: move everything onto a tmpfs.
 	mount -t tmpfs -o mode=0755,size=80% rootfs /newroot
 	for e in /*; do
 		[ "$e" = /newroot ] || cp -a "$e" /newroot/
 	done
-	exec switch_root /newroot /init stage2
+	exec switch_root /newroot /init stage2 "$T1"
 	echo "=== V2VM ERROR switch_root failed"
 fi
 
+# shellcheck source=/dev/null
 . /etc/ctlab-v2vm/env
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -304,6 +354,20 @@ mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate,memory_recursiveprot cgroup2 
 for c in cpu cpuset io memory pids; do
 	echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || echo "=== V2VM WARN cannot enable $c"
 done
+# Like systemd: PID 1 in /init.scope, the user's shell in a session scope deep in user.slice,
+# memory and pids accounting enabled down that tree. Code that assumes it runs in the root
+# cgroup, or creates cgroups below its own, fails here as it would on a learner's VM.
+if [ "$TEST_CGROUP" != / ]; then
+	mkdir -p /sys/fs/cgroup/init.scope
+	echo 0 >/sys/fs/cgroup/init.scope/cgroup.procs
+	d=/sys/fs/cgroup
+	for part in $(echo "${TEST_CGROUP#/}" | tr / ' '); do
+		[ "$d" = /sys/fs/cgroup ] || echo "+memory +pids" >"$d/cgroup.subtree_control" ||
+			echo "=== V2VM WARN cannot enable memory pids in $d"
+		d="$d/$part"
+		mkdir -p "$d"
+	done
+fi
 while read -r m; do
 	insmod "/lib/modules/ctlab/$m" || echo "=== V2VM WARN insmod $m failed"
 done </etc/ctlab-v2vm/modules
@@ -321,20 +385,28 @@ export TMPDIR="$VM_TMPDIR"
 echo
 echo "=== V2VM INFO kernel=$(uname -r)"
 echo "=== V2VM INFO cgroup.controllers=$(cat /sys/fs/cgroup/cgroup.controllers)"
-echo "=== V2VM INFO cgroup.subtree_control=$(cat /sys/fs/cgroup/cgroup.subtree_control)"
+echo "=== V2VM INFO cgroup.subtree_control=$(cat /sys/fs/cgroup/cgroup.subtree_control) tests_in=$TEST_CGROUP"
 echo "=== V2VM INFO cgroupfs_magic=0x$(stat -f -c %t /sys/fs/cgroup) var=$(grep ' /var ' /proc/mounts | cut -d' ' -f1,3) vda=$(cat /sys/block/vda/dev 2>/dev/null)"
 echo "=== V2VM INFO modules=$(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
-echo "=== V2VM BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "=== V2VM BOOTED uptime=$(cut -d' ' -f1 /proc/uptime) (init started at $2)"
 read -r TESTARGS </etc/ctlab-v2vm/testargs || true
 while read -r pkg dir bin; do
 	echo "=== V2VM BEGIN $pkg"
 	# shellcheck disable=SC2086 # TESTARGS is a list of flags
-	(cd "/src/$dir" && exec "./$bin" -test.v -test.count=1 -test.timeout="$PKG_TIMEOUT" $TESTARGS) </dev/null 2>&1
+	(echo 0 >"/sys/fs/cgroup${TEST_CGROUP%/}/cgroup.procs" && cd "/src/$dir" && exec "./$bin" -test.v -test.count=1 -test.timeout="$PKG_TIMEOUT" $TESTARGS) </dev/null 2>&1
 	rc=$?
 	# The leading newline keeps the marker on its own line after a partial line (e.g. a panic).
 	printf '\n=== V2VM END %s rc=%d\n' "$pkg" "$rc"
 	cd /
 done </etc/ctlab-v2vm/pkgs
+n=0
+while IFS= read -r cmd; do
+	n=$((n + 1))
+	echo "=== V2VM BEGIN cmd:$n $cmd"
+	(echo 0 >"/sys/fs/cgroup${TEST_CGROUP%/}/cgroup.procs" && cd /src && exec /bin/sh -c "$cmd") </dev/null 2>&1
+	rc=$?
+	printf '\n=== V2VM END cmd:%d rc=%d\n' "$n" "$rc"
+done </etc/ctlab-v2vm/cmds
 echo "=== V2VM DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync
 umount /var 2>/dev/null
@@ -352,10 +424,16 @@ truncate -s 512M "$WORK/disk.img"
 mkfs.ext4 -q -F -L ctlabvar -E lazy_itable_init=0,lazy_journal_init=0 "$WORK/disk.img"
 
 # ---------------------------------------------------------------- boot
-LOG=${CTLAB_V2VM_LOG:-$CACHE/logs/$(date -u +%Y%m%dT%H%M%SZ).log}
+# The pid in the name: two runs (a developer's and CI's) may boot in the same second.
+LOG=${CTLAB_V2VM_LOG:-$CACHE/logs/$(date -u +%Y%m%dT%H%M%SZ)-$$.log}
 mkdir -p "$(dirname "$LOG")"
 : >"$LOG"
-[ -n "${CTLAB_V2VM_LOG:-}" ] || ln -sfn "$LOG" "$CACHE/logs/last.log"
+if [ -z "${CTLAB_V2VM_LOG:-}" ]; then
+	ln -sfn "$LOG" "$CACHE/logs/last.log"
+	# Keep the 20 newest console logs.
+	find "$CACHE/logs" -maxdepth 1 -name '*.log' -type f -printf '%T@ %p\n' | sort -rn | tail -n +21 |
+		cut -d' ' -f2- | xargs -r rm -f
+fi
 say "booting $(basename "$VMLINUZ") under qemu TCG (timeout $TIMEOUT, log $LOG)"
 T_BOOT=$(date +%s.%N)
 # In the background + wait, so a signal to this script runs its trap (stop_vm) at once.
@@ -410,7 +488,8 @@ fi
 
 kernel=$(sed -n 's/^.*=== V2VM INFO kernel=//p' "$LOG" | head -n 1)
 controllers=$(sed -n 's/^.*=== V2VM INFO cgroup.controllers=//p' "$LOG" | head -n 1)
-booted=$(sed -n 's/^.*=== V2VM BOOTED uptime=//p' "$LOG" | head -n 1)
+booted=$(sed -n 's/^.*=== V2VM BOOTED uptime=\([0-9.]*\).*/\1/p' "$LOG" | head -n 1)
+initat=$(sed -n 's/^.*=== V2VM BOOTED .*init started at \([0-9.]*\).*/\1/p' "$LOG" | head -n 1)
 
 # Per package: rc from the END marker; PASS/FAIL/SKIP lines (subtests included) between the markers.
 awk '
@@ -454,14 +533,15 @@ for pkg in "${BUILD_FAILED[@]}"; do
 done
 row TOTAL "" "$TOTAL_P" "$TOTAL_F" "$TOTAL_S"
 [ "${#NO_TESTS[@]}" = 0 ] || echo "no test files:      ${NO_TESTS[*]}"
-if [ "$TOTAL_P" = 0 ]; then
+for k in "${!CMD_TEXT[@]}"; do echo "$k:             ${CMD_TEXT[$k]}"; done | sort
+if [ "$NGO" -gt 0 ] && [ "$TOTAL_P" = 0 ]; then
 	FAIL=1
 	REASONS+=("no kernel test passed ($TOTAL_S skipped): the run proves nothing")
 fi
 [ "$CTLAB_BUILT" != FAILED ] || REASONS+=("WARN: ./cmd/ctlab failed to build; not in the VM")
 first=""
 [ -e "$WORK/t_first" ] && first=$(elapsed "$T_BOOT" "$(cat "$WORK/t_first")")
-echo "timing:             build $(elapsed "$T_BUILD" "$T_BUILT")s, qemu start -> first test ${first:-n/a}s (guest uptime ${booted:-n/a}s), VM $(elapsed "$T_BOOT" "$T_END")s, total $(elapsed "$T_START" "$T_END")s"
+echo "timing:             build $(elapsed "$T_BUILD" "$T_BUILT")s, qemu start -> first test ${first:-n/a}s (guest clock: init ${initat:-n/a}s, first test ${booted:-n/a}s), VM $(elapsed "$T_BOOT" "$T_END")s, total $(elapsed "$T_START" "$T_END")s"
 echo "log:                $LOG"
 for r in "${REASONS[@]}"; do echo "  - $r"; done
 if [ "$FAIL" != 0 ]; then

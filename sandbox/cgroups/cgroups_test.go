@@ -267,6 +267,27 @@ func TestCreateDelete(t *testing.T) {
 	}
 }
 
+// TestCreateFailureLeavesNothing: a Create that fails half-way (the kernel
+// refuses a throttle on a char device, 1:3 = /dev/null) removes what it made.
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	needRoot(t)
+	if Effective() == V1 {
+		needController(t, "blkio")
+	} else {
+		needController(t, "io")
+	}
+	name := testName()
+	_, err := Create(name, Limits{MemoryMax: 64 << 20, IOReadBPS: []IOLimit{{Major: 1, Minor: 3, Rate: 1 << 20}}})
+	if err == nil {
+		_ = Remove(context.Background(), name)
+		t.Fatal("Create with a throttle on /dev/null (1:3) succeeded")
+	}
+	t.Logf("Create failed as expected: %v", err)
+	if names, _ := List(); contains(names, name) {
+		t.Errorf("failed Create left %s behind", name)
+	}
+}
+
 // TestUpdate: limits change on a live group, and zero removes a limit.
 func TestUpdate(t *testing.T) {
 	needRoot(t)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
@@ -104,7 +105,7 @@ func createV1(name string, l Limits) (*Cgroup, error) {
 	}
 	if err != nil {
 		// Nothing runs in it yet, so removing is safe and leaves no half-made group.
-		_ = c.removeDirs(context.Background())
+		c.undo()
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	return c, nil
@@ -187,10 +188,18 @@ func createV2(name string, l Limits) (*Cgroup, error) {
 		err = c.setDevices(l)
 	}
 	if err != nil {
-		_ = c.removeDirs(context.Background())
+		// Nothing runs in it yet, so removing is safe and leaves no half-made group.
+		c.undo()
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	return c, nil
+}
+
+// undo removes the directories of a Create that failed half-way.
+func (c *Cgroup) undo() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = c.removeDirs(ctx)
 }
 
 func v2PathMap(dir string, avail []string) map[string]string {

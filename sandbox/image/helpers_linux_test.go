@@ -105,8 +105,7 @@ func newCanary(t testing.TB) *canary {
 	must(os.Symlink("/etc", filepath.Join(base, "canary/link")))
 	c.before = snapshot(t, base, "cache")
 	c.fds = countFDs(t)
-	m, _ := os.ReadFile("/proc/self/mountinfo")
-	c.mounts = string(m)
+	c.mounts = mountsUnder(base)
 	return c
 }
 
@@ -145,6 +144,19 @@ func snapshot(t testing.TB, base, skip string) map[string]string {
 	return out
 }
 
+// mountsUnder returns the mountinfo lines that mention base. Only those:
+// other people's tests on the same machine mount things concurrently.
+func mountsUnder(base string) string {
+	m, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(m), "\n") {
+		if strings.Contains(l, base) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func countFDs(t testing.TB) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -178,8 +190,8 @@ func (c *canary) check(t testing.TB) {
 	if n := countFDs(t); n != c.fds {
 		t.Errorf("fd count %d -> %d", c.fds, n)
 	}
-	if m, _ := os.ReadFile("/proc/self/mountinfo"); string(m) != c.mounts {
-		t.Errorf("mountinfo changed")
+	if m := mountsUnder(c.base); m != c.mounts {
+		t.Errorf("mounts under the test dir changed: %q -> %q", c.mounts, m)
 	}
 }
 

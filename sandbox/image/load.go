@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"regexp"
 	"runtime"
 	"strings"
 
@@ -35,6 +36,8 @@ const (
 	FormatRegistry      Format = "registry"       // docker://REF
 	FormatDaemon        Format = "docker-daemon"  // docker-daemon:REF (via `docker save`)
 )
+
+var configHex = regexp.MustCompile(`(?:^|/)([0-9a-f]{64})(?:\.json)?$`)
 
 // Metadata blobs (manifests, configs, index) are small; a huge one is an attack.
 const maxMetaBytes = 8 << 20
@@ -181,8 +184,18 @@ func openDockerArchive(ref, p string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list layers: %w", err)
 	}
-	if len(ls) != len(im.Config.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("%w: %d layers but %d diff_ids", ErrInvalidLayer, len(ls), len(im.Config.RootFS.DiffIDs))
+	tm, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(p) })
+	if err != nil || len(tm) == 0 {
+		return nil, fmt.Errorf("%w: read manifest.json: %v", ErrInvalidLayer, err)
+	}
+	// docker save names the config after its own digest ("<hex>.json" or
+	// "blobs/sha256/<hex>"): the only claim a docker-save tar makes about it.
+	if m := configHex.FindStringSubmatch(tm[0].Config); m != nil && m[1] != im.Digest.Hex {
+		return nil, fmt.Errorf("%w: config %s has digest sha256:%s", ErrDigest, Quote(tm[0].Config), im.Digest.Hex)
+	}
+	n := len(im.Config.RootFS.DiffIDs)
+	if len(ls) != n || len(tm[0].Layers) != n || n == 0 {
+		return nil, fmt.Errorf("%w: manifest.json lists %d layers, config has %d diff_ids", ErrInvalidLayer, len(tm[0].Layers), n)
 	}
 	for i, l := range ls {
 		im.layers = append(im.layers, &uncompressedSource{diffID: im.Config.RootFS.DiffIDs[i], l: l})
@@ -315,7 +328,7 @@ func newBlobImage(ref string, f Format, img v1.Image, desc *v1.Descriptor) (*Ima
 		return nil, err
 	}
 	m := im.Manifest
-	if len(m.Layers) != len(im.Config.RootFS.DiffIDs) {
+	if len(m.Layers) != len(im.Config.RootFS.DiffIDs) || len(m.Layers) == 0 {
 		return nil, fmt.Errorf("%w: manifest has %d layers but config has %d diff_ids", ErrInvalidLayer, len(m.Layers), len(im.Config.RootFS.DiffIDs))
 	}
 	for i, ld := range m.Layers {
@@ -331,6 +344,26 @@ func newBlobImage(ref string, f Format, img v1.Image, desc *v1.Descriptor) (*Ima
 }
 
 func (im *Image) loadMeta(desc *v1.Descriptor) error {
+	if im.Format == FormatDockerArchive {
+		// A docker-save tar has no manifest of its own: ggcr would
+		// synthesise one by gzip-compressing every layer to learn its
+		// digest. The image ID (config digest) identifies it instead.
+		cfgRaw, err := im.img.RawConfigFile()
+		if err != nil {
+			return fmt.Errorf("read config: %w", err)
+		}
+		if len(cfgRaw) > maxMetaBytes {
+			return fmt.Errorf("%w: config of %d bytes", ErrLimit, len(cfgRaw))
+		}
+		sum := sha256.Sum256(cfgRaw)
+		im.Digest = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+		cfg, err := v1.ParseConfigFile(bytes.NewReader(cfgRaw))
+		if err != nil {
+			return fmt.Errorf("%w: parse config: %w", ErrInvalidLayer, err)
+		}
+		im.Config, im.RawConfig = cfg, cfgRaw
+		return nil
+	}
 	raw, err := im.img.RawManifest()
 	if err != nil {
 		return fmt.Errorf("read manifest: %w", err)

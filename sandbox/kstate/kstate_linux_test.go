@@ -223,3 +223,44 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestSetnsLeavesNoThreadBehind: many reads inside a child's uts and ipc
+// namespaces must not leave any thread of ours there, in particular not
+// the main thread, whose namespaces /proc/<pid>/ns shows for the process.
+func TestSetnsLeavesNoThreadBehind(t *testing.T) {
+	needRoot(t)
+	child := startChild(t, syscall.CLONE_NEWUTS|syscall.CLONE_NEWIPC, "sleep", "60")
+	utsBefore, _ := NSInode(os.Getpid(), "uts")
+	ipcBefore, _ := NSInode(os.Getpid(), "ipc")
+	done := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		go func() {
+			_, _, _, err := UTSNames(child.Process.Pid)
+			if err == nil {
+				_, _, err = IPCObjects(child.Process.Pid)
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 64; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, _ := NSInode(os.Getpid(), "uts"); u != utsBefore {
+		t.Errorf("our uts namespace changed: %d -> %d", utsBefore, u)
+	}
+	if i, _ := NSInode(os.Getpid(), "ipc"); i != ipcBefore {
+		t.Errorf("our ipc namespace changed: %d -> %d", ipcBefore, i)
+	}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		var st syscall.Stat_t
+		if err := syscall.Stat("/proc/self/task/"+task.Name()+"/ns/uts", &st); err == nil && st.Ino != utsBefore {
+			t.Errorf("thread %s is still in the child's uts namespace", task.Name())
+		}
+	}
+	if h, _ := os.Hostname(); h == "" {
+		t.Error("empty hostname")
+	}
+}

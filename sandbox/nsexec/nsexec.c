@@ -57,8 +57,71 @@ static void join_cgroups(char *list) {
 	}
 }
 
+// ctlab_init_stage runs in a container init re-executed by sandbox.Start,
+// when it asks for a new pid and/or time namespace (_CTLAB_INIT="pid time
+// MONO_S MONO_NS BOOT_S BOOT_NS"). Both kinds only apply to children of the
+// process that unshares them, and a time namespace's offsets must be written
+// before any process enters it; before Linux 6.2 an execve does not enter
+// it either, and a Go runtime whose thread has a pending time namespace
+// cannot start threads. So, still single-threaded: unshare, write the
+// offsets, fork. The child continues into the Go init as pid 1 of the new
+// pid namespace, inside the new time namespace. This process stays behind
+// as the container's waiter ("shim"): it reports the child's host pid on fd
+// 4, forwards signals, and exits with the child's status.
+static void ctlab_init_stage(void) {
+	const char *spec = getenv("_CTLAB_INIT");
+	if (!spec) return;
+	int want_pid = 0, want_time = 0;
+	long long ms = 0, mns = 0, bs = 0, bns = 0;
+	char word[16];
+	int n = 0;
+	const char *p = spec;
+	while (sscanf(p, "%15s%n", word, &n) == 1) {
+		p += n;
+		if (!strcmp(word, "pid")) want_pid = 1;
+		else if (!strcmp(word, "time")) {
+			want_time = 1;
+			if (sscanf(p, "%lld %lld %lld %lld%n", &ms, &mns, &bs, &bns, &n) != 4) { errno = EINVAL; bail("time offsets", spec); }
+			p += n;
+		}
+	}
+	if (want_time) {
+		if (unshare(CLONE_NEWTIME) < 0) bail("unshare", "time namespace");
+		char buf[128];
+		int len = snprintf(buf, sizeof buf, "monotonic %lld %lld\nboottime %lld %lld\n", ms, mns, bs, bns);
+		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, buf, len) != len) bail("write", "/proc/self/timens_offsets");
+		close(fd);
+	}
+	if (want_pid && unshare(CLONE_NEWPID) < 0) bail("unshare", "pid namespace");
+	child_pid = fork();
+	if (child_pid < 0) bail("fork", "container init");
+	if (child_pid == 0) {
+		unsetenv("_CTLAB_INIT");
+		return; // on into the Go runtime: sandbox.MaybeInit
+	}
+	char msg[64];
+	int len = snprintf(msg, sizeof msg, "{\"pid\":%d}\n", child_pid);
+	if (write(4, msg, len) != len) _exit(127);
+	// Hold no pipe ends: the parent learns that the init exec'd when the
+	// status pipe reaches EOF.
+	syscall(SYS_close_range, 3, ~0U, 0);
+	signal(SIGTERM, forward);
+	signal(SIGHUP, forward);
+	signal(SIGINT, forward);
+	signal(SIGQUIT, forward);
+	int status;
+	while (waitpid(child_pid, &status, 0) < 0) {
+		if (errno != EINTR) _exit(127);
+	}
+	if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+	if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+	_exit(1);
+}
+
 __attribute__((constructor)) static void ctlab_nsexec(int argc, char **argv, char **envp) {
 	(void)envp;
+	ctlab_init_stage();
 	const char *spec_env = getenv("_CTLAB_NSEXEC");
 	if (!spec_env) return;
 

@@ -7,7 +7,7 @@ import "charm.land/bubbles/v2/key"
 type KeyMap struct {
 	Run, Next, Prev, Shell, Hint, Check, ResetStep, ResetAll key.Binding
 	Lang, Help, Quit, Back, Up, Down, Open, PageUp, PageDown key.Binding
-	ForceQuit                                                key.Binding
+	ForceQuit, Pane                                          key.Binding
 }
 
 // DefaultKeyMap returns the bindings described in the lesson help (issue 4).
@@ -26,6 +26,7 @@ func DefaultKeyMap() KeyMap {
 		Help:      key.NewBinding(key.WithKeys("?")),
 		Quit:      key.NewBinding(key.WithKeys("q")),
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c")),
+		Pane:      key.NewBinding(key.WithKeys("tab")),
 		Back:      key.NewBinding(key.WithKeys("esc")),
 		Up:        key.NewBinding(key.WithKeys("up", "k")),
 		Down:      key.NewBinding(key.WithKeys("down", "j")),
@@ -52,6 +53,7 @@ func (k *KeyMap) SetLang(lang string) {
 	t(&k.Help, "?", "key.help")
 	t(&k.Quit, "q", "key.quit")
 	t(&k.ForceQuit, "ctrl+c", "key.quit")
+	t(&k.Pane, "tab", "key.pane")
 	t(&k.Back, "esc", "key.back")
 	t(&k.Up, "↑/k", "key.up")
 	t(&k.Down, "↓/j", "key.down")
@@ -71,9 +73,9 @@ func (k LessonKeys) ShortHelp() []key.Binding {
 // FullHelp is the "?" screen.
 func (k LessonKeys) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Run, k.Next, k.Prev, k.Shell},
-		{k.Hint, k.Check, k.ResetStep, k.ResetAll},
-		{k.PageUp, k.PageDown, k.Lang, k.Back, k.Quit},
+		{k.Run, k.Next, k.Prev, k.Shell, k.Hint},
+		{k.Check, k.ResetStep, k.ResetAll, k.Lang, k.Quit},
+		{k.PageUp, k.PageDown, k.Pane, k.Back},
 	}
 }
 

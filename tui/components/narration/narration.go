@@ -25,7 +25,7 @@ type RenderedMsg struct {
 // (key, width): a frame only slices the cached lines.
 type Model struct {
 	styles common.Styles
-	// Style is the Glamour style: "dark", "light" or "notty" (no colour).
+	// Style is the Glamour style: "dark" or "light".
 	Style string
 
 	width, height int
@@ -48,6 +48,16 @@ func (m *Model) Set(key, md string) tea.Cmd {
 		m.offset = 0
 	}
 	m.key, m.md = key, md
+	return m.need()
+}
+
+// SetStyle switches the Glamour style; every rendering is redone.
+func (m *Model) SetStyle(style string) tea.Cmd {
+	if style == m.Style {
+		return nil
+	}
+	m.Style = style
+	m.cache = map[string][]string{}
 	return m.need()
 }
 
@@ -130,16 +140,25 @@ func (m *Model) Scroll(n int) {
 	}
 }
 
+// Key returns the key of the document shown.
+func (m Model) Key() string { return m.key }
+
+// Width returns the width renderings are made for.
+func (m Model) Width() int { return m.width }
+
 // Lines returns how many lines the rendered document has.
 func (m Model) Lines() int { return len(m.cache[cacheKey(m.key, m.width)]) }
 
 // View returns at most height lines of the rendered text.
-func (m Model) View() string {
+func (m Model) View() string { return m.ViewLines(m.height) }
+
+// ViewLines returns at most h lines (the pane lends some to a hint).
+func (m Model) ViewLines(h int) string {
 	lines, ok := m.cache[cacheKey(m.key, m.width)]
 	if !ok {
 		return m.styles.Subtle.Render("…")
 	}
-	end := m.offset + m.height
+	end := m.offset + h
 	if end > len(lines) {
 		end = len(lines)
 	}

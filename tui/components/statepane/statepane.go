@@ -2,6 +2,7 @@ package statepane
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -66,8 +67,14 @@ func (m Model) Panes() []string { return m.panes }
 // Snapshot returns the latest reading, nil before the first.
 func (m Model) Snapshot() *Snapshot { return m.snap }
 
-// SetSnapshot stores a new reading and extends the sparklines.
-func (m *Model) SetSnapshot(s *Snapshot) {
+// SetSnapshot stores a new reading and extends the sparklines. It reports
+// whether the pane changed: an unchanged kernel (the usual case between
+// two ticks of a demo) is not drawn again.
+func (m *Model) SetSnapshot(s *Snapshot) bool {
+	if s != nil && m.snap != nil && s.Cgroup == nil && sameReading(s, m.snap) {
+		m.snap = s
+		return false
+	}
 	if s != nil && s.Cgroup != nil {
 		cg := s.Cgroup
 		if cg.MemMax > 0 {
@@ -85,6 +92,14 @@ func (m *Model) SetSnapshot(s *Snapshot) {
 	}
 	m.snap = s
 	m.dirty = true
+	return true
+}
+
+// sameReading compares two readings, ignoring when they were taken.
+func sameReading(a, b *Snapshot) bool {
+	x, y := *a, *b
+	x.Taken, y.Taken = time.Time{}, time.Time{}
+	return reflect.DeepEqual(x, y)
 }
 
 func push(h []float64, v float64) []float64 {
@@ -190,15 +205,24 @@ func (m *Model) namespaces(s *Snapshot) string {
 	if len(s.Namespaces) == 0 {
 		return ""
 	}
+	// Words when there is room, "=" / "≠" alone at 80 columns: the
+	// symbols carry the meaning without colour too.
+	wide := m.width >= 46
 	var b strings.Builder
 	b.WriteString(m.head("pane.namespaces"))
-	fmt.Fprintf(&b, "\n  %-7s %-11s %-11s", "", m.t("pane.host"), m.t("pane.container"))
+	fmt.Fprintf(&b, "\n  %-6s %s %s", "", pad(m.t("pane.host"), 10), pad(m.t("pane.container"), 10))
 	for _, r := range s.Namespaces {
-		mark := m.styles.Pass.Render("= " + m.t("pane.same"))
-		if !r.Same() {
-			mark = m.styles.Warn.Render("≠ " + m.t("pane.diff"))
+		mark, row := m.styles.Pass.Render("="), m.styles.Subtle
+		if wide {
+			mark = m.styles.Pass.Render("= " + m.t("pane.same"))
 		}
-		fmt.Fprintf(&b, "\n  %-7s %-11d %-11d %s", r.Kind, r.Host, r.Container, mark)
+		if !r.Same() {
+			mark, row = m.styles.Warn.Render("≠"), m.styles.Accent
+			if wide {
+				mark = m.styles.Warn.Render("≠ " + m.t("pane.diff"))
+			}
+		}
+		fmt.Fprintf(&b, "\n  %s %s", row.Render(fmt.Sprintf("%-6s %-10d %-10d", r.Kind, r.Host, r.Container)), mark)
 	}
 	return b.String()
 }
@@ -206,20 +230,29 @@ func (m *Model) namespaces(s *Snapshot) string {
 func (m *Model) pairs(s *Snapshot) string {
 	var b strings.Builder
 	row := func(id string, p Pair) {
-		mark := m.styles.Pass.Render("=")
+		mark := m.styles.Pass.Render("= " + m.t("pane.same"))
 		if p.Host != p.Container {
-			mark = m.styles.Warn.Render("≠")
+			mark = m.styles.Warn.Render("≠ " + m.t("pane.diff"))
 		}
-		fmt.Fprintf(&b, "\n  %s: %s %s, %s %s %s", m.t(id),
-			m.t("pane.host"), m.styles.Accent.Render(quote(p.Host)),
-			m.t("pane.container"), m.styles.Accent.Render(quote(p.Container)), mark)
+		fmt.Fprintf(&b, "%s %s\n  %s %s\n  %s %s", m.head(id), mark,
+			pad(m.t("pane.host"), 10), m.styles.Accent.Render(quote(p.Host)),
+			pad(m.t("pane.container"), 10), m.styles.Accent.Render(quote(p.Container)))
 	}
-	b.WriteString(m.head("pane.hostname"))
 	row("pane.hostname", s.Hostname)
 	if s.Domainname.Host != "" || s.Domainname.Container != "" {
+		b.WriteString("\n")
 		row("pane.domain", s.Domainname)
 	}
 	return b.String()
+}
+
+// pad fills s with spaces to w terminal cells (a Chinese character takes
+// two cells, which fmt's %-10s does not know).
+func pad(s string, w int) string {
+	if n := lipgloss.Width(s); n < w {
+		return s + strings.Repeat(" ", w-n)
+	}
+	return s
 }
 
 func quote(s string) string {

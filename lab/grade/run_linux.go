@@ -1,0 +1,62 @@
+package grade
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+)
+
+// SandboxRunner runs image commands in the ctlab sandbox, hardened for
+// untrusted code: its own mount, uts, ipc, pid, net and cgroup namespaces
+// (no user namespace yet: the layer files are owned by real uids), memory
+// and pids limits, the small capability set, no_new_privs and masked /proc
+// paths. Processes that call sandbox.Start must have called
+// sandbox.MaybeInit first thing (the ctlab binary and this package's tests do).
+type SandboxRunner struct{}
+
+type sandboxProcess struct{ c *sandbox.Container }
+
+// Start implements Runner.
+func (SandboxRunner) Start(ctx context.Context, s RunSpec) (Process, error) {
+	mem := int64(s.MemoryMB) << 20
+	if mem == 0 {
+		mem = 256 << 20
+	}
+	pids := int64(s.Pids)
+	if pids == 0 {
+		pids = 128
+	}
+	c, err := sandbox.Start(ctx, sandbox.Config{
+		Name:       s.Name,
+		Namespaces: []sandbox.Namespace{sandbox.NSMount, sandbox.NSUTS, sandbox.NSIPC, sandbox.NSPID, sandbox.NSNet, sandbox.NSCgroup},
+		Layers:     s.Layers,
+		Args:       s.Args,
+		Env:        s.Env,
+		Cwd:        s.Cwd,
+		Net:        true,
+		Limits:     cgroups.Limits{MemoryMax: mem, PidsMax: pids, CPUs: 1},
+		Harden:     sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true},
+		Stdout:     s.Output,
+		Stderr:     s.Output,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.Net == nil {
+		_ = c.Remove(context.Background(), true)
+		return nil, fmt.Errorf("sandbox started without a network attachment")
+	}
+	return &sandboxProcess{c: c}, nil
+}
+
+func (p *sandboxProcess) Addr() netip.Addr { return p.c.Net.ContainerAddr.Addr() }
+func (p *sandboxProcess) Running() bool    { return p.c.Running() }
+func (p *sandboxProcess) Stop(ctx context.Context) error {
+	if err := p.c.Remove(ctx, true); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", p.c.Name, err)
+	}
+	return nil
+}

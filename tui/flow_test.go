@@ -1,0 +1,167 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/ctlab/ctlab/lab"
+	"github.com/ctlab/ctlab/sandbox"
+)
+
+// These flows run the whole program (Bubble Tea, the real scenario engine,
+// the real sandbox) on the golden-uts scenario, whose container name
+// (golden-uts-box) no other package's tests use.
+
+// testBackend is the real backend with the test scenario as catalogue and
+// progress kept in a temporary directory.
+func testBackend(t testing.TB) *labBackend {
+	t.Helper()
+	return &labBackend{progress: progressStore{path: filepath.Join(t.TempDir(), "progress.json")}, catalogue: []*lab.Scenario{goldenScenario(t)}}
+}
+
+// assertGone fails when anything of the golden-uts container is left:
+// its state file, its cgroup in any hierarchy, its overlay mount.
+func assertGone(t testing.TB, name string) {
+	t.Helper()
+	if _, err := sandbox.Load(name); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("container %s still known to ctlab after quit (err %v)", name, err)
+	}
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/ctlab/" + name)
+	dirs2, _ := filepath.Glob("/sys/fs/cgroup/ctlab/" + name)
+	if d := append(dirs, dirs2...); len(d) > 0 {
+		t.Errorf("cgroup directories left: %v", d)
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(b), "/containers/"+name+"/") {
+		t.Errorf("mount of %s left in /proc/self/mountinfo", name)
+	}
+}
+
+func waitFor(t *testing.T, tm *teatest.TestModel, what string, cond func(s string) bool) {
+	t.Helper()
+	var seen bytes.Buffer
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		seen.Write(b)
+		return cond(seen.String())
+	}, teatest.WithDuration(30*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	_ = what
+}
+
+// TestFlowRunDemoStep opens the scenario directly, runs its demo step with
+// enter and waits for the state pane to show the container's own uts
+// namespace; quitting removes every kernel object.
+func TestFlowRunDemoStep(t *testing.T) {
+	requireRoot(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := New(ctx, testBackend(t), Options{Lang: "en", ScenarioID: "golden-uts"})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		if err := m.open.closeAll(cctx, false); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		assertGone(t, "golden-uts-box")
+	})
+
+	waitFor(t, tm, "lesson screen", func(s string) bool {
+		return strings.Contains(s, "A new UTS namespace") && strings.Contains(s, "press enter to run")
+	})
+	tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
+	waitFor(t, tm, "state pane with the container", func(s string) bool {
+		return strings.Contains(s, "golden-uts-box") && strings.Contains(s, "passed")
+	})
+	tm.Send(tea.KeyPressMsg{Code: 'q', Text: "q"})
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(30*time.Second)).(*Model)
+
+	snap := fm.state.Snapshot()
+	if snap == nil || snap.Container != "golden-uts-box" {
+		t.Fatalf("state pane: want golden-uts-box, got %+v", snap)
+	}
+	var uts *struct{ h, c uint64 }
+	for _, r := range snap.Namespaces {
+		if r.Kind == "uts" {
+			uts = &struct{ h, c uint64 }{r.Host, r.Container}
+		}
+	}
+	if uts == nil || uts.h == uts.c || uts.c == 0 {
+		t.Errorf("uts row: want different host and container inodes, got %+v", uts)
+	}
+	if snap.Hostname.Container != "ctlab" {
+		t.Errorf("container hostname in the pane: %q, want ctlab", snap.Hostname.Container)
+	}
+	if fm.status[0] != stepPassed {
+		t.Errorf("step 1 status %v, want passed", fm.status[0])
+	}
+}
+
+// TestRunCtrlCDuringAction starts the demo step through Run and presses
+// ctrl+c straight away, while the container is being made: Run must
+// return and leave no kernel object behind.
+func TestRunCtrlCDuringAction(t *testing.T) {
+	requireRoot(t)
+	pr, pw := io.Pipe()
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), Options{Lang: "en", ScenarioID: "golden-uts", Input: pr, Output: &out, Backend: testBackend(t)})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "press enter to run") {
+		if time.Now().After(deadline) {
+			t.Fatalf("lesson screen did not appear; output so far:\n%q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pw.Write([]byte("\r"))
+	// Wait until the action is under way (the container's state file
+	// exists), then interrupt.
+	for {
+		if _, err := os.Stat("/run/ctlab/containers/golden-uts-box.json"); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	pw.Write([]byte{0x03})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("Run did not return after ctrl+c")
+	}
+	assertGone(t, "golden-uts-box")
+}
+
+// lockedBuffer is a bytes.Buffer safe for the renderer's writes and the
+// test's reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
