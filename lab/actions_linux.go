@@ -188,7 +188,7 @@ func (e *Engine) act(ctx context.Context, a *Action) (string, *int, error) {
 		return "", nil, err
 	case a.Host != nil:
 		if !e.opt.Trust {
-			return "", nil, &TrustError{Scenario: e.s.ID, Steps: e.s.NeedsTrust}
+			return "", nil, &TrustError{Scenario: e.s.ID, Steps: e.s.TrustSteps()}
 		}
 		return e.host(ctx, a.Host)
 	case a.Sleep != nil:
@@ -322,9 +322,9 @@ func (e *Engine) sandboxLimits(base cgroups.Limits, l Limits) (cgroups.Limits, e
 		out.PidsMax = l.Pids
 	}
 	if l.ReadBPS != "" || l.WriteBPS != "" {
-		maj, min, err := cgroups.BlockDevice("/")
+		maj, min, err := containerDisk()
 		if err != nil {
-			return out, fmt.Errorf("find the root disk for an io limit: %w", err)
+			return out, fmt.Errorf("find the disk for an io limit: %w", err)
 		}
 		if l.ReadBPS != "" {
 			n, err := ParseBytes(l.ReadBPS)
@@ -355,6 +355,24 @@ func (e *Engine) sandboxLimits(base cgroups.Limits, l Limits) (cgroups.Limits, e
 		out.DenyDevices = append(out.DenyDevices, cgroups.DeviceRule{Type: typ[0], Major: maj, Minor: min, Access: "rwm"})
 	}
 	return out, nil
+}
+
+// containerDisk is the block device (whole disk) that holds containers'
+// layers -- what a read inside a container ends up reading -- found from
+// ctlab's data directory, else the first of its parents or / that is on a
+// real disk (not tmpfs or overlay).
+func containerDisk() (major, minor uint32, err error) {
+	var first error
+	for _, p := range []string{sandbox.DataDir, filepath.Dir(sandbox.DataDir), "/var/tmp", "/"} {
+		major, minor, err = cgroups.BlockDevice(p)
+		if err == nil {
+			return major, minor, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return 0, 0, first
 }
 
 // execIn runs argv in a container and checks its exit code against want
@@ -403,9 +421,16 @@ func (e *Engine) background(name, as string, argv []string) error {
 	go func() { cmd.Wait(); close(bp.done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for bp.pid == 0 {
-		if d, err := kstate.Descendants(cmd.Process.Pid); err == nil && len(d) > 0 {
-			bp.pid = d[0].Pid
-			break
+		if d, err := kstate.Descendants(cmd.Process.Pid); err == nil {
+			for _, p := range d {
+				if p.PPid == cmd.Process.Pid { // the helper's own child
+					bp.pid = p.Pid
+					break
+				}
+			}
+			if bp.pid != 0 {
+				break
+			}
 		}
 		select {
 		case <-bp.done:
@@ -573,6 +598,15 @@ func (e *Engine) layoutOf(name string) (overlay.Layout, error) {
 // stand-alone overlays and committed layers.
 func (e *Engine) removeAll(ctx context.Context) error {
 	var errs []error
+	if e.opt.Trust {
+		// Best effort: what the scenario's host commands made may already
+		// be gone (or never have been made).
+		for _, a := range e.s.Cleanup {
+			if a.Host != nil {
+				e.host(ctx, a.Host)
+			}
+		}
+	}
 	e.mu.Lock()
 	procs := e.procs
 	e.procs = map[string]*bgProc{}

@@ -18,7 +18,13 @@ import (
 func NewLoader() *Loader { return &Loader{Content: content.FS} }
 
 // Shipped loads every scenario embedded in the binary, in chapter order.
-func Shipped() ([]*Scenario, error) { return NewLoader().All(scenarios.FS) }
+func Shipped() ([]*Scenario, error) {
+	list, err := NewLoader().All(scenarios.FS)
+	for _, s := range list {
+		s.Builtin = true
+	}
+	return list, err
+}
 
 // All loads every top-level *.yaml of fsys (homework specs in sub-directories
 // are another format). Scenarios that load are returned even when others

@@ -281,19 +281,49 @@ func (e *Engine) evaluate(ctx context.Context, c *Check) (ev Evidence) {
 			return fail(t.Of, "/proc/<pid>/status PPid", err)
 		}
 		src := fmt.Sprintf("/proc/%d/status PPid", pid)
-		par, err := kstate.Parent(pid)
-		if err != nil {
-			return fail(t.Of, src, err)
+		// The chain of parents, nearest first (up to 8 levels, for evidence).
+		var chain []kstate.Proc
+		for cur := pid; len(chain) < 8 && cur > 1; {
+			par, err := kstate.Parent(cur)
+			if err != nil {
+				if len(chain) == 0 {
+					return fail(t.Of, src, err)
+				}
+				break
+			}
+			chain = append(chain, par)
+			cur = par.Pid
 		}
-		actual := fmt.Sprintf("pid %d (%s)", par.Pid, par.Comm)
+		var desc []string
+		for _, p := range chain {
+			desc = append(desc, fmt.Sprintf("%d (%s)", p.Pid, p.Comm))
+		}
+		actual := "parent " + strings.Join(desc, " <- ")
+		if !t.Ancestor && len(chain) > 0 {
+			chain = chain[:1]
+		}
+		rel := "parent"
+		if t.Ancestor {
+			rel = "ancestor"
+		}
+		match := func(f func(kstate.Proc) bool) bool {
+			for _, p := range chain {
+				if f(p) {
+					return true
+				}
+			}
+			return false
+		}
 		if t.Comm != "" {
-			return Evidence{Target: t.Of, Source: src, Expected: "parent named " + t.Comm, Actual: actual, Pass: par.Comm == t.Comm}
+			return Evidence{Target: t.Of, Source: src, Expected: rel + " named " + t.Comm, Actual: actual,
+				Pass: match(func(p kstate.Proc) bool { return p.Comm == t.Comm })}
 		}
 		ppid, err := e.pidOf(t.Parent)
 		if err != nil {
 			return fail(t.Parent, src, err)
 		}
-		return Evidence{Target: t.Of, Source: src, Expected: fmt.Sprintf("parent %s (pid %d)", t.Parent, ppid), Actual: actual, Pass: par.Pid == ppid}
+		return Evidence{Target: t.Of, Source: src, Expected: fmt.Sprintf("%s %s (pid %d)", rel, t.Parent, ppid), Actual: actual,
+			Pass: match(func(p kstate.Proc) bool { return p.Pid == ppid })}
 	case c.HTTPBodyContains != nil:
 		return e.httpCheck(ctx, c.HTTPBodyContains)
 	case c.ExecOutputContains != nil:

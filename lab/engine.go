@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,8 +32,23 @@ type TrustError struct {
 }
 
 func (e *TrustError) Error() string {
-	return fmt.Sprintf("scenario %s runs commands on the host (steps: %s); read it, then run it with --trust if you trust its author",
+	return fmt.Sprintf("scenario %s runs commands on or reads files of the host (steps: %s); read it, then run it with --trust if you trust its author",
 		e.Scenario, strings.Join(e.Steps, ", "))
+}
+
+// TrustSteps lists the steps that touch the host directly and so need
+// --trust: host actions always, host file reads unless the scenario is
+// built in.
+func (s *Scenario) TrustSteps() []string {
+	out := append([]string(nil), s.NeedsTrust...)
+	if !s.Builtin {
+		for _, st := range s.ReadsHost {
+			if !slices.Contains(out, st) {
+				out = append(out, st)
+			}
+		}
+	}
+	return out
 }
 
 // Engine runs one scenario. It is driven step by step (the TUI) or all at
@@ -76,8 +92,8 @@ func New(s *Scenario, opt Options) (*Engine, error) {
 	if s == nil {
 		return nil, errors.New("lab: nil scenario")
 	}
-	if len(s.NeedsTrust) > 0 && !opt.Trust {
-		return nil, &TrustError{Scenario: s.ID, Steps: s.NeedsTrust}
+	if steps := s.TrustSteps(); len(steps) > 0 && !opt.Trust {
+		return nil, &TrustError{Scenario: s.ID, Steps: steps}
 	}
 	if opt.Lang != "zh" {
 		opt.Lang = "en"
@@ -197,7 +213,9 @@ func (e *Engine) startStep(i int) {
 		Text: e.opt.Loader.StepText(st, lang), Shell: st.Shell, ShellName: shellName, Hints: len(st.Hints)})
 }
 
-// Next makes the next step current; false at the end.
+// Next makes the next step current; false at the end. It does not perform
+// the current step: a learner who skips a task should Solve it first, or
+// later steps may miss the state it makes.
 func (e *Engine) Next() bool {
 	e.op.Lock()
 	defer e.op.Unlock()
@@ -281,14 +299,20 @@ func (e *Engine) check(ctx context.Context, i int) bool {
 }
 
 // WaitTask re-evaluates the current step every Poll interval until its
-// checks pass (true) or ctx ends (false, ctx.Err()). Progress is emitted
+// checks pass (true), ctx ends (false, ctx.Err()) or another step becomes
+// current (false, nil). Progress is emitted
 // as check results only when the outcome changes, so a printer is not
 // flooded while the learner thinks.
 func (e *Engine) WaitTask(ctx context.Context) (bool, error) {
 	last := ""
+	i := e.Current()
 	for {
 		e.op.Lock()
-		i := e.cur
+		if e.Current() != i {
+			// the TUI moved on (Next, Goto, Reset): stop waiting for this step
+			e.op.Unlock()
+			return false, nil
+		}
 		ev := e.Evaluate(ctx, e.s.Steps[i].Expect)
 		sig := signature(ev)
 		all := true
@@ -375,10 +399,17 @@ func (e *Engine) Solve(ctx context.Context) (bool, error) {
 // ResetStep rebuilds the state as it was when the current step began:
 // the scenario is reset and every earlier step is fast-forwarded (do +
 // solve), quietly.
-func (e *Engine) ResetStep(ctx context.Context) error {
+func (e *Engine) ResetStep(ctx context.Context) error { return e.Goto(ctx, e.Current()) }
+
+// Goto makes step i current with the state it expects: everything is
+// removed, steps 0..i-1 are replayed quietly (do + solve), and step i
+// starts fresh. It is how the TUI goes back, or jumps ahead.
+func (e *Engine) Goto(ctx context.Context, target int) error {
+	if target < 0 || target >= len(e.s.Steps) {
+		return fmt.Errorf("no step %d (the scenario has %d)", target+1, len(e.s.Steps))
+	}
 	e.op.Lock()
 	defer e.op.Unlock()
-	target := e.Current()
 	if err := e.removeAll(ctx); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -173,6 +174,9 @@ func TestShippedScenariosSelfTest(t *testing.T) {
 			for _, d := range rep.Defects() {
 				t.Error(d)
 			}
+			if !rep.Pass && usesSelf(s) && dynamicTestBinary() {
+				t.Log("note: this test binary is dynamically linked, so /.ctlab/ctlab cannot run in the libc-less rootfs: run it as the Makefile does (-ldflags '-linkmode external -extldflags \"-static\"')")
+			}
 		})
 	}
 }
@@ -256,4 +260,28 @@ func TestEngineStepByStep(t *testing.T) {
 	if kinds["hint_shown"] != 3 || kinds["step_passed"] < 2 {
 		t.Fatalf("events %v", kinds)
 	}
+}
+
+func usesSelf(s *Scenario) bool {
+	for _, c := range s.Containers {
+		if c.MountSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// dynamicTestBinary reports whether this binary needs an ELF interpreter.
+func dynamicTestBinary() bool {
+	f, err := elf.Open("/proc/self/exe")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
 }

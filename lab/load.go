@@ -169,6 +169,11 @@ func yamlErr(err error) (int, string) {
 			key, typ, _ := strings.Cut(f, " not found in type ")
 			msg = fmt.Sprintf("unknown key %q (in %s)", key, strings.TrimPrefix(typ, "lab."))
 		}
+		if strings.HasPrefix(msg, "cannot unmarshal !!str") && strings.Contains(msg, " into lab.") {
+			// "- start: box": every action and check takes a mapping
+			msg += " (this key takes a mapping, e.g. start: {container: box})"
+		}
+		msg = strings.ReplaceAll(msg, "lab.", "")
 		return n, msg
 	}
 	return 0, strings.TrimPrefix(s, "yaml: ")

@@ -205,3 +205,38 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestHostFileReadNeedsTrustUnlessBuiltin(t *testing.T) {
+	src := strings.Replace(good, "      - hostname_equals: {in: box, value: ctlab}\n",
+		"      - hostname_equals: {in: box, value: ctlab}\n      - file_contains: {in: host, path: /etc/shadow, value: root}\n", 1)
+	s, err := load(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.NeedsTrust) != 0 || len(s.ReadsHost) != 1 {
+		t.Fatalf("NeedsTrust %v ReadsHost %v", s.NeedsTrust, s.ReadsHost)
+	}
+	var te *TrustError
+	if _, err := New(s, Options{}); !errors.As(err, &te) || te.Steps[0] != "a" {
+		t.Fatalf("a file from disk reading host files: err = %v, want a TrustError", err)
+	}
+	s.Builtin = true
+	if _, err := New(s, Options{}); err != nil {
+		t.Fatalf("built-in scenario: %v", err)
+	}
+}
+
+func TestLoadCleanupOnlyHostActions(t *testing.T) {
+	wantErr(t, good+"cleanup:\n  - remove: {in: box}\n", "cleanup may only hold host actions")
+	s, err := load(t, good+"cleanup:\n  - host: {argv: [rm, -rf, /tmp/x]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.NeedsTrust) != 1 || s.NeedsTrust[0] != "cleanup" {
+		t.Fatalf("NeedsTrust %v", s.NeedsTrust)
+	}
+}
+
+func TestLoadScalarWhereMappingIsExpected(t *testing.T) {
+	wantErr(t, strings.Replace(good, "start: {container: box}", "start: box", 1), "t1.yaml:13:", "into StartAction", "takes a mapping")
+}

@@ -16,11 +16,11 @@ import (
 // ("<id>-<name>"), so two runs of one scenario at once would remove each
 // other's containers; the second run waits for the first (until ctx ends).
 func lockScenario(ctx context.Context, id string) (*os.File, error) {
-	dir := filepath.Join(sandbox.RunDir, "locks")
+	dir := filepath.Join(sandbox.RunDir, "locks", "scenarios") // apart from the sandbox's per-container locks
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock scenario %s: %w", id, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "scenario-"+id+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, id+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock scenario %s: %w", id, err)
 	}

@@ -45,6 +45,7 @@ var labels = map[string][2]string{ // en, zh
 	"waiting":  {"waiting for the checks to pass (Ctrl-C to stop) ...", "等待检查通过（Ctrl-C 退出）……"},
 	"done":     {"scenario", "场景"},
 	"guard":    {"guard", "守卫"},
+	"differs":  {"differs from the host", "与宿主机不同"},
 }
 
 func label(lang, key string) string {
@@ -92,7 +93,7 @@ func PlainPrinter(w io.Writer, lang string) func(Event) {
 				fmt.Fprintln(w, indent(e.Err, "     "))
 			}
 		case Snapshot:
-			printSnapshot(w, e)
+			printSnapshot(w, e, lang)
 		case CheckResult:
 			x := e.Evidence
 			mark := "ok  "
@@ -142,7 +143,7 @@ func indent(s, prefix string) string {
 }
 
 // printSnapshot prints the panes a step asked for, compactly.
-func printSnapshot(w io.Writer, s Snapshot) {
+func printSnapshot(w io.Writer, s Snapshot, lang string) {
 	if len(s.Panes) == 0 {
 		return
 	}
@@ -182,7 +183,7 @@ func printSnapshot(w io.Writer, s Snapshot) {
 				}
 				fmt.Fprintln(w)
 			}
-			fmt.Fprintln(w, "                (* = differs from the host)")
+			fmt.Fprintf(w, "                (* = %s)\n", label(lang, "differs"))
 		case "hostname":
 			for _, n := range names {
 				if p := s.Processes[n]; p != nil {

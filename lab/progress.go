@@ -17,11 +17,11 @@ import (
 
 // ScenarioProgress is what a learner has done in one scenario.
 type ScenarioProgress struct {
-	Passed  []string  `json:"passed"`           // step ids, in scenario order
-	Solved  []string  `json:"solved,omitempty"` // steps fast-forwarded with solve
-	Hints   int       `json:"hints,omitempty"`  // hints revealed, all steps
-	Done    bool      `json:"done"`             // every step passed
-	Updated time.Time `json:"updated"`
+	Passed  []string       `json:"passed"`           // step ids, in scenario order
+	Solved  []string       `json:"solved,omitempty"` // steps fast-forwarded with solve
+	Hints   map[string]int `json:"hints,omitempty"`  // most hints revealed per step
+	Done    bool           `json:"done"`             // every step passed
+	Updated time.Time      `json:"updated"`
 }
 
 // Progress is the learner's progress file: a JSON object with one line per
@@ -92,7 +92,9 @@ func LoadProgress(path string) (*Progress, error) {
 }
 
 // Record merges a run's result: passed steps are added (progress never
-// goes backwards on a failed re-run), hints accumulate.
+// goes backwards on a failed re-run), per step the most hints used is
+// kept. Recording the same result twice changes nothing, so the TUI can
+// record after every passed step.
 func (p *Progress) Record(s *Scenario, r *Result) {
 	sp := p.Scenarios[r.Scenario]
 	if sp == nil {
@@ -106,7 +108,12 @@ func (p *Progress) Record(s *Scenario, r *Result) {
 		if st.Solved && !slices.Contains(sp.Solved, st.ID) {
 			sp.Solved = append(sp.Solved, st.ID)
 		}
-		sp.Hints += st.Hints
+		if st.Hints > 0 {
+			if sp.Hints == nil {
+				sp.Hints = map[string]int{}
+			}
+			sp.Hints[st.ID] = max(sp.Hints[st.ID], st.Hints)
+		}
 	}
 	if s != nil { // keep scenario order
 		order := map[string]int{}
@@ -191,4 +198,13 @@ func (p *Progress) Save() error {
 		return fmt.Errorf("save progress: %w", err)
 	}
 	return nil
+}
+
+// HintsUsed is the total of hints revealed in a scenario.
+func (sp *ScenarioProgress) HintsUsed() int {
+	n := 0
+	for _, h := range sp.Hints {
+		n += h
+	}
+	return n
 }

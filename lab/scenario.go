@@ -16,11 +16,23 @@ type Scenario struct {
 	Requires   Requires                  `yaml:"requires" json:"requires"`
 	Containers map[string]*ContainerSpec `yaml:"containers" json:"containers"`
 	Steps      []*Step                   `yaml:"steps" json:"steps"`
+	// Cleanup are host actions run (best effort, trusted runs only) at
+	// every reset -- before a run, at its end, on Reset -- for what host
+	// commands made outside ctlab's own objects (a runc container, a
+	// bundle directory). ctlab's containers need no cleanup entry.
+	Cleanup []*Action `yaml:"cleanup,omitempty" json:"cleanup,omitempty"`
 
 	// File is where the scenario was loaded from (for messages), not a YAML key.
 	File string `yaml:"-" json:"file,omitempty"`
-	// NeedsTrust lists the steps whose actions run commands on the host.
+	// NeedsTrust lists the steps whose actions run commands on the host:
+	// they only run with --trust.
 	NeedsTrust []string `yaml:"-" json:"needs_trust,omitempty"`
+	// ReadsHost lists the steps whose checks read host files
+	// (file_contains in: host): a scenario file from disk needs --trust
+	// for them too; the built-in ones are part of the binary.
+	ReadsHost []string `yaml:"-" json:"reads_host,omitempty"`
+	// Builtin marks a scenario embedded in the binary.
+	Builtin bool `yaml:"-" json:"builtin,omitempty"`
 }
 
 // Chapters are the lesson groups, in the order the home screen lists them.
@@ -73,7 +85,6 @@ type ContainerSpec struct {
 // Limits are cgroup limits in human units; empty fields are not set.
 type Limits struct {
 	Memory    string   `yaml:"memory,omitempty" json:"memory,omitempty"`         // bytes: 64M, 1G, max
-	Swap      string   `yaml:"swap,omitempty" json:"swap,omitempty"`             // memory+swap cap, same units
 	CPU       float64  `yaml:"cpu,omitempty" json:"cpu,omitempty"`               // CPUs: 0.5 = 50ms per 100ms
 	CPUWeight uint64   `yaml:"cpu_weight,omitempty" json:"cpu_weight,omitempty"` // v2 1-10000 (v1 shares mapped)
 	Pids      int64    `yaml:"pids,omitempty" json:"pids,omitempty"`
@@ -85,7 +96,7 @@ type Limits struct {
 
 // IsZero reports whether no limit is set.
 func (l Limits) IsZero() bool {
-	return l.Memory == "" && l.Swap == "" && l.CPU == 0 && l.CPUWeight == 0 && l.Pids == 0 &&
+	return l.Memory == "" && l.CPU == 0 && l.CPUWeight == 0 && l.Pids == 0 &&
 		l.ReadBPS == "" && l.WriteBPS == "" && l.Devices == "" && len(l.DenyDev) == 0
 }
 

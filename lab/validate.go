@@ -39,6 +39,14 @@ type validator struct {
 	problems []Problem
 
 	targets map[string]string // name -> "container" | "process" | "overlay" | "layer"
+	step    string            // id of the step being validated
+}
+
+// needsTrust records that the current step touches the host directly.
+func (v *validator) needsTrust() {
+	if !slices.Contains(v.s.NeedsTrust, v.step) {
+		v.s.NeedsTrust = append(v.s.NeedsTrust, v.step)
+	}
 }
 
 func (v *validator) addf(path []any, format string, a ...any) {
@@ -87,6 +95,7 @@ func (v *validator) validate() {
 			v.addf(p, "step %d is empty", i+1)
 			continue
 		}
+		v.step = st.ID
 		if !idRE.MatchString(st.ID) {
 			v.addf(append(p, "id"), "step id %q: want lower-case letters, digits and '-'", st.ID)
 		} else if ids[st.ID] {
@@ -149,6 +158,89 @@ func (v *validator) validate() {
 		for j, c := range st.Expect {
 			v.check(append(p, "expect", j), c)
 		}
+	}
+	for i, a := range s.Cleanup {
+		p := []any{"cleanup", i}
+		if a == nil || a.Host == nil {
+			v.addf(p, "cleanup may only hold host actions (ctlab removes its own containers itself)")
+			continue
+		}
+		v.step = "cleanup"
+		v.action(p, &Step{ID: "cleanup"}, a, map[string]bool{})
+	}
+	v.impliedRequirements()
+}
+
+// impliedRequirements adds to requires what the containers and actions
+// need anyway (their namespace kinds, the controllers their limits use,
+// root), so preflight can say why a scenario cannot run even when its
+// author forgot to list something.
+func (v *validator) impliedRequirements() {
+	r := &v.s.Requires
+	addNS := func(k string) {
+		if slices.Contains(nsKinds, k) && !slices.Contains(r.Namespaces, k) {
+			r.Namespaces = append(r.Namespaces, k)
+		}
+	}
+	addCtrl := func(c string) {
+		if !slices.Contains(r.Controllers, c) && !(c == "io" && slices.Contains(r.Controllers, "blkio")) {
+			r.Controllers = append(r.Controllers, c)
+		}
+	}
+	limits := func(l Limits) {
+		if l.Memory != "" {
+			addCtrl("memory")
+		}
+		if l.CPU != 0 || l.CPUWeight != 0 {
+			addCtrl("cpu")
+		}
+		if l.Pids != 0 {
+			addCtrl("pids")
+		}
+		if l.ReadBPS != "" || l.WriteBPS != "" {
+			addCtrl("io")
+		}
+		if l.Devices != "" || len(l.DenyDev) > 0 {
+			addCtrl("devices")
+		}
+	}
+	for _, c := range v.s.Containers {
+		if c == nil {
+			continue
+		}
+		r.Root = true
+		r.Overlay = true
+		for _, ns := range c.Namespaces {
+			if ns == "all" {
+				for _, k := range nsKinds {
+					addNS(k)
+				}
+			}
+			addNS(ns)
+		}
+		limits(c.Limits)
+	}
+	for _, st := range v.s.Steps {
+		if st == nil {
+			continue
+		}
+		for _, a := range append(append([]*Action{}, st.Do...), st.Solve...) {
+			switch {
+			case a == nil:
+			case a.SetLimit != nil:
+				limits(a.SetLimit.Limits)
+			case a.Freeze != nil, a.Thaw != nil:
+				addCtrl("freezer")
+			case a.MountOverlay != nil:
+				r.Root, r.Overlay = true, true
+			}
+		}
+	}
+	if slices.Contains(r.Namespaces, "user") {
+		r.Userns = true
+	}
+	if slices.Contains(r.Namespaces, "time") && r.Kernel == "" {
+		r.Kernel = "5.6"
 	}
 }
 
@@ -243,7 +335,7 @@ func (v *validator) container(n string, c *ContainerSpec) {
 }
 
 func (v *validator) limits(p []any, l Limits) {
-	for _, f := range []struct{ key, val string }{{"memory", l.Memory}, {"swap", l.Swap}, {"read_bps", l.ReadBPS}, {"write_bps", l.WriteBPS}} {
+	for _, f := range []struct{ key, val string }{{"memory", l.Memory}, {"read_bps", l.ReadBPS}, {"write_bps", l.WriteBPS}} {
 		if f.val == "" {
 			continue
 		}
@@ -443,7 +535,7 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 		delete(started, a.Remove.In)
 	case a.Host != nil:
 		argv(a.Host.Argv)
-		v.s.NeedsTrust = append(v.s.NeedsTrust, st.ID)
+		v.needsTrust()
 	case a.Sleep != nil:
 		if a.Sleep.For <= 0 || a.Sleep.For > 5*time.Minute {
 			v.addf(p, "sleep: for %s: want 0..5m", a.Sleep.For)
@@ -604,6 +696,10 @@ func (v *validator) check(p []any, c *Check) {
 		}
 	case c.FileContains != nil:
 		target(c.FileContains.In, "host", "container", "process")
+		if c.FileContains.In == "host" && !slices.Contains(v.s.ReadsHost, v.step) {
+			// reading (and showing) a host file is host access too
+			v.s.ReadsHost = append(v.s.ReadsHost, v.step)
+		}
 		if !path.IsAbs(c.FileContains.Path) {
 			v.addf(p, "file_contains: path %q must be absolute", c.FileContains.Path)
 		}

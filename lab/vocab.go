@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Action is one typed thing the lab does (in `do` or `solve`). Exactly one
@@ -238,11 +240,13 @@ type IPCCheck struct {
 }
 
 // ParentCheck: the parent of target's process is another target or has a
-// given command name.
+// given command name. With Ancestor, any process up the PPid chain counts
+// (e.g. when a runtime's helper process sits between CLI and container).
 type ParentCheck struct {
-	Of     string `yaml:"of" json:"of"`
-	Parent string `yaml:"parent,omitempty" json:"parent,omitempty"` // target name
-	Comm   string `yaml:"comm,omitempty" json:"comm,omitempty"`
+	Of       string `yaml:"of" json:"of"`
+	Parent   string `yaml:"parent,omitempty" json:"parent,omitempty"` // target name
+	Comm     string `yaml:"comm,omitempty" json:"comm,omitempty"`
+	Ancestor bool   `yaml:"ancestor,omitempty" json:"ancestor,omitempty"`
 }
 
 // HTTPCheck does GET http://127.0.0.1:port/path inside the container's net
@@ -307,20 +311,44 @@ func (a *Action) Kind() string { k, _, _ := oneOf(a); return k }
 // Kind is the check's YAML key ("hostname_equals", ...).
 func (c *Check) Kind() string { k, _, _ := oneOf(c); return k }
 
-// String renders the check compactly for messages: kind{args}.
+// String renders the check compactly, in its YAML flow form:
+// hostname_equals {in: box, value: ctlab}.
 func (c *Check) String() string {
 	k, v, _ := oneOf(c)
-	s := fmt.Sprintf("%s%+v", k, deref(v))
+	s := k + " " + flow(v)
 	if c.Not {
 		s = "not " + s
 	}
 	return s
 }
 
-// String renders the action compactly for messages.
+// String renders the action compactly, in its YAML flow form.
 func (a *Action) String() string {
 	k, v, _ := oneOf(a)
-	return fmt.Sprintf("%s%+v", k, deref(v))
+	return k + " " + flow(v)
+}
+
+// flow renders v as one-line YAML (zero fields are left out).
+func flow(v any) string {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return fmt.Sprintf("%+v", deref(v))
+	}
+	var setFlow func(*yaml.Node)
+	setFlow = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+			n.Style = yaml.FlowStyle
+		}
+		for _, c := range n.Content {
+			setFlow(c)
+		}
+	}
+	setFlow(&n)
+	b, err := yaml.Marshal(&n)
+	if err != nil {
+		return fmt.Sprintf("%+v", deref(v))
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func deref(v any) any {

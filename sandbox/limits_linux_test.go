@@ -92,7 +92,18 @@ func TestFreezerStopsAndResumes(t *testing.T) {
 		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		return n
 	}
-	time.Sleep(300 * time.Millisecond)
+	// eventually polls until cond holds (the v2 VM runs 5-10x slower).
+	eventually := func(cond func() bool) bool {
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if cond() {
+				return true
+			}
+		}
+		return false
+	}
+	if !eventually(func() bool { return read() > 2 }) {
+		t.Fatalf("the counter never started")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Pause(ctx); err != nil {
@@ -110,9 +121,8 @@ func TestFreezerStopsAndResumes(t *testing.T) {
 	if err := c.Unpause(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if b := read(); b <= a {
-		t.Errorf("counter stuck at %d after thaw", b)
+	if !eventually(func() bool { return read() > a }) {
+		t.Errorf("counter stuck at %d after thaw", read())
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -79,6 +80,7 @@ type labSession struct {
 
 	watchMu sync.Mutex
 	watch   *sandbox.Container // the container the last snapshot read
+	cache   readCache          // what is costly to read at every tick
 }
 
 func (s *labSession) emit(ev lab.Event) {
@@ -91,8 +93,7 @@ func (s *labSession) emit(ev lab.Event) {
 func (s *labSession) Events() <-chan lab.Event { return s.events.out }
 
 // gotoStep makes step i current with the kernel in the state it starts
-// from. Going forward from the current step only needs the steps in
-// between fast-forwarded; going back starts over.
+// from.
 func (s *labSession) gotoStep(ctx context.Context, i int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,14 +101,14 @@ func (s *labSession) gotoStep(ctx context.Context, i int) error {
 	if i == cur {
 		return nil
 	}
+	if i < cur {
+		// Back: the engine removes everything and replays steps 0..i-1.
+		return s.eng.Goto(ctx, i)
+	}
+	// Forward: the kernel state of the steps done so far is kept (the
+	// learner's own work included); a skipped step is solved.
 	s.quiet.Store(true)
 	defer s.quiet.Store(false)
-	if i < cur {
-		if err := s.eng.Reset(ctx); err != nil {
-			return err
-		}
-		cur = 0
-	}
 	for ; cur < i; cur++ {
 		if !s.eng.Passed(cur) {
 			if _, err := s.eng.Solve(ctx); err != nil {
@@ -168,7 +169,12 @@ func (s *labSession) Snapshot(ctx context.Context, i int) *statepane.Snapshot {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
 	s.watch = findContainer(ctx, s.watch, s.watched(st))
-	return readSnapshot(s.watch, st.Show)
+	snap := readSnapshot(s.watch, &s.cache, st.Show)
+	if snap.Overlay == nil && slices.Contains(st.Show, "overlay") {
+		// No container yet: a stand-alone overlay the step mounted.
+		snap.Overlay = standaloneOverlay(s.scen)
+	}
+	return snap
 }
 
 // watched picks the container whose state the pane shows: the step's

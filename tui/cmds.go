@@ -114,8 +114,8 @@ func (o *openSessions) remove(s Session) {
 }
 
 // closeAll waits (within ctx) for opens in flight, then closes every
-// open session.
-func (o *openSessions) closeAll(ctx context.Context, keep bool) error {
+// open session; it returns how many there were.
+func (o *openSessions) closeAll(ctx context.Context, keep bool) (int, error) {
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
@@ -135,5 +135,5 @@ func (o *openSessions) closeAll(ctx context.Context, keep bool) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return len(list), errors.Join(errs...)
 }

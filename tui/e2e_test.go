@@ -31,10 +31,17 @@ func buildCtlab(t *testing.T) string {
 	return bin
 }
 
-// tmuxSession is a detached tmux session of 80×24 running one command.
+// tmuxSession is a detached tmux session of 80×24 running one command,
+// on a tmux server of its own (-L): other tests on this machine that use
+// tmux, or kill its default server, cannot disturb it.
 type tmuxSession struct {
-	t    *testing.T
-	name string
+	t      *testing.T
+	name   string
+	socket string
+}
+
+func (s *tmuxSession) tmux(args ...string) *exec.Cmd {
+	return exec.Command("tmux", append([]string{"-L", s.socket}, args...)...)
 }
 
 func startTmux(t *testing.T, command string) *tmuxSession {
@@ -42,19 +49,18 @@ func startTmux(t *testing.T, command string) *tmuxSession {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skipf("tmux is not installed: %v", err)
 	}
-	s := &tmuxSession{t: t, name: fmt.Sprintf("ctlab-e2e-%d", os.Getpid())}
-	exec.Command("tmux", "kill-session", "-t", s.name).Run()
-	out, err := exec.Command("tmux", "new-session", "-d", "-s", s.name, "-x", "80", "-y", "24",
+	s := &tmuxSession{t: t, name: "e2e", socket: fmt.Sprintf("ctlab-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	out, err := s.tmux("new-session", "-d", "-s", s.name, "-x", "80", "-y", "24",
 		"env", "TERM=xterm-256color", "LANG=C.UTF-8", "sh", "-c", command).CombinedOutput()
 	if err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", s.name).Run() })
+	t.Cleanup(func() { s.tmux("kill-server").Run() })
 	return s
 }
 
 func (s *tmuxSession) screen() string {
-	out, err := exec.Command("tmux", "capture-pane", "-p", "-t", s.name).Output()
+	out, err := s.tmux("capture-pane", "-p", "-t", s.name).Output()
 	if err != nil {
 		return ""
 	}
@@ -63,7 +69,7 @@ func (s *tmuxSession) screen() string {
 
 func (s *tmuxSession) keys(keys ...string) {
 	s.t.Helper()
-	if out, err := exec.Command("tmux", append([]string{"send-keys", "-t", s.name}, keys...)...).CombinedOutput(); err != nil {
+	if out, err := s.tmux(append([]string{"send-keys", "-t", s.name}, keys...)...).CombinedOutput(); err != nil {
 		s.t.Fatalf("tmux send-keys %q: %v\n%s", keys, err, out)
 	}
 }
@@ -215,7 +221,7 @@ func TestE2ENoColor(t *testing.T) {
 		}
 		s := startTmux(t, env+"XDG_CONFIG_HOME="+cfg+" SUDO_USER= "+bin+" --lang en; echo CTLAB-EXIT=$?; sleep 300")
 		s.waitFor("home screen", 30*time.Second, "containers from the kernel up", "ns-uts")
-		out, err := exec.Command("tmux", "capture-pane", "-p", "-e", "-t", s.name).Output()
+		out, err := s.tmux("capture-pane", "-p", "-e", "-t", s.name).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,6 +231,6 @@ func TestE2ENoColor(t *testing.T) {
 		}
 		s.keys("q")
 		s.waitFor("ctlab exits", 30*time.Second, "CTLAB-EXIT=0")
-		exec.Command("tmux", "kill-session", "-t", s.name).Run()
+		s.tmux("kill-server").Run()
 	}
 }

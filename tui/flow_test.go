@@ -71,7 +71,7 @@ func TestFlowRunDemoStep(t *testing.T) {
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
 		defer ccancel()
-		if err := m.open.closeAll(cctx, false); err != nil {
+		if _, err := m.open.closeAll(cctx, false); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		assertGone(t, "golden-uts-box")
@@ -164,4 +164,108 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestFlowTaskPassesAndResumes: the learner reaches the task (its setup
+// runs by itself), asks for a hint, does the task in the container (here
+// through the sandbox's exec, as the shell would), and the step passes
+// without a key. Re-opening the scenario returns to the task's step, now
+// passed, with the first step's state rebuilt.
+func TestFlowTaskPassesAndResumes(t *testing.T) {
+	requireRoot(t)
+	backend := testBackend(t)
+	open := func() (*Model, *teatest.TestModel) {
+		m := New(context.Background(), backend, Options{Lang: "en", ScenarioID: "golden-uts"})
+		tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
+			teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+		t.Cleanup(func() {
+			cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+			defer ccancel()
+			if _, err := m.open.closeAll(cctx, false); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		})
+		return m, tm
+	}
+
+	_, tm := open()
+	waitFor(t, tm, "lesson", func(s string) bool { return strings.Contains(s, "press enter to run") })
+	tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
+	waitFor(t, tm, "demo passed", func(s string) bool { return strings.Contains(s, "start passed") })
+	tm.Send(tea.KeyPressMsg{Code: 'n', Text: "n"})
+	waitFor(t, tm, "task waiting", func(s string) bool { return strings.Contains(s, "waiting for you") })
+	tm.Send(tea.KeyPressMsg{Code: 'h', Text: "h"})
+	waitFor(t, tm, "hint", func(s string) bool { return strings.Contains(s, "hint 1/1") })
+
+	// The learner's command, run inside the container's namespaces.
+	c, err := sandbox.Load("golden-uts-box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if code, err := c.Exec(ctx, sandbox.ExecConfig{Args: []string{"hostname", "learner"}}); err != nil || code != 0 {
+		t.Fatalf("hostname learner in the container: exit %d, %v", code, err)
+	}
+	waitFor(t, tm, "task passes on its own", func(s string) bool { return strings.Contains(s, "rename passed") })
+	tm.Send(tea.KeyPressMsg{Code: 'q', Text: "q"})
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(30*time.Second)).(*Model)
+	if fm.status[1] != stepPassed {
+		t.Fatalf("task status %v, want passed", fm.status[1])
+	}
+	if _, err := fm.open.closeAll(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, "golden-uts-box")
+
+	// Re-open: both steps passed, so it resumes at the last one, with the
+	// container of step 1 running again.
+	m2, tm2 := open()
+	waitFor(t, tm2, "resumed", func(s string) bool {
+		return strings.Contains(s, "2/2") && strings.Contains(s, "golden-uts-box")
+	})
+	// p goes back to the demo: the kernel returns to the state before it
+	// (no container), and enter runs it again.
+	tm2.Send(tea.KeyPressMsg{Code: 'p', Text: "p"})
+	waitFor(t, tm2, "back at step 1", func(s string) bool { return strings.Contains(s, "1/2") })
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := sandbox.Load("golden-uts-box"); errors.Is(err, sandbox.ErrNotFound) {
+			break
+		}
+	}
+	assertGone(t, "golden-uts-box")
+	tm2.Send(tea.KeyPressMsg{Code: 'q', Text: "q"})
+	fm2 := tm2.FinalModel(t, teatest.WithFinalTimeout(30*time.Second)).(*Model)
+	if fm2.step != 0 || !fm2.passed["start"] || !fm2.passed["rename"] {
+		t.Errorf("after p: step %d with passed %v, want step 1 and both still passed (progress is the learner's record)", fm2.step+1, fm2.passed)
+	}
+	_ = m2
+}
+
+// TestFlowBackToHome: esc leaves the lesson for the home screen and
+// removes the scenario's kernel objects on the way.
+func TestFlowBackToHome(t *testing.T) {
+	requireRoot(t)
+	m := New(context.Background(), testBackend(t), Options{Lang: "en", ScenarioID: "golden-uts"})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	t.Cleanup(func() {
+		if _, err := m.open.closeAll(context.Background(), false); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	waitFor(t, tm, "lesson", func(s string) bool { return strings.Contains(s, "press enter to run") })
+	tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
+	waitFor(t, tm, "demo passed", func(s string) bool { return strings.Contains(s, "start passed") })
+	tm.Send(tea.KeyPressMsg{Code: tea.KeyEscape})
+	waitFor(t, tm, "home screen", func(s string) bool { return strings.Contains(s, "containers from the kernel up") })
+	// The cleanup runs in a command behind the home screen: wait for it.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := sandbox.Load("golden-uts-box"); errors.Is(err, sandbox.ErrNotFound) {
+			break
+		}
+	}
+	assertGone(t, "golden-uts-box")
+	tm.Send(tea.KeyPressMsg{Code: 'q', Text: "q"})
+	tm.WaitFinished(t, teatest.WithFinalTimeout(30*time.Second))
 }

@@ -125,7 +125,7 @@ func (m *Model) viewHome() string {
 			selLine = len(lines)
 		}
 		title := fmt.Sprintf("%s%-10s %s", cursor, it.scen.ID, it.scen.Title.In(m.lang))
-		meta := fmt.Sprintf("%s %d/%d  %d %s", state, done, len(it.scen.Steps), it.scen.Minutes, m.t("home.minutes"))
+		meta := fmt.Sprintf("%s %d/%d %3d %s", state, done, len(it.scen.Steps), it.scen.Minutes, m.t("home.minutes"))
 		title = ansi.Truncate(title, max(w-ansi.StringWidth(meta)-2, 10), "…")
 		pad := max(w-ansi.StringWidth(title)-ansi.StringWidth(meta), 1)
 		row := title + strings.Repeat(" ", pad) + meta
@@ -161,7 +161,9 @@ func (m *Model) viewHome() string {
 		lines = append(lines, "")
 	}
 	status := m.notice
-	if m.opening {
+	if m.closing {
+		status = m.t("step.cleanup")
+	} else if m.opening {
 		id := m.opts.ScenarioID
 		if m.cursor < len(m.items) {
 			id = m.items[m.cursor].scen.ID

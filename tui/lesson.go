@@ -8,11 +8,8 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ctlab/ctlab/lab"
-	"github.com/ctlab/ctlab/tui/common"
 	"github.com/ctlab/ctlab/tui/components/actionlog"
 )
 
@@ -32,7 +29,14 @@ func (m *Model) sessionOpened(msg sessionOpenedMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if len(msg.scen.Steps) == 0 { // the loader refuses this; be safe anyway
+		m.notice = msg.scen.ID + ": no steps"
+		m.open.remove(msg.sess)
+		sess, ctx, keep := msg.sess, m.ctx, m.opts.Keep
+		return func() tea.Msg { return noticeMsg{err: sess.Close(ctx, keep)} }
+	}
 	m.sess, m.scen = msg.sess, msg.scen
+	m.pane = 0
 	m.sessGen++
 	m.screen = screenLesson
 	m.status = make([]stepStatus, len(m.scen.Steps))
@@ -132,6 +136,7 @@ func (m *Model) updateLesson(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		m.checking = false
+		m.clean = msg.err == nil && !msg.passed // a poll that changed nothing
 		if msg.err != nil && m.ctx.Err() == nil {
 			m.log.Add(actionlog.Entry{Kind: actionlog.Error, Text: msg.err.Error()})
 		}
@@ -389,7 +394,8 @@ func (m *Model) event(ev lab.Event) tea.Cmd {
 		ev := e.Evidence
 		result := fmt.Sprintf("%v|%s|%s", ev.Pass, ev.Actual, ev.Err)
 		if m.seen[ev.Desc] == result {
-			return nil // polling: nothing new to say
+			m.clean = true // polling: nothing new to say, nothing to draw
+			return nil
 		}
 		m.seen[ev.Desc] = result
 		evidence := fmt.Sprintf("%s: %s %s, %s %s", ev.Source, m.t("log.want"), ev.Expected, m.t("log.got"), ev.Actual)
@@ -451,125 +457,13 @@ func (m *Model) closeSession() tea.Cmd {
 	m.sess = nil
 	m.sessGen++
 	m.tickGen++
-	m.opening = true
-	m.open.remove(sess)
+	m.opening, m.closing = true, true
+	m.screen = screenHome // lesson keys are off while the cleanup runs
+	open := m.open
 	return tea.Sequence(save, func() tea.Msg {
-		return sessionClosedMsg{err: sess.Close(ctx, keep)}
+		err := sess.Close(ctx, keep)
+		// Only now: a quit meanwhile still finds it and waits for it.
+		open.remove(sess)
+		return sessionClosedMsg{err: err}
 	})
-}
-
-func (m *Model) stepState() string {
-	switch m.status[m.step] {
-	case stepRunning:
-		return m.styles.Warn.Render("◌ " + m.t("step.running"))
-	case stepWaiting:
-		return m.styles.Warn.Render("… " + m.t("step.waiting") + " — " + m.t("step.taskhint"))
-	case stepPassed:
-		s := m.styles.Pass.Render("✓ " + m.t("step.passed"))
-		if m.step == len(m.scen.Steps)-1 {
-			s += " · " + m.t("step.done")
-		}
-		return s
-	case stepFailed:
-		return m.styles.Fail.Render("✗ " + m.t("step.failed"))
-	}
-	return m.styles.Subtle.Render(m.t("step.ready"))
-}
-
-// viewLesson draws the lesson screen: lesson text and step on the left,
-// kernel state on the right, the action log below, the status bar last.
-// Presenter mode draws one of the three at a time, full size.
-func (m *Model) viewLesson() string {
-	l := m.layout
-	st := m.scen.Steps[m.step]
-	header := fmt.Sprintf("%d/%d · %s · %s", m.step+1, len(m.scen.Steps), m.t("step."+st.Kind), st.Title.In(m.lang))
-	innerW := l.LeftW - 2
-	if m.opts.Present {
-		innerW = l.Width - 4
-	}
-	left := m.styles.Title.Render(ansi.Truncate(header, innerW, "…")) + "\n" +
-		ansi.Truncate(m.stepState(), innerW, "…") + "\n"
-	textH := m.layout.BodyH - 4
-	if m.opts.Present {
-		textH = l.BodyH - 4
-	}
-	if h := m.hints[m.step]; h != "" {
-		// The latest hint stays under the step, where the learner looks
-		// (the log scrolls, and presenter mode hides it).
-		wrapped := strings.Split(ansi.Wrap("💡 "+h, innerW, ""), "\n")
-		if len(wrapped) > 3 {
-			wrapped = wrapped[:3]
-		}
-		for _, ln := range wrapped {
-			left += m.styles.Warn.Render(ln) + "\n"
-		}
-		textH -= len(wrapped)
-	}
-	left += m.narr.ViewLines(max(textH, 1))
-
-	var body string
-	if m.opts.Present {
-		// One pane at a time, with room around it (tab cycles).
-		var content, title string
-		switch m.pane {
-		case 1:
-			content, title = m.state.View(), m.t("pane.state")
-		case 2:
-			content, title = m.log.View(), m.t("pane.log")
-		default:
-			content, title = left, m.t("pane.lesson")
-		}
-		body = box(m.styles.PaneFocus.Padding(0, 1), l.Width, l.BodyH, content, title)
-	} else {
-		lp := box(m.styles.Pane, l.LeftW, l.BodyH, left, m.t("pane.lesson"))
-		rp := box(m.styles.Pane, l.RightW, l.BodyH, m.state.View(), m.t("pane.state"))
-		lg := box(m.styles.Pane, l.Width, l.LogH, m.log.View(), m.t("pane.log"))
-		body = lipgloss.JoinHorizontal(lipgloss.Top, lp, rp) + "\n" + lg
-	}
-	leftStatus := fmt.Sprintf(" %s · %s", m.scen.ID, m.scen.Title.In(m.lang))
-	if m.notice != "" {
-		leftStatus = " " + m.notice
-	}
-	right := m.lang + " "
-	if m.busy != "" {
-		right = m.t("step.running") + " " + right
-	}
-	return body + "\n" + m.bar.View(leftStatus, right, common.LessonKeys{KeyMap: m.keys})
-}
-
-// box draws content in a bordered pane of exactly w×h cells with title in
-// the top border. Content is cropped first: lipgloss would wrap it.
-func box(style lipgloss.Style, w, h int, content, title string) string {
-	fw, fh := style.GetHorizontalFrameSize(), style.GetVerticalFrameSize()
-	iw, ih := max(w-fw, 1), max(h-fh, 1)
-	lines := strings.Split(content, "\n")
-	if len(lines) > ih {
-		lines = lines[:ih]
-	}
-	for i, ln := range lines {
-		if ansi.StringWidth(ln) > iw {
-			lines[i] = ansi.Truncate(ln, iw, "…")
-		}
-	}
-	out := style.Width(w).Height(h).MaxHeight(h).Render(strings.Join(lines, "\n"))
-	if title == "" {
-		return out
-	}
-	// Put the title into the top border: "╭─ title ───╮".
-	first, rest, ok := strings.Cut(out, "\n")
-	if !ok {
-		return out
-	}
-	t := " " + title + " "
-	if ansi.StringWidth(t)+4 > w {
-		return out
-	}
-	plain := []rune(ansi.Strip(first))
-	if len(plain) < 3 {
-		return out
-	}
-	border := style.GetBorderStyle()
-	top := border.TopLeft + border.Top + t + strings.Repeat(border.Top, max(w-2-1-ansi.StringWidth(t), 0)) + border.TopRight
-	fg := style.GetBorderTopForeground()
-	return lipgloss.NewStyle().Foreground(fg).Render(top) + "\n" + rest
 }

@@ -63,6 +63,7 @@ type Model struct {
 	cursor     int
 	homeLoaded bool
 	opening    bool
+	closing    bool // back from a lesson: its kernel objects are being removed
 
 	// lesson screen
 	sess      Session
@@ -92,6 +93,7 @@ type Model struct {
 	// unchanged kernel costs no drawing).
 	frame string
 	clean bool
+	boxes boxCache
 
 	// open records the sessions this model opened so Run can remove their
 	// kernel objects however the program ends (q, ctrl+c, SIGTERM, panic).
@@ -125,6 +127,7 @@ func New(ctx context.Context, backend Backend, opts Options) *Model {
 		bar:     statusbar.New(styles),
 		open:    &openSessions{},
 		seen:    map[string]string{},
+		boxes:   boxCache{},
 	}
 	m.state.SetPresent(opts.Present)
 	if opts.ScenarioID != "" {
@@ -181,7 +184,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.sessionOpened(msg)
 	case sessionClosedMsg:
 		m.screen = screenHome
-		m.opening = false
+		m.opening, m.closing = false, false
 		if msg.err != nil {
 			m.notice = msg.err.Error()
 		}

@@ -1,13 +1,16 @@
 package tui
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
@@ -221,4 +224,25 @@ func TestResize(t *testing.T) {
 		renderText(t, m)
 		checkSize(t, view(m), sz[0], sz[1])
 	}
+}
+
+// TestLessonGoldenAscii pins the colour profile to Ascii (what NO_COLOR
+// selects): the frame keeps bold, underline and reverse but no colour, and
+// the golden file records the escape sequences.
+func TestLessonGoldenAscii(t *testing.T) {
+	m := newTestModel(t, Options{Lang: "en"}, 80, 24)
+	openLesson(t, m, 0)
+	m.Update(snapshotMsg{id: m.tickID, gen: m.tickGen, snap: fixedSnapshot(time.Unix(100, 0), 10<<20, 0)})
+	var buf bytes.Buffer
+	w := &colorprofile.Writer{Forward: &buf, Profile: colorprofile.Ascii}
+	if _, err := w.WriteString(m.View().Content); err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;[0-9;]+)m`).Match(buf.Bytes()) {
+		t.Error("colour codes left under the Ascii profile")
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("\x1b[1m")) {
+		t.Error("bold (allowed without colour) was dropped too")
+	}
+	golden.RequireEqual(t, buf.Bytes())
 }

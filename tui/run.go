@@ -100,8 +100,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 		cancel()
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer ccancel()
-		if cerr := m.open.closeAll(cctx, opts.Keep); cerr != nil {
+		n, cerr := m.open.closeAll(cctx, opts.Keep)
+		if cerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove the scenario's kernel objects (see `ctlab cleanup`): %w", cerr))
+		}
+		if opts.Keep && n > 0 {
+			fmt.Fprintln(os.Stderr, common.T(opts.Lang, "keep.note"))
 		}
 	}()
 	if _, err := p.Run(); err != nil && !errors.Is(err, tea.ErrInterrupted) && !errors.Is(err, context.Canceled) {

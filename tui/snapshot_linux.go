@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/ctlab/ctlab/lab"
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/cgroups"
 	"github.com/ctlab/ctlab/sandbox/kstate"
 	"github.com/ctlab/ctlab/sandbox/network"
 	"github.com/ctlab/ctlab/sandbox/overlay"
@@ -48,7 +52,7 @@ func findContainer(ctx context.Context, last *sandbox.Container, names []string)
 // at most one netlink dump per namespace.
 //
 // Preconditions: root (other processes' /proc/<pid>/ns and setns).
-func readSnapshot(c *sandbox.Container, panes []string) *statepane.Snapshot {
+func readSnapshot(c *sandbox.Container, cache *readCache, panes []string) *statepane.Snapshot {
 	snap := &statepane.Snapshot{Taken: timeNow()}
 	if c == nil {
 		return snap
@@ -61,6 +65,7 @@ func readSnapshot(c *sandbox.Container, panes []string) *statepane.Snapshot {
 		}
 	}
 	host := os.Getpid()
+	var err error
 	want := func(p string) bool { return slices.Contains(panes, p) }
 
 	if want("namespaces") || want("links") {
@@ -89,7 +94,7 @@ func readSnapshot(c *sandbox.Container, panes []string) *statepane.Snapshot {
 		}
 	}
 	if want("cgroup") {
-		if cg, err := c.Cgroup(); err != nil {
+		if cg, err := cache.cgroup(c); err != nil {
 			note("cgroup", err)
 		} else if st, err := cg.Stats(); err != nil {
 			note("cgroup stats", err)
@@ -103,17 +108,7 @@ func readSnapshot(c *sandbox.Container, panes []string) *statepane.Snapshot {
 		}
 	}
 	if want("overlay") && c.Layout.Upper != "" {
-		changes, err := overlay.Diff(c.Layout)
-		note("overlay diff", err)
-		o := &statepane.Overlay{Upper: c.Layout.Upper, Lowers: len(c.Layout.Lower)}
-		sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
-		for i, ch := range changes {
-			if i == maxChanges {
-				break
-			}
-			o.Changes = append(o.Changes, statepane.Change{Path: ch.Path, Kind: ch.Kind.String()})
-		}
-		snap.Overlay = o
+		snap.Overlay = overlayOf(c.Layout)
 	}
 	if want("links") {
 		hostNet, _ := kstate.NSInode(host, "net")
@@ -139,8 +134,23 @@ func readSnapshot(c *sandbox.Container, panes []string) *statepane.Snapshot {
 			snap.Nets = append(snap.Nets, statepane.NetNS{Name: c.Name, Inode: ctrNet, Links: links})
 		}
 	}
-	if want("ids") || want("time") || want("processes") || want("mounts") || want("caps") || want("ipc") {
-		p, err := kstate.Of(c.Pid)
+	if want("ids") {
+		// Read directly: kstate.Of would also scan every process on the
+		// host, four times a second, for a pane that shows two lines.
+		snap.UIDMap, err = readIDMap(c.Pid, "uid_map")
+		note("uid_map", err)
+		snap.GIDMap, err = readIDMap(c.Pid, "gid_map")
+		note("gid_map", err)
+	}
+	if want("time") {
+		if off, err := kstate.ReadTimeOffsets(c.Pid); err == nil {
+			snap.Time = &statepane.Time{Monotonic: off.Monotonic, Boottime: off.Boottime}
+		} else {
+			note("timens_offsets", err)
+		}
+	}
+	if want("processes") || want("mounts") || want("caps") || want("ipc") {
+		p, err := cache.process(c)
 		if err != nil {
 			note("process", err)
 		} else {
@@ -158,17 +168,6 @@ func toLink(l network.Link) statepane.Link {
 }
 
 func fillFromProcess(snap *statepane.Snapshot, p *kstate.Process, want func(string) bool) {
-	if want("ids") {
-		for _, m := range p.UIDMap.Value {
-			snap.UIDMap = append(snap.UIDMap, m.String())
-		}
-		for _, m := range p.GIDMap.Value {
-			snap.GIDMap = append(snap.GIDMap, m.String())
-		}
-	}
-	if want("time") && p.TimeOffsets.OK() {
-		snap.Time = &statepane.Time{Monotonic: p.TimeOffsets.Value.Monotonic, Boottime: p.TimeOffsets.Value.Boottime}
-	}
 	if want("processes") {
 		if p.Status.OK() {
 			snap.Procs = append(snap.Procs, fmt.Sprintf("%d (%d) %s", p.Pid, p.Status.Value.InnerPid(), p.Status.Value.Name))
@@ -214,4 +213,113 @@ func ownUTSNames() (string, string, error) {
 		return "", "", err
 	}
 	return strings.TrimSpace(string(h)), strings.TrimSpace(string(d)), nil
+}
+
+// standaloneOverlay finds a mounted `mount_overlay` of scenario s and reads
+// its upper layer. The engine keeps these under
+// <DataDir>/lab/<scenario>/<as>/{lower0..,upper,work,merged}.
+//
+// TODO(lab): ask the engine (an exported Overlays() map of layouts)
+// instead of knowing its directory scheme.
+func standaloneOverlay(s *lab.Scenario) *statepane.Overlay {
+	for _, st := range s.Steps {
+		for _, a := range st.Do {
+			if a.MountOverlay == nil {
+				continue
+			}
+			dir := filepath.Join(sandbox.DataDir, "lab", s.ID, a.MountOverlay.As)
+			l := overlay.Layout{Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged")}
+			if ok, _ := overlay.IsMounted(l.Merged); !ok {
+				continue
+			}
+			for i := len(a.MountOverlay.Lower) - 1; i >= 0; i-- {
+				l.Lower = append(l.Lower, filepath.Join(dir, fmt.Sprintf("lower%d", i)))
+			}
+			return overlayOf(l)
+		}
+	}
+	return nil
+}
+
+// overlayOf lists the upper layer's changes against the lowers.
+func overlayOf(l overlay.Layout) *statepane.Overlay {
+	o := &statepane.Overlay{Upper: l.Upper, Lowers: len(l.Lower)}
+	changes, err := overlay.Diff(l)
+	if err != nil {
+		o.Changes = []statepane.Change{{Path: err.Error(), Kind: "error"}}
+		return o
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	for i, ch := range changes {
+		if i == maxChanges {
+			break
+		}
+		o.Changes = append(o.Changes, statepane.Change{Path: ch.Path, Kind: ch.Kind.String()})
+	}
+	return o
+}
+
+// readIDMap returns the lines of /proc/<pid>/{uid,gid}_map, whitespace
+// normalised ("0 100000 65536").
+func readIDMap(pid int, file string) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			out = append(out, strings.Join(f, " "))
+		}
+	}
+	return out, nil
+}
+
+// readCache keeps what is costly to get again at every tick, for the
+// container being watched. The session owns one (no package-level state).
+type readCache struct {
+	// the opened cgroup: opening one parses the host's cgroup mounts,
+	// reading its stats does not
+	cgName string
+	cgPid  int
+	cg     *cgroups.Cgroup
+	// the full process snapshot (processes, mounts, caps, IPC): it scans
+	// every process on the host (about 2 ms here), so it is read at most
+	// once a second rather than at the pane's 4 Hz
+	procPid int
+	procAt  time.Time
+	proc    *kstate.Process
+}
+
+// processEvery bounds how often the full process snapshot is taken.
+const processEvery = time.Second
+
+func (rc *readCache) cgroup(c *sandbox.Container) (*cgroups.Cgroup, error) {
+	if rc == nil {
+		return c.Cgroup()
+	}
+	if rc.cg != nil && rc.cgName == c.Name && rc.cgPid == c.Pid {
+		return rc.cg, nil
+	}
+	cg, err := c.Cgroup()
+	if err != nil {
+		return nil, err
+	}
+	rc.cgName, rc.cgPid, rc.cg = c.Name, c.Pid, cg
+	return cg, nil
+}
+
+func (rc *readCache) process(c *sandbox.Container) (*kstate.Process, error) {
+	if rc == nil {
+		return kstate.Of(c.Pid)
+	}
+	if rc.proc != nil && rc.procPid == c.Pid && time.Since(rc.procAt) < processEvery {
+		return rc.proc, nil
+	}
+	p, err := kstate.Of(c.Pid)
+	if err != nil {
+		return nil, err
+	}
+	rc.procPid, rc.procAt, rc.proc = c.Pid, time.Now(), p
+	return p, nil
 }

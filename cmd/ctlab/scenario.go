@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -121,7 +122,7 @@ func newScenarioListCmd() *cobra.Command {
 			for _, s := range list {
 				why := lab.Preflight(s)
 				r := row{ID: s.ID, Chapter: s.Chapter, Title: s.Title, Summary: s.Summary, Minutes: s.Minutes, Tags: s.Tags,
-					Steps: len(s.Steps), Runnable: len(why) == 0, Reasons: why, NeedsTrust: s.NeedsTrust}
+					Steps: len(s.Steps), Runnable: len(why) == 0, Reasons: why, NeedsTrust: s.TrustSteps()}
 				if prog != nil {
 					r.Progress = prog.Scenarios[s.ID]
 				}
@@ -207,11 +208,17 @@ func showScenario(w io.Writer, s *lab.Scenario, lang string) {
 	} else {
 		fmt.Fprintln(w, "this host can run it")
 	}
-	if len(s.NeedsTrust) > 0 {
-		fmt.Fprintf(w, "RUNS COMMANDS ON THE HOST in steps %s: needs --trust\n", strings.Join(s.NeedsTrust, ", "))
+	if steps := s.TrustSteps(); len(steps) > 0 {
+		fmt.Fprintf(w, "TOUCHES THE HOST (commands or file reads) in steps %s: needs --trust\n", strings.Join(steps, ", "))
 	}
 	fmt.Fprintln(w, "\ncontainers:")
-	for name, c := range s.Containers {
+	names := make([]string, 0, len(s.Containers))
+	for name := range s.Containers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := s.Containers[name]
 		fmt.Fprintf(w, "  %s-%s: namespaces %v rootfs %q hostname %q net %v limits %+v\n", s.ID, name, c.Namespaces, c.Rootfs, c.Hostname, c.Net, c.Limits)
 	}
 	fmt.Fprintln(w, "\nsteps:")
@@ -372,11 +379,11 @@ listed. Exit status 2 when a file is invalid.`,
 						fmt.Fprintln(cmd.OutOrStdout(), err)
 					}
 				} else {
-					r.ID, r.Steps, r.NeedsTrust = s.ID, len(s.Steps), s.NeedsTrust
+					r.ID, r.Steps, r.NeedsTrust = s.ID, len(s.Steps), s.TrustSteps()
 					if !asJSON {
 						fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d steps)\n", f, s.ID, len(s.Steps))
-						if len(s.NeedsTrust) > 0 {
-							fmt.Fprintf(cmd.OutOrStdout(), "%s: runs host commands in steps %s: it needs --trust\n", f, strings.Join(s.NeedsTrust, ", "))
+						if len(r.NeedsTrust) > 0 {
+							fmt.Fprintf(cmd.OutOrStdout(), "%s: touches the host (commands or file reads) in steps %s: it needs --trust\n", f, strings.Join(r.NeedsTrust, ", "))
 						}
 					}
 				}
@@ -400,7 +407,8 @@ listed. Exit status 2 when a file is invalid.`,
 }
 
 func newScenarioTestCmd() *cobra.Command {
-	var asJSON, trust, verbose bool
+	var asJSON, trust, verbose, all bool
+	var junit string
 	cmd := &cobra.Command{
 		Use:   "test [ID|FILE...]",
 		Short: "Prove scenarios: each check must FAIL before its step and PASS after",
@@ -412,10 +420,14 @@ throughout with guard: true) — and after it every check must PASS. Then the
 scenario is reset and nothing it made may be left in the kernel (cgroups,
 mounts, links). Scenarios this host cannot run are reported as skipped,
 with the reason. Exit status 1 on any defect.`,
-		Example: `  sudo ctlab scenario test
+		Example: `  sudo ctlab scenario test --all
   sudo ctlab scenario test ns-uts ns-pid
-  sudo ctlab scenario test --json > selftest.json`,
+  sudo ctlab scenario test --json > selftest.json
+  sudo ctlab scenario test --junit selftest.xml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if all && len(args) > 0 {
+				return usageError{errors.New("--all tests every built-in scenario: give no IDs with it")}
+			}
 			list := shippedScenarios(cmd.ErrOrStderr())
 			if len(args) > 0 {
 				var pick []*lab.Scenario
@@ -437,8 +449,8 @@ with the reason. Exit status 1 on any defect.`,
 				if ctx.Err() != nil {
 					break
 				}
-				if len(s.NeedsTrust) > 0 && !trust {
-					rep := &lab.TestReport{Scenario: s.ID, Pass: true, Skipped: []string{"runs host commands (steps " + strings.Join(s.NeedsTrust, ", ") + "): needs --trust"}}
+				if steps := s.TrustSteps(); len(steps) > 0 && !trust {
+					rep := &lab.TestReport{Scenario: s.ID, Pass: true, Skipped: []string{"touches the host (steps " + strings.Join(steps, ", ") + "): needs --trust"}}
 					reps = append(reps, rep)
 					if !asJSON {
 						fmt.Fprintf(out, "SKIP %s: %s\n", s.ID, rep.Skipped[0])
@@ -486,6 +498,19 @@ with the reason. Exit status 1 on any defect.`,
 					return err
 				}
 			}
+			if junit != "" {
+				f, err := os.Create(junit)
+				if err != nil {
+					return fmt.Errorf("junit: %w", err)
+				}
+				werr := lab.WriteJUnit(f, reps)
+				if cerr := f.Close(); werr == nil {
+					werr = cerr
+				}
+				if werr != nil {
+					return werr
+				}
+			}
 			if failed > 0 {
 				if !asJSON {
 					fmt.Fprintf(out, "%d of %d scenarios have defects\n", failed, len(reps))
@@ -498,6 +523,8 @@ with the reason. Exit status 1 on any defect.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reports as JSON (evidence before and after for every check)")
 	cmd.Flags().BoolVar(&trust, "trust", false, "allow host commands of scenarios that have them")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every check's before/after result")
+	cmd.Flags().BoolVar(&all, "all", false, "test every built-in scenario (the default when no ID is given)")
+	cmd.Flags().StringVar(&junit, "junit", "", "also write JUnit XML (a suite per scenario, a case per step) to this file")
 	return cmd
 }
 
@@ -592,7 +619,7 @@ owned by them): one line per scenario, so it diffs and merges well.
 					fmt.Fprintf(tw, "%s\t0/%d\t\t\t\n", s.ID, len(s.Steps))
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%s\t%s\n", s.ID, len(sp.Passed), len(s.Steps), sp.Hints, strings.Join(sp.Solved, ","), sp.Updated.Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%s\t%s\n", s.ID, len(sp.Passed), len(s.Steps), sp.HintsUsed(), strings.Join(sp.Solved, ","), sp.Updated.Format("2006-01-02 15:04"))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -110,9 +110,14 @@ func TestScenarioTestNsUts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skipf("runs containers: needs root (euid %d)", os.Geteuid())
 	}
-	out, code := runScenarioCLI(t, "scenario", "test", "ns-uts")
+	junit := filepath.Join(t.TempDir(), "selftest.xml")
+	out, code := runScenarioCLI(t, "scenario", "test", "ns-uts", "--junit", junit)
 	if code != 0 || !strings.Contains(out, "ok   ns-uts") {
 		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	b, err := os.ReadFile(junit)
+	if err != nil || !strings.Contains(string(b), `<testsuite name="scenario/ns-uts" tests="3" failures="0"`) {
+		t.Fatalf("junit: %v\n%s", err, b)
 	}
 }
 
@@ -134,7 +139,7 @@ steps:
       - host: {argv: [touch, "`+mark+`"]}
 `), 0o644)
 	out, code := runScenarioCLI(t, "scenario", "run", f, "--solve")
-	if code != 2 || !strings.Contains(out, "runs commands on the host (steps: a)") || !strings.Contains(out, "--trust") {
+	if code != 2 || !strings.Contains(out, "runs commands on or reads files of the host (steps: a)") || !strings.Contains(out, "--trust") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	if _, err := os.Stat(mark); err == nil {

@@ -1,13 +1,18 @@
 package kstate
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/overlay"
 )
 
 func needRoot(t *testing.T) {
@@ -262,5 +267,73 @@ func TestSetnsLeavesNoThreadBehind(t *testing.T) {
 	}
 	if h, _ := os.Hostname(); h == "" {
 		t.Error("empty hostname")
+	}
+}
+
+func TestCgroupFileBothNames(t *testing.T) {
+	needRoot(t)
+	name := "kstate-test-" + strconv.Itoa(os.Getpid())
+	cg, err := cgroups.Create(name, cgroups.Limits{MemoryMax: 64 << 20, PidsMax: 42})
+	if err != nil {
+		t.Skipf("cannot create a cgroup here: %v", err)
+	}
+	defer cgroups.Remove(context.Background(), name)
+	_ = cg
+	for _, f := range []string{"memory.max", "memory.limit_in_bytes"} {
+		v, src, err := CgroupFile(name, f, "")
+		if err != nil || v != strconv.Itoa(64<<20) || !strings.Contains(src, name) {
+			t.Errorf("%s = %q from %s (%v)", f, v, src, err)
+		}
+	}
+	if v, _, err := CgroupFile(name, "pids.max", ""); err != nil || v != "42" {
+		t.Errorf("pids.max = %q (%v)", v, err)
+	}
+	if v, _, err := CgroupFile(name, "pids.events", "max"); err != nil || v != "0" {
+		t.Errorf("pids.events max = %q (%v)", v, err)
+	}
+	if _, _, err := CgroupFile(name, "pids.events", "nope"); err == nil {
+		t.Error("a missing key was found")
+	}
+	if v, _, err := CgroupFile(name, "cpu.max", ""); err != nil || !strings.HasPrefix(v, "max ") {
+		t.Errorf("cpu.max = %q (%v), want unlimited", v, err)
+	}
+	st, files, err := Cgroup(name)
+	if err != nil || st.PidsMax != 42 || len(files) == 0 {
+		t.Errorf("Cgroup: %+v %d files %v", st, len(files), err)
+	}
+}
+
+func TestUpperEntryKinds(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	l := overlay.Layout{Lower: []string{filepath.Join(dir, "lower")}, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged")}
+	for _, d := range []string{l.Lower[0] + "/etc", l.Lower[0] + "/data", l.Upper, l.Work, l.Merged} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(l.Lower[0]+"/etc/motd", []byte("hi"), 0o644)
+	os.WriteFile(l.Lower[0]+"/etc/gone", []byte("x"), 0o644)
+	os.WriteFile(l.Lower[0]+"/data/old", []byte("x"), 0o644)
+	if err := overlay.Mount(l); err != nil {
+		t.Skipf("overlayfs not available: %v", err)
+	}
+	defer overlay.Unmount(l.Merged)
+	os.WriteFile(l.Merged+"/etc/motd", []byte("changed"), 0o644) // copy-up
+	os.Remove(l.Merged + "/etc/gone")                            // whiteout
+	os.RemoveAll(l.Merged + "/data")                             // replaced by
+	os.Mkdir(l.Merged+"/data", 0o755)                            // an opaque dir
+	for path, want := range map[string]UpperFile{
+		"/etc/motd":  {Exists: true},
+		"/etc/gone":  {Exists: true, Whiteout: true},
+		"/data":      {Exists: true, Opaque: true},
+		"/etc/never": {},
+	} {
+		u, src, err := UpperEntry(l, path)
+		if err != nil || u.Exists != want.Exists || u.Whiteout != want.Whiteout || u.Opaque != want.Opaque {
+			t.Errorf("%s: %+v from %s (%v), want %+v", path, u, src, err, want)
+		}
+	}
+	// a path cannot climb out of the upperdir
+	if u, _, _ := UpperEntry(l, "/../../../etc/passwd"); u.Exists {
+		t.Error("UpperEntry followed .. out of the upperdir")
 	}
 }

@@ -11,9 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Read is one value read from the kernel, with where it came from. Err is
-// set (and Value zero) when the read failed, e.g. the process exited or the
-// kernel lacks the feature.
+// Read is one value read from the kernel, with where it came from: the
+// Source lets a lesson check show the learner the file it read, so they can
+// read the same file themselves. Err is set (and Value zero) when the read
+// failed, e.g. the process exited or the kernel lacks the feature.
 type Read[T any] struct {
 	Value  T      `json:"value"`
 	Source string `json:"source"`

@@ -101,6 +101,8 @@ var strings = map[string][2]string{
 	"log.got":   {"got", "实际"},
 	"log.empty": {"nothing run yet", "还没有运行任何动作"},
 
+	"keep.note": {"ctlab: --keep: the lesson's containers are still there (ctlab ps, ctlab exec NAME -- sh); remove them with ctlab rm -f NAME, or open the lesson again (it starts clean)",
+		"ctlab：--keep：课程的容器仍然保留（ctlab ps，ctlab exec 名字 -- sh）；用 ctlab rm -f 名字 删除，或重新打开这一课（会先清理干净）"},
 	"err.notty": {"ctlab: the lessons need an interactive terminal (no TTY on stdin/stdout); use `ctlab scenario run --plain ID` instead",
 		"ctlab：课程界面需要交互式终端（stdin/stdout 不是 TTY）；请改用 `ctlab scenario run --plain ID`"},
 }

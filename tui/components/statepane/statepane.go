@@ -128,12 +128,14 @@ func (m *Model) render() string {
 	}
 	var b strings.Builder
 	s := m.snap
-	if s == nil || s.Container == "" {
+	if s == nil || (s.Container == "" && s.Overlay == nil) {
 		b.WriteString(m.styles.Subtle.Render(m.t("pane.nocontainer")))
 	} else {
-		head := fmt.Sprintf("%s · pid %d", s.Container, s.Pid)
-		b.WriteString(m.styles.Title.Render(head))
-		b.WriteByte('\n')
+		if s.Container != "" {
+			head := fmt.Sprintf("%s · pid %d", s.Container, s.Pid)
+			b.WriteString(m.styles.Title.Render(head))
+			b.WriteByte('\n')
+		}
 		if s.Err != "" {
 			b.WriteString(m.styles.Fail.Render("✗ " + s.Err))
 			b.WriteByte('\n')
@@ -255,6 +257,15 @@ func pad(s string, w int) string {
 	return s
 }
 
+// tail keeps the end of a long path, where the interesting part is.
+func tail(p string, w int) string {
+	r := []rune(p)
+	if w < 4 || len(r) <= w {
+		return p
+	}
+	return "…" + string(r[len(r)-w+1:])
+}
+
 func quote(s string) string {
 	if s == "" {
 		return `""`
@@ -332,7 +343,8 @@ func (m *Model) overlay(s *Snapshot) string {
 	}
 	var b strings.Builder
 	b.WriteString(m.head("pane.overlay"))
-	fmt.Fprintf(&b, " %s", m.styles.Subtle.Render(fmt.Sprintf("%d lower, %s", o.Lowers, o.Upper)))
+	fmt.Fprintf(&b, " %s", m.styles.Subtle.Render(fmt.Sprintf("%d lower", o.Lowers)))
+	b.WriteString("\n  " + m.styles.Subtle.Render("upper "+tail(o.Upper, m.width-8)))
 	if len(o.Changes) == 0 {
 		b.WriteString("\n  " + m.styles.Subtle.Render(m.t("pane.noupper")))
 	}
