@@ -255,15 +255,6 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	if err = c.State.save(); err != nil {
 		return c, err
 	}
-	if err = j.intend(Record{Kind: recMount, Path: c.Layout.Merged}); err != nil {
-		return c, err
-	}
-	if err = overlay.Mount(c.Layout); err != nil {
-		return c, fmt.Errorf("mount overlay rootfs: %w", err)
-	}
-	t0 = tl.Since("overlay mount", t0)
-	failpoint("after-mount")
-
 	if err = j.intend(Record{Kind: recCgroup, Name: cfg.Name}); err != nil {
 		return c, err
 	}
@@ -272,7 +263,17 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		return c, fmt.Errorf("create cgroup: %w", err)
 	}
 	t0 = tl.Since("cgroup create", t0)
+	prewarmAttach()
 	failpoint("after-cgroup")
+
+	if err = j.intend(Record{Kind: recMount, Path: c.Layout.Merged}); err != nil {
+		return c, err
+	}
+	if err = overlay.Mount(c.Layout); err != nil {
+		return c, fmt.Errorf("mount overlay rootfs: %w", err)
+	}
+	t0 = tl.Since("overlay mount", t0)
+	failpoint("after-mount")
 
 	// The init reads its configuration and, later, a go-ahead from ctlR; it
 	// reports errors and its own phase timings on statusW, which closes on
@@ -572,4 +573,32 @@ func selfCopy() (string, error) {
 		return "", err
 	}
 	return dst, os.Rename(tmp.Name(), dst)
+}
+
+// prewarmAttach hides most of the RCU grace period of a cgroup v1 attach.
+// Every attach takes the global cgroup_threadgroup_rwsem for writing; the
+// first writer after an idle spell waits a whole grace period (5-10 ms
+// here), later ones within about a grace period pay ~25 us. A no-op move of
+// ourselves into the pids cgroup we are already in, started in the
+// background right after the container's cgroup exists, pays that wait
+// while the overlay is mounted and the init is cloned and starting up; the
+// real attach then takes the fast path. (It holds cgroup_mutex while it
+// waits, so it must come after our own mkdirs.) On cgroup v2 the init is
+// born in its cgroup (CLONE_INTO_CGROUP) and there is nothing to hide.
+func prewarmAttach() {
+	if cgroups.Effective() != cgroups.V1 {
+		return
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && parts[1] == "pids" {
+			p := filepath.Join("/sys/fs/cgroup/pids", parts[2], "cgroup.procs")
+			go os.WriteFile(p, []byte("0"), 0)
+			return
+		}
+	}
 }

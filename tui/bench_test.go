@@ -102,7 +102,7 @@ func idleCPU(b *testing.B, task bool) {
 	defer cancel()
 	m := New(ctx, testBackend(b), Options{Lang: "en", ScenarioID: "golden-uts"})
 	tm := teatest.NewTestModel(b, m, teatest.WithInitialTermSize(80, 24),
-		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+		teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
 	defer func() {
 		tm.Send(tea.KeyPressMsg{Code: 'q', Text: "q"})
 		tm.WaitFinished(b, teatest.WithFinalTimeout(30*time.Second))

@@ -67,7 +67,7 @@ func TestFlowRunDemoStep(t *testing.T) {
 	defer cancel()
 	m := New(ctx, testBackend(t), Options{Lang: "en", ScenarioID: "golden-uts"})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
-		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+		teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
 		defer ccancel()
@@ -177,7 +177,7 @@ func TestFlowTaskPassesAndResumes(t *testing.T) {
 	open := func() (*Model, *teatest.TestModel) {
 		m := New(context.Background(), backend, Options{Lang: "en", ScenarioID: "golden-uts"})
 		tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
-			teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+			teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
 		t.Cleanup(func() {
 			cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
 			defer ccancel()
@@ -248,7 +248,7 @@ func TestFlowBackToHome(t *testing.T) {
 	requireRoot(t)
 	m := New(context.Background(), testBackend(t), Options{Lang: "en", ScenarioID: "golden-uts"})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
-		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+		teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
 	t.Cleanup(func() {
 		if _, err := m.open.closeAll(context.Background(), false); err != nil {
 			t.Errorf("cleanup: %v", err)

@@ -161,7 +161,7 @@ func (m *Model) updateLesson(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		release, gen := msg.release, msg.gen
-		return execShell(msg.cmd, func(err error) tea.Msg {
+		return execShell(msg.cmd, m.t("shell.banner"), func(err error) tea.Msg {
 			release()
 			return shellDoneMsg{gen: gen, err: err}
 		})

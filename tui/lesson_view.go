@@ -82,7 +82,19 @@ func (m *Model) viewLesson() string {
 	if m.notice != "" {
 		leftStatus = " " + m.notice
 	}
-	right := m.lang + " "
+	// One mark per step: ✓ passed, ● the current one, ○ not yet.
+	var dots strings.Builder
+	for i := range m.scen.Steps {
+		switch {
+		case m.status[i] == stepPassed:
+			dots.WriteString("✓")
+		case i == m.step:
+			dots.WriteString("●")
+		default:
+			dots.WriteString("○")
+		}
+	}
+	right := dots.String() + " " + m.lang + " "
 	if m.busy != "" {
 		right = m.t("step.running") + " " + right
 	}

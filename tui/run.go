@@ -39,6 +39,18 @@ type Options struct {
 // ErrNoTTY is returned when ctlab is not attached to a terminal.
 var ErrNoTTY = errors.New(common.T("en", "err.notty"))
 
+// frameRate caps redraws per second. Bubble Tea's renderer wakes up at this
+// rate even when nothing changed; at its default 60 that alone costs about
+// 1% of a core here, at 30 half as much, and a lesson screen whose fastest
+// change is the 4 Hz state refresh loses nothing.
+const frameRate = 30
+
+// programOptions are the options every program (Run, tests, benchmarks)
+// is started with, so they measure what ships.
+func programOptions() []tea.ProgramOption {
+	return []tea.ProgramOption{tea.WithFPS(frameRate)}
+}
+
 // cleanupTimeout bounds the removal of a scenario's kernel objects at exit.
 const cleanupTimeout = time.Minute
 
@@ -65,7 +77,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer cancel()
 
 	m := New(ctx, opts.Backend, opts)
-	popts := []tea.ProgramOption{tea.WithContext(ctx)}
+	popts := append(programOptions(), tea.WithContext(ctx))
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}

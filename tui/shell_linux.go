@@ -19,9 +19,15 @@ import (
 // namespace, where ctlab's process group does not exist, so on exit it
 // cannot hand the terminal back; ctlab would then be a background group
 // and its next read of the terminal fails with EIO.
-type shellCommand struct{ *exec.Cmd }
+type shellCommand struct {
+	*exec.Cmd
+	banner string // printed before the shell starts: how to get back
+}
 
 func (c shellCommand) Run() error {
+	if c.banner != "" && c.Stdout != nil {
+		io.WriteString(c.Stdout, c.banner+"\r\n")
+	}
 	err := c.Cmd.Run()
 	reclaimTerminal(c.Cmd.Stdin)
 	return err
@@ -66,6 +72,6 @@ func reclaimTerminal(in io.Reader) {
 
 // execShell hands the shell to Bubble Tea, which releases the terminal
 // while it runs and redraws after.
-func execShell(cmd *exec.Cmd, fn tea.ExecCallback) tea.Cmd {
-	return tea.Exec(shellCommand{cmd}, fn)
+func execShell(cmd *exec.Cmd, banner string, fn tea.ExecCallback) tea.Cmd {
+	return tea.Exec(shellCommand{Cmd: cmd, banner: banner}, fn)
 }

@@ -8,24 +8,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/kstate"
 	"github.com/ctlab/ctlab/sandbox/network"
+	"github.com/ctlab/ctlab/sandbox/overlay"
 )
 
-// inspection is the live kernel state of one container, every value read
-// from procfs, cgroupfs or netlink at the time of the call.
+// inspection is the live kernel state of one container. Every value comes
+// from package kstate, read from procfs, cgroupfs or netlink at the time of
+// the call; nothing comes from ctlab's own records except where to look
+// (the pid, the cgroup name, the overlay directories).
 type inspection struct {
-	Name       string                   `json:"name"`
-	Pid        int                      `json:"pid"` // the init's pid on the host
-	Status     string                   `json:"status"`
-	Namespaces map[string]nsView        `json:"namespaces"`
-	UIDMap     string                   `json:"uid_map,omitempty"`
-	GIDMap     string                   `json:"gid_map,omitempty"`
-	TimeOffs   string                   `json:"timens_offsets,omitempty"`
-	Cgroup     string                   `json:"cgroup,omitempty"` // /proc/<pid>/cgroup
-	Limits     []map[string]string      `json:"cgroup_files,omitempty"`
-	Links      []network.Link           `json:"links,omitempty"`
-	Upper      []map[string]interface{} `json:"upper,omitempty"`
-	Dir        string                   `json:"dir"`
+	Name       string            `json:"name"`
+	Pid        int               `json:"pid"` // the init's pid on the host (0 when not running)
+	Status     string            `json:"status"`
+	Namespaces map[string]nsView `json:"namespaces"`
+	Process    *kstate.Process   `json:"process,omitempty"`
+	Cgroup     []cgFile          `json:"cgroup_files,omitempty"`
+	Links      []network.Link    `json:"links,omitempty"`
+	Upper      []overlay.Change  `json:"upper_changes,omitempty"`
+	Layout     overlay.Layout    `json:"layout"`
 }
 
 type nsView struct {
@@ -34,15 +35,26 @@ type nsView struct {
 	Shared    bool   `json:"shared"`
 }
 
+type cgFile struct {
+	Controller string `json:"controller"`
+	V1         string `json:"v1,omitempty"`
+	V2         string `json:"v2,omitempty"`
+	Path       string `json:"path"`
+	Value      string `json:"value"`
+}
+
 func newInspectCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "inspect NAME",
-		Short: "Show a container's live kernel state: namespaces, ids, cgroup, links",
-		Long: `inspect reads the kernel now — /proc/<pid>/ns/*, uid_map, timens_offsets,
-/proc/<pid>/cgroup, the cgroup's files, and the links of its network
-namespace over netlink — and prints it. With --json the top-level "pid" is
-the container init's pid on the host.`,
+		Short: "Show a container's live kernel state: namespaces, ids, cgroup, links, upper layer",
+		Long: `inspect reads the kernel now — /proc/<pid>/ns/*, status, uid_map,
+timens_offsets, /proc/<pid>/cgroup and the cgroup's files, the links of its
+network namespace over netlink, and what its upper layer holds — and prints
+it beside the host's values. With --json the top-level "pid" is the
+container init's pid on the host.`,
+		Example: `  sudo ctlab inspect web
+  sudo ctlab inspect web --json | jq .namespaces`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := sandbox.Load(args[0])
@@ -53,30 +65,7 @@ the container init's pid on the host.`,
 			if asJSON {
 				return writeJSON(cmd, in)
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "name %s  pid %d (host)  status %s\n", in.Name, in.Pid, in.Status)
-			fmt.Fprintf(w, "%-8s %-12s %-12s\n", "NS", "CONTAINER", "HOST")
-			for _, ns := range sandbox.AllNamespaces {
-				v := in.Namespaces[string(ns)]
-				mark := "new"
-				if v.Shared {
-					mark = "shared with host"
-				}
-				fmt.Fprintf(w, "%-8s %-12d %-12d %s\n", ns, v.Container, v.Host, mark)
-			}
-			if in.UIDMap != "" {
-				fmt.Fprintf(w, "uid_map  %s\n", in.UIDMap)
-			}
-			if in.TimeOffs != "" {
-				fmt.Fprintf(w, "timens_offsets %s\n", strings.ReplaceAll(in.TimeOffs, "\n", "; "))
-			}
-			fmt.Fprintf(w, "cgroup:\n%s", indent(in.Cgroup))
-			for _, f := range in.Limits {
-				fmt.Fprintf(w, "  %-30s %-28s = %s\n", f["path"], "("+f["v1"]+" / "+f["v2"]+")", f["value"])
-			}
-			for _, l := range in.Links {
-				fmt.Fprintf(w, "link %-6s %-5s %s %v\n", l.Name, l.State, l.Type, l.Addrs)
-			}
+			printInspection(cmd, in)
 			return nil
 		},
 	}
@@ -85,42 +74,83 @@ the container init's pid on the host.`,
 }
 
 func inspect(c *sandbox.Container) inspection {
-	in := inspection{Name: c.Name, Status: c.Status(), Namespaces: map[string]nsView{}, Dir: c.Dir}
+	in := inspection{Name: c.Name, Status: c.Status(), Namespaces: map[string]nsView{}, Layout: c.Layout}
 	if c.Running() {
 		in.Pid = c.Pid
-	}
-	read := func(p string) string {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", c.Pid, p))
-		return strings.TrimSpace(string(b))
-	}
-	if in.Pid != 0 {
+		if p, err := kstate.Of(c.Pid); err == nil {
+			in.Process = p
+		}
 		for _, ns := range sandbox.AllNamespaces {
-			a, _ := sandbox.NSInode(c.Pid, ns)
-			h, _ := sandbox.NSInode(0, ns)
+			a, _ := kstate.NSInode(c.Pid, string(ns))
+			h, _ := kstate.NSInode(os.Getpid(), string(ns))
 			in.Namespaces[string(ns)] = nsView{Container: a, Host: h, Shared: a == h}
 		}
-		in.UIDMap = strings.Join(strings.Fields(read("uid_map")), " ")
-		in.GIDMap = strings.Join(strings.Fields(read("gid_map")), " ")
-		in.TimeOffs = read("timens_offsets")
-		in.Cgroup = read("cgroup")
-		if links, err := network.ReadLinks(c.NSPath(sandbox.NSNet)); err == nil {
+		if links, _, err := kstate.Links(c.NSPath(sandbox.NSNet)); err == nil {
 			in.Links = links
 		}
 	}
-	if cg, err := c.Cgroup(); err == nil {
-		for _, f := range cg.Files() {
-			in.Limits = append(in.Limits, map[string]string{"controller": f.Controller, "v1": f.V1Name, "v2": f.V2Name, "path": f.Path, "value": f.Value})
+	if _, files, err := kstate.Cgroup(c.Name); err == nil {
+		for _, f := range files {
+			in.Cgroup = append(in.Cgroup, cgFile{f.Controller, f.V1Name, f.V2Name, f.Path, f.Value})
 		}
+	}
+	if ch, _, err := kstate.Upper(c.Layout); err == nil {
+		in.Upper = ch
 	}
 	return in
 }
 
-func indent(s string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(s, "\n") {
-		if l != "" {
-			b.WriteString("  " + l + "\n")
+func printInspection(cmd *cobra.Command, in inspection) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "%s  pid %d on the host  %s\n\n", in.Name, in.Pid, in.Status)
+	if in.Pid != 0 {
+		fmt.Fprintf(w, "%-8s %-12s %-12s\n", "NS", "CONTAINER", "HOST")
+		for _, ns := range sandbox.AllNamespaces {
+			v := in.Namespaces[string(ns)]
+			mark := "new"
+			if v.Shared {
+				mark = "shared with the host"
+			}
+			fmt.Fprintf(w, "%-8s %-12d %-12d %s\n", ns, v.Container, v.Host, mark)
 		}
 	}
-	return b.String()
+	if p := in.Process; p != nil {
+		fmt.Fprintln(w)
+		if st := p.Status; st.OK() {
+			fmt.Fprintf(w, "NSpid    %v (host first, then inside)\n", st.Value.NSpid)
+		}
+		if h := p.Hostname; h.OK() {
+			fmt.Fprintf(w, "hostname %s   domainname %s\n", h.Value, p.Domainname.Value)
+		}
+		if m := p.UIDMap; m.OK() && len(m.Value) > 0 {
+			var s []string
+			for _, e := range m.Value {
+				s = append(s, e.String())
+			}
+			fmt.Fprintf(w, "uid_map  %s (inside outside count)\n", strings.Join(s, "; "))
+		}
+		if t := p.TimeOffsets; t.OK() && (t.Value.Monotonic != 0 || t.Value.Boottime != 0) {
+			fmt.Fprintf(w, "time     monotonic %+v  boottime %+v\n", t.Value.Monotonic, t.Value.Boottime)
+		}
+		if cg := p.Cgroups; cg.OK() {
+			for _, m := range cg.Value {
+				fmt.Fprintf(w, "cgroup   %d:%s:%s\n", m.Hierarchy, strings.Join(m.Controllers, ","), m.Path)
+			}
+		}
+	}
+	if len(in.Cgroup) > 0 {
+		fmt.Fprintln(w, "\ncgroup files (v1 name / v2 name)")
+		for _, f := range in.Cgroup {
+			fmt.Fprintf(w, "  %-44s %s\n", f.Path, strings.TrimSpace(f.Value))
+		}
+	}
+	for _, l := range in.Links {
+		fmt.Fprintf(w, "link     %-6s %-8s %-6s %v\n", l.Name, l.Type, l.State, l.Addrs)
+	}
+	if len(in.Upper) > 0 {
+		fmt.Fprintf(w, "\nupper layer %s\n", in.Layout.Upper)
+		for _, ch := range in.Upper {
+			fmt.Fprintf(w, "  %s %s\n", ch.Kind.Symbol(), ch.Path)
+		}
+	}
 }

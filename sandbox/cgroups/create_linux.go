@@ -401,6 +401,9 @@ func List() ([]string, error) {
 // every hierarchy (used by `ctlab cleanup`). A missing cgroup is not an error.
 // The name check keeps it inside /ctlab/.
 func Remove(ctx context.Context, name string) error {
+	if removeEmpty(name) {
+		return nil
+	}
 	c, err := Open(name)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -435,4 +438,37 @@ func Prune() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeEmpty is Remove's fast path for the common case of a container
+// whose processes have all exited: rmdir of the leaf in every hierarchy
+// succeeds only when the cgroup is empty and has no children, which is
+// exactly when nothing needs killing. It reports false (having removed
+// whatever it could) when the slow path must finish the job.
+func removeEmpty(name string) bool {
+	if ValidName(name) != nil {
+		return false
+	}
+	var dirs []string
+	switch Effective() {
+	case V1:
+		paths, err := v1Paths(name)
+		if err != nil {
+			return false
+		}
+		for _, p := range paths {
+			dirs = append(dirs, p)
+		}
+	case V2:
+		dirs = []string{filepath.Join(unifiedRoot, parentName, name)}
+	default:
+		return false
+	}
+	ok := true
+	for _, d := range dirs {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+			ok = false
+		}
+	}
+	return ok
 }

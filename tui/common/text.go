@@ -94,7 +94,9 @@ var strings = map[string][2]string{
 	"pane.added":       {"added", "新增"},
 	"pane.frozen":      {"frozen", "已冻结"},
 
-	"resumed":      {"resumed at step", "从这一步继续："},
+	"resumed": {"resumed at step", "从这一步继续："},
+	"shell.banner": {"── ctlab: a shell inside the lesson's container. `exit` (or ctrl+d) goes back to the lesson. ──",
+		"── ctlab：这是课程容器里的 shell。输入 `exit`（或 ctrl+d）回到课程。──"},
 	"shell.closed": {"shell closed — checking", "已退出 shell — 正在检查"},
 
 	"log.want":  {"want", "期望"},
