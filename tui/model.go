@@ -278,5 +278,5 @@ func (m *Model) viewHelp() string {
 	}
 	body := m.styles.Title.Render("ctlab — "+m.t("key.help")) + "\n\n" + m.bar.FullHelp(keys) +
 		"\n\n" + m.styles.Subtle.Render(fmt.Sprintf("? / esc %s", m.t("key.back")))
-	return m.styles.Pane.Width(m.width).Height(m.height).Render(body)
+	return box(m.styles.Pane, m.width, m.height, body, "")
 }

@@ -219,7 +219,7 @@ func TestResize(t *testing.T) {
 	m := newTestModel(t, Options{Lang: "en"}, 80, 24)
 	openLesson(t, m, 0)
 	m.Update(snapshotMsg{id: m.tickID, gen: m.tickGen, snap: fixedSnapshot(time.Unix(100, 0), 10<<20, 0)})
-	for _, sz := range [][2]int{{80, 24}, {100, 30}, {200, 60}, {81, 25}, {80, 24}} {
+	for _, sz := range [][2]int{{80, 24}, {100, 30}, {200, 60}, {81, 25}, {60, 20}, {40, 12}, {80, 24}} {
 		m.Update(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
 		renderText(t, m)
 		checkSize(t, view(m), sz[0], sz[1])
@@ -245,4 +245,24 @@ func TestLessonGoldenAscii(t *testing.T) {
 		t.Error("bold (allowed without colour) was dropped too")
 	}
 	golden.RequireEqual(t, buf.Bytes())
+}
+
+// TestResizeHomeAndPresenter: the home screen and presenter mode fit too.
+func TestResizeHomeAndPresenter(t *testing.T) {
+	home := newTestModel(t, Options{Lang: "zh"}, 80, 24)
+	home.Update(homeLoadedMsg{items: homeItems(t)})
+	pres := newTestModel(t, Options{Lang: "en", Present: true}, 80, 24)
+	openLesson(t, pres, 0)
+	for _, sz := range [][2]int{{80, 24}, {120, 40}, {60, 20}, {40, 12}} {
+		for _, m := range []*Model{home, pres} {
+			m.Update(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+			if m.scen != nil {
+				renderText(t, m)
+			}
+			checkSize(t, view(m), sz[0], sz[1])
+			m.showHelp = true
+			checkSize(t, view(m), sz[0], sz[1])
+			m.showHelp = false
+		}
+	}
 }

@@ -74,5 +74,22 @@ Run it as root in a Linux VM:
 	root.AddCommand(newRunCmd(), newExecCmd(), newPsCmd(), newInspectCmd(), newPauseCmd(true), newPauseCmd(false),
 		newRmCmd(), newDoctorCmd(), newCleanupCmd(), newLoadCmd())
 	addExtraCommands(root)
+	wrapArgErrors(root)
 	return root
+}
+
+// wrapArgErrors makes a wrong number of arguments a usage error (exit
+// status 2) in every command, with a pointer to its help.
+func wrapArgErrors(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{fmt.Errorf("%s: %w (see %s --help)", cmd.CommandPath(), err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgErrors(sub)
+	}
 }

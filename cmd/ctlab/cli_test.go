@@ -1,0 +1,104 @@
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// listCtlabObjects names ctlab's cgroup and container directories, to show
+// that bad input created nothing.
+func listCtlabObjects(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, glob := range []string{"/sys/fs/cgroup/*/ctlab/*", "/sys/fs/cgroup/ctlab/*", "/var/lib/ctlab/containers/*", "/run/ctlab/journal/*"} {
+		m, _ := filepath.Glob(glob)
+		for _, p := range m {
+			if fi, err := os.Stat(p); err == nil && (fi.IsDir() || strings.HasPrefix(p, "/run")) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Bad input: a one-line error naming the problem and the fix, exit status
+// 2, and nothing created.
+func TestRunBadInput(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root (euid %d)", os.Geteuid())
+	}
+	name := "cli-dup-" + strings.TrimPrefix(filepath.Base(t.TempDir()), "TestRunBadInput")
+	name = strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+	if out, err := ctl("run", "-d", "--name", name, "--", "sleep", "60").CombinedOutput(); err != nil {
+		t.Fatalf("start: %v %s", err, out)
+	}
+	defer ctl("rm", "-f", name).Run()
+	before := listCtlabObjects(t)
+	cases := map[string][]string{
+		"unknown namespace": {"run", "--ns", "mnt,bogus", "--", "true"},
+		"malformed size":    {"run", "--memory", "12Q", "--", "true"},
+		"malformed rate":    {"run", "--io-read-bps", "/var/lib/ctlab", "--", "true"},
+		"malformed device":  {"run", "--device-allow", "x 1:3", "--", "true"},
+		"missing rootfs":    {"run", "--rootfs", "/nonexistent/rootfs", "--", "true"},
+		"name in use":       {"run", "--name", name, "--", "true"},
+		"no command":        {"run"},
+		"unknown flag":      {"run", "--bogus", "--", "true"},
+		"exec unknown":      {"exec", "no-such-container", "--", "true"},
+	}
+	for label, args := range cases {
+		t.Run(label, func(t *testing.T) {
+			cmd := ctl(args...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			cmd.Stdout = io.Discard
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if err == nil || !asExit(err, &ee) || ee.ExitCode() != 2 {
+				t.Errorf("exit: %v, want status 2 (stderr %q)", err, stderr.String())
+			}
+			msg := strings.TrimSpace(stderr.String())
+			if strings.Count(msg, "\n") != 0 || !strings.HasPrefix(msg, "ctlab:") {
+				t.Errorf("want one line starting with ctlab:, got %q", msg)
+			}
+		})
+	}
+	if after := listCtlabObjects(t); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("bad input changed ctlab's objects:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+func asExit(err error, ee **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	*ee = e
+	return ok
+}
+
+// Not root: the same one-line error with the fix, exit 2.
+func TestRunNotRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root to switch to an unprivileged user (euid %d)", os.Geteuid())
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's parent is 0700
+	bin := filepath.Join(dir, "ctlab")
+	src, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "ctlab", "run", "--", "true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "sudo") {
+		t.Errorf("as nobody: %v %q, want exit 2 naming sudo", err, out)
+	}
+}
