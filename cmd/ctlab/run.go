@@ -115,6 +115,11 @@ func parseLimits(memory string, cpus float64, pids int64, ioRead, allow, deny []
 }
 
 func runRun(cmd *cobra.Command, o *runOptions, args []string) error {
+	if o.detach && o.rm {
+		// Docker's daemon removes a detached --rm container when it exits;
+		// ctlab has no daemon to do that.
+		return &sandbox.InputError{Problem: "--rm cannot be combined with -d: no ctlab process stays behind to remove it", Fix: "drop --rm and remove it later with ctlab rm -f NAME"}
+	}
 	nss, err := sandbox.ParseNamespaces(o.ns)
 	if err != nil {
 		return &sandbox.InputError{Problem: err.Error()}
