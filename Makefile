@@ -36,7 +36,7 @@ test-root: ## unit and kernel tests on this host (as root)
 	@bash .ci/check-skips.sh .ci/last-host-test.log
 
 test-v2: build ## the sandbox's kernel tests inside a qemu VM with pure cgroup v2
-	bash .ci/v2vm/run.sh
+	bash .ci/v2vm/run.sh ./sandbox/... ./lab
 
 bench: build ## benchmarks: ctlab vs runc start, exec vs nsenter, grading vs umoci
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchtime 30x -timeout 60m ./sandbox/ ./lab/... ./tui/...

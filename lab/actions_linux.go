@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,7 @@ type bgProc struct {
 	pid  int // the process inside (the exec helper's child), 0 until known
 	done chan struct{}
 	out  *limitedBuffer
+	in   string // the scenario container it was exec'd into
 }
 
 // standaloneOverlay is one `mount_overlay`.
@@ -94,7 +96,7 @@ func (e *Engine) act(ctx context.Context, a *Action) (string, *int, error) {
 	case a.Exec != nil:
 		x := a.Exec
 		if x.Background {
-			return "", nil, e.background(x.In, x.As, x.Argv)
+			return "", nil, e.background(x.In, x.As, x.HelperAs, x.Argv)
 		}
 		want := 0
 		if x.ExpectExit != nil {
@@ -155,6 +157,15 @@ func (e *Engine) act(ctx context.Context, a *Action) (string, *int, error) {
 			}
 			return "", nil, bp.cmd.Process.Signal(sig)
 		}
+		e.mu.Lock()
+		hp := e.hostProcs[a.Kill.In]
+		e.mu.Unlock()
+		if hp != nil {
+			if !hp.alive() {
+				return "", nil, fmt.Errorf("process %s (pid %d) has exited", a.Kill.In, hp.pid)
+			}
+			return "", nil, syscall.Kill(hp.pid, sig)
+		}
 		c, err := e.running(a.Kill.In)
 		if err != nil {
 			return "", nil, err
@@ -185,12 +196,22 @@ func (e *Engine) act(ctx context.Context, a *Action) (string, *int, error) {
 		e.mu.Lock()
 		delete(e.containers, a.Remove.In)
 		e.mu.Unlock()
-		return "", nil, err
+		// A pair added by `link` is not in the container's state; delete
+		// its host end now rather than when the kernel gets round to the
+		// dead namespace (idempotent).
+		return "", nil, errors.Join(err, network.Teardown(c.Name))
 	case a.Host != nil:
 		if !e.opt.Trust {
 			return "", nil, &TrustError{Scenario: e.s.ID, Steps: e.s.TrustSteps()}
 		}
 		return e.host(ctx, a.Host)
+	case a.HostProcess != nil:
+		if !e.opt.Trust {
+			return "", nil, &TrustError{Scenario: e.s.ID, Steps: e.s.TrustSteps()}
+		}
+		return e.hostProcess(ctx, a.HostProcess)
+	case a.WriteBundle != nil:
+		return e.writeBundle(a.WriteBundle)
 	case a.Sleep != nil:
 		select {
 		case <-ctx.Done():
@@ -402,7 +423,7 @@ func (e *Engine) execIn(ctx context.Context, name string, argv []string, stdin s
 // The exec helper joins the namespaces and forks (a pid namespace applies
 // to children only); the named process is that child, the one really
 // inside.
-func (e *Engine) background(name, as string, argv []string) error {
+func (e *Engine) background(name, as, helperAs string, argv []string) error {
 	c, err := e.running(name)
 	if err != nil {
 		return err
@@ -417,7 +438,7 @@ func (e *Engine) background(name, as string, argv []string) error {
 	if err != nil {
 		return fmt.Errorf("start %v in %s: %w", argv, name, err)
 	}
-	bp := &bgProc{cmd: cmd, done: make(chan struct{}), out: out}
+	bp := &bgProc{cmd: cmd, done: make(chan struct{}), out: out, in: name}
 	go func() { cmd.Wait(); close(bp.done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for bp.pid == 0 {
@@ -447,6 +468,11 @@ func (e *Engine) background(name, as string, argv []string) error {
 	}
 	e.mu.Lock()
 	e.procs[as] = bp
+	if helperAs != "" {
+		// The helper is the process we started: it joined the namespaces
+		// (setns) and forked bp.pid; it shares bp's lifetime.
+		e.procs[helperAs] = &bgProc{cmd: cmd, pid: cmd.Process.Pid, done: bp.done, out: out, in: name}
+	}
 	e.mu.Unlock()
 	return nil
 }
@@ -467,6 +493,8 @@ func (e *Engine) load(ctx context.Context, l *LoadAction) (string, *int, error) 
 		argv = append(argv, file, l.Size)
 	case "count":
 		argv = append(argv, l.File)
+	case "shm":
+		argv = append(argv, l.Key)
 	}
 	if l.Threads > 0 {
 		argv = append(argv, "--threads", strconv.Itoa(l.Threads))
@@ -475,7 +503,7 @@ func (e *Engine) load(ctx context.Context, l *LoadAction) (string, *int, error) 
 		argv = append(argv, "--seconds", strconv.Itoa(l.Seconds))
 	}
 	if l.Background {
-		return "", nil, e.background(l.In, l.As, argv)
+		return "", nil, e.background(l.In, l.As, "", argv)
 	}
 	timeout := l.Timeout
 	if timeout == 0 {
@@ -483,7 +511,11 @@ func (e *Engine) load(ctx context.Context, l *LoadAction) (string, *int, error) 
 	}
 	// A load that gets OOM-killed or refused a fork is the lesson, not an
 	// error: the exit code is reported and checks judge the effect.
-	return e.execIn(ctx, l.In, argv, "", timeout, l.ExpectExit)
+	out, code, err := e.execIn(ctx, l.In, argv, "", timeout, l.ExpectExit)
+	if err == nil && l.ExpectRate != "" {
+		err = checkRate(out, l.ExpectRate)
+	}
+	return out, code, err
 }
 
 // host runs a host command (trusted scenarios only).
@@ -613,7 +645,14 @@ func (e *Engine) removeAll(ctx context.Context) error {
 	e.containers = map[string]*sandbox.Container{}
 	e.overlays = map[string]*standaloneOverlay{}
 	e.layers = map[string]string{}
+	e.bundles = map[string]string{}
+	e.hostProcs = map[string]*hostProc{} // the trusted command's cleanup stops them
 	e.mu.Unlock()
+	// Bundles first: their rootfs/ binds hold the containers' overlays.
+	keep, err := unmountBundles(e.labDir())
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, bp := range procs {
 		if bp.pid > 0 {
 			syscall.Kill(bp.pid, syscall.SIGKILL)
@@ -657,8 +696,20 @@ func (e *Engine) removeAll(ctx context.Context) error {
 				}
 			}
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			errs = append(errs, err)
+		for _, ent := range ents {
+			if keep[ent.Name()] {
+				// never recurse through a mount into a container's files
+				errs = append(errs, fmt.Errorf("%s/rootfs is still mounted: not removed", filepath.Join(dir, ent.Name())))
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(dir, ent.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(keep) == 0 {
+			if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -46,9 +46,14 @@ func (e *Engine) pidOf(target string) (int, error) {
 		return os.Getpid(), nil
 	}
 	e.mu.Lock()
-	c, bp := e.containers[target], e.procs[target]
+	c, bp, hp := e.containers[target], e.procs[target], e.hostProcs[target]
 	e.mu.Unlock()
 	switch {
+	case hp != nil:
+		if !hp.alive() {
+			return 0, fmt.Errorf("process %s (pid %d) has exited", target, hp.pid)
+		}
+		return hp.pid, nil
 	case c != nil:
 		if !c.Running() {
 			return 0, fmt.Errorf("container %s is not running", c.Name)
@@ -338,14 +343,44 @@ func (e *Engine) evaluate(ctx context.Context, c *Check) (ev Evidence) {
 			actual += fmt.Sprintf(" (exit %d)", *code)
 		}
 		return Evidence{Target: t.In, Source: src, Expected: "output containing " + strconv.Quote(t.Value), Actual: actual, Pass: strings.Contains(out, t.Value)}
+	case c.CPUUsage != nil:
+		return e.cpuUsage(ctx, c.CPUUsage)
+	case c.IOBytes != nil:
+		return e.ioBytes(c.IOBytes)
+	case c.FileUnchanged != nil:
+		return e.fileUnchanged(ctx, c.FileUnchanged)
+	case c.InitSystem != nil:
+		return initSystem(c.InitSystem)
+	case c.KernelReleaseSame != nil:
+		return e.kernelRelease(c.KernelReleaseSame)
+	case c.ProcessUIDEquals != nil:
+		return e.processUID(ctx, c.ProcessUIDEquals)
+	case c.FileOwnerEquals != nil:
+		return e.fileOwner(c.FileOwnerEquals)
+	case c.CgroupPathEquals != nil:
+		return e.cgroupPath(c.CgroupPathEquals)
+	case c.UptimeOffset != nil:
+		return e.uptimeOffset(ctx, c.UptimeOffset)
 	case c.FileContains != nil:
 		t := c.FileContains
+		want := "a file containing " + strconv.Quote(t.Value)
+		var b []byte
+		var src string
+		// An overlay, layer or bundle the scenario made is read under its
+		// own directory (os.Root: no lookup leaves it); anything else
+		// through the root of a running process.
+		if dir := e.dirOf(t.In); dir != "" {
+			b, src, err := kstate.ReadFileUnder(dir, t.Path, 1<<20)
+			if err != nil {
+				return Evidence{Target: t.In, Source: src, Expected: want, Actual: err.Error()}
+			}
+			return Evidence{Target: t.In, Source: src, Expected: want, Actual: strings.TrimSpace(truncate(string(b), 400)), Pass: strings.Contains(string(b), t.Value)}
+		}
 		pid, err := e.pidOf(t.In)
 		if err != nil {
 			return fail(t.In, "/proc/<pid>/root"+t.Path, err)
 		}
-		want := "a file containing " + strconv.Quote(t.Value)
-		b, src, err := kstate.ReadFileIn(pid, t.Path, 1<<20)
+		b, src, err = kstate.ReadFileIn(pid, t.Path, 1<<20)
 		if err != nil {
 			return Evidence{Target: t.In, Source: src, Expected: want, Actual: err.Error()}
 		}

@@ -66,8 +66,10 @@ type Engine struct {
 	containers map[string]*sandbox.Container // by spec name
 	procs      map[string]*bgProc            // background exec'd processes by `as` name
 	overlays   map[string]*standaloneOverlay
-	layers     map[string]string // commit_layer results: name -> dir
-	hostname0  map[string]string // hostname of each target when first seen (hostname_unchanged)
+	layers     map[string]string    // commit_layer results: name -> dir
+	bundles    map[string]string    // write_bundle results: name -> dir
+	hostProcs  map[string]*hostProc // host_process names
+	hostname0  map[string]string    // hostname of each target when first seen (hostname_unchanged)
 	steps      []stepState
 	started    time.Time
 	begun      bool
@@ -110,6 +112,8 @@ func New(s *Scenario, opt Options) (*Engine, error) {
 		procs:      map[string]*bgProc{},
 		overlays:   map[string]*standaloneOverlay{},
 		layers:     map[string]string{},
+		bundles:    map[string]string{},
+		hostProcs:  map[string]*hostProc{},
 		hostname0:  map[string]string{},
 		steps:      make([]stepState, len(s.Steps)),
 	}, nil

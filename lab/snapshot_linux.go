@@ -51,6 +51,9 @@ func (e *Engine) Targets() []string {
 	for n := range e.procs {
 		out = append(out, n)
 	}
+	for n := range e.hostProcs {
+		out = append(out, n)
+	}
 	sort.Strings(out)
 	return append([]string{"host"}, out...)
 }

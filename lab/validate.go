@@ -24,7 +24,7 @@ var (
 	nsCompare   = append(slices.Clone(nsKinds), "pid_for_children", "time_for_children")
 	controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "io", "blkio", "devices", "hugetlb"}
 	ops         = []string{"==", "!=", "<=", ">=", "<", ">", "contains"}
-	loadKinds   = []string{"cpu", "mem", "fork", "io", "count"}
+	loadKinds   = []string{"cpu", "mem", "fork", "io", "count", "shm"}
 	rootfsKinds = []string{"", "default", "busybox", "host"}
 	signals     = []string{"", "KILL", "TERM", "INT", "HUP", "STOP", "CONT", "USR1", "USR2"}
 )
@@ -446,7 +446,14 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 		if a.Exec.As != "" && !a.Exec.Background {
 			v.addf(p, "exec: as names a background process: set background: true")
 		}
+		if a.Exec.HelperAs != "" && !a.Exec.Background {
+			v.addf(p, "exec: helper_as names the helper of a background process: set background: true")
+		}
+		if a.Exec.HelperAs != "" && a.Exec.HelperAs == a.Exec.As {
+			v.addf(p, "exec: helper_as and as must differ")
+		}
 		newName(a.Exec.As)
+		newName(a.Exec.HelperAs)
 	case a.WriteFile != nil:
 		running(a.WriteFile.In)
 		if !path.IsAbs(a.WriteFile.Path) {
@@ -473,7 +480,7 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 	case a.Load != nil:
 		running(a.Load.In)
 		if !slices.Contains(loadKinds, a.Load.Kind) {
-			v.addf(p, "load: kind %q: want cpu, mem, fork, io or count", a.Load.Kind)
+			v.addf(p, "load: kind %q: want cpu, mem, fork, io, count or shm", a.Load.Kind)
 		}
 		switch a.Load.Kind {
 		case "mem", "io":
@@ -487,6 +494,24 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 		case "count":
 			if a.Load.File == "" {
 				v.addf(p, "load: kind count needs file")
+			}
+		case "shm":
+			if k, err := strconv.ParseInt(a.Load.Key, 0, 32); err != nil || k == 0 {
+				v.addf(p, "load: kind shm needs key: a non-zero 32-bit number (0x1234; 0 is IPC_PRIVATE, which has no key)")
+			}
+		}
+		if a.Load.Key != "" && a.Load.Kind != "shm" {
+			v.addf(p, "load: key is for kind shm")
+		}
+		if a.Load.ExpectRate != "" {
+			if a.Load.Kind != "io" {
+				v.addf(p, "load: expect_rate is for kind io (it reads the rate load io prints)")
+			}
+			if a.Load.Background {
+				v.addf(p, "load: expect_rate needs the load in the foreground (background: false)")
+			}
+			if _, _, err := parseRate(a.Load.ExpectRate); err != nil {
+				v.addf(p, "load: expect_rate: %v", err)
 			}
 		}
 		if a.Load.File != "" && !path.IsAbs(a.Load.File) {
@@ -536,6 +561,29 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 	case a.Host != nil:
 		argv(a.Host.Argv)
 		v.needsTrust()
+	case a.HostProcess != nil:
+		v.needsTrust()
+		if !path.IsAbs(a.HostProcess.Pidfile) {
+			v.addf(p, "host_process: pidfile %q must be an absolute host path", a.HostProcess.Pidfile)
+		}
+		if a.HostProcess.Timeout < 0 || a.HostProcess.Timeout > 5*time.Minute {
+			v.addf(p, "host_process: timeout %s: want 0..5m", a.HostProcess.Timeout)
+		}
+		if a.HostProcess.As == "" {
+			v.addf(p, "host_process: needs as (the name checks use)")
+		}
+		newName(a.HostProcess.As)
+	case a.WriteBundle != nil:
+		if v.targets[a.WriteBundle.In] != "container" {
+			v.addf(p, "write_bundle: %q is not a container of this scenario", a.WriteBundle.In)
+		} else {
+			running(a.WriteBundle.In)
+		}
+		if !nameRE.MatchString(a.WriteBundle.As) || v.targets[a.WriteBundle.As] != "" && v.targets[a.WriteBundle.As] != "bundle" {
+			v.addf(p, "write_bundle: as %q: want a new lower-case name", a.WriteBundle.As)
+		} else {
+			v.targets[a.WriteBundle.As] = "bundle"
+		}
 	case a.Sleep != nil:
 		if a.Sleep.For <= 0 || a.Sleep.For > 5*time.Minute {
 			v.addf(p, "sleep: for %s: want 0..5m", a.Sleep.For)
@@ -564,7 +612,7 @@ func (v *validator) check(p []any, c *Check) {
 	target := func(name string, want ...string) {
 		t := v.targets[name]
 		if t == "" {
-			v.addf(p, "%s: %q is not host or a container, process or overlay of this scenario", kind, name)
+			v.addf(p, "%s: %q is not host or a container, process, overlay, layer or bundle of this scenario", kind, name)
 			return
 		}
 		if len(want) > 0 && !slices.Contains(want, t) {
@@ -694,8 +742,80 @@ func (v *validator) check(p []any, c *Check) {
 		if len(c.ExecOutputContains.Argv) == 0 || c.ExecOutputContains.Argv[0] == "" {
 			v.addf(p, "exec_output_contains: argv must name a command")
 		}
+	case c.CPUUsage != nil:
+		target(c.CPUUsage.In, "container")
+		op(c.CPUUsage.Op)
+		if c.CPUUsage.Op == "contains" || c.CPUUsage.Value < 0 || c.CPUUsage.Value > 1024 {
+			v.addf(p, "cpu_usage: want a numeric op and value in CPUs (0.25)")
+		}
+		if w := c.CPUUsage.Window; w != 0 && (w < 200*time.Millisecond || w > 30*time.Second) {
+			v.addf(p, "cpu_usage: window %s: want 200ms..30s", w)
+		}
+	case c.IOBytes != nil:
+		target(c.IOBytes.In, "container")
+		op(c.IOBytes.Op)
+		if c.IOBytes.Dir != "read" && c.IOBytes.Dir != "write" {
+			v.addf(p, "io_bytes: dir %q: want read or write", c.IOBytes.Dir)
+		}
+		if n, err := ParseBytes(c.IOBytes.Value); err != nil || n < 0 {
+			v.addf(p, "io_bytes: value %q: want a size like 8M", c.IOBytes.Value)
+		}
+		if c.IOBytes.Op == "contains" {
+			v.addf(p, "io_bytes: op contains: want a numeric op")
+		}
+	case c.FileUnchanged != nil:
+		target(c.FileUnchanged.In, "container", "process")
+		if !path.IsAbs(c.FileUnchanged.Path) {
+			v.addf(p, "file_unchanged: path %q must be absolute", c.FileUnchanged.Path)
+		}
+		if f := c.FileUnchanged.For; f != 0 && (f < 100*time.Millisecond || f > 30*time.Second) {
+			v.addf(p, "file_unchanged: for %s: want 100ms..30s", f)
+		}
+	case c.InitSystem != nil:
+		if !slices.Contains([]string{"systemd", "other", "any"}, c.InitSystem.Value) {
+			v.addf(p, "init_system: value %q: want systemd, other or any", c.InitSystem.Value)
+		}
+		c.Guard = true // a fact of the host: no step changes it
+	case c.KernelReleaseSame != nil:
+		target(c.KernelReleaseSame.In, "container", "process")
+	case c.ProcessUIDEquals != nil:
+		target(c.ProcessUIDEquals.In, "container", "process")
+		if r := c.ProcessUIDEquals.Reader; r != "" && r != "host" && r != "inside" {
+			v.addf(p, "process_uid_equals: reader %q: want host or inside", r)
+		}
+		if c.ProcessUIDEquals.Value < 0 {
+			v.addf(p, "process_uid_equals: value %d: want a uid >= 0", c.ProcessUIDEquals.Value)
+		}
+	case c.FileOwnerEquals != nil:
+		target(c.FileOwnerEquals.In, "container", "process")
+		if !path.IsAbs(c.FileOwnerEquals.Path) {
+			v.addf(p, "file_owner_equals: path %q must be absolute", c.FileOwnerEquals.Path)
+		}
+		if c.FileOwnerEquals.UID < 0 || c.FileOwnerEquals.GID != nil && *c.FileOwnerEquals.GID < 0 {
+			v.addf(p, "file_owner_equals: uid and gid are numbers >= 0")
+		}
+	case c.CgroupPathEquals != nil:
+		target(c.CgroupPathEquals.In, "container", "process")
+		if !path.IsAbs(c.CgroupPathEquals.Value) {
+			v.addf(p, "cgroup_path_equals: value %q: want an absolute cgroup path such as /ctlab/NAME", c.CgroupPathEquals.Value)
+		}
+		if ctl := c.CgroupPathEquals.Controller; ctl != "" && !slices.Contains(controllers, ctl) && ctl != "name=systemd" {
+			v.addf(p, "cgroup_path_equals: controller %q: want one of %s", ctl, strings.Join(controllers, ", "))
+		}
+	case c.UptimeOffset != nil:
+		target(c.UptimeOffset.In, "container", "process")
+		if c.UptimeOffset.Op == "" {
+			c.UptimeOffset.Op = "=="
+		}
+		op(c.UptimeOffset.Op)
+		if c.UptimeOffset.Op == "contains" {
+			v.addf(p, "uptime_offset: op contains: want a numeric op")
+		}
+		if c.UptimeOffset.Tolerance < 0 || c.UptimeOffset.Tolerance > time.Hour {
+			v.addf(p, "uptime_offset: tolerance %s: want 0..1h", c.UptimeOffset.Tolerance)
+		}
 	case c.FileContains != nil:
-		target(c.FileContains.In, "host", "container", "process")
+		target(c.FileContains.In, "host", "container", "process", "overlay", "layer", "bundle")
 		if c.FileContains.In == "host" && !slices.Contains(v.s.ReadsHost, v.step) {
 			// reading (and showing) a host file is host access too
 			v.s.ReadsHost = append(v.s.ReadsHost, v.step)

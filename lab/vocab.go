@@ -32,6 +32,8 @@ type Action struct {
 	Host         *HostAction    `yaml:"host,omitempty" json:"host,omitempty"`
 	Sleep        *SleepAction   `yaml:"sleep,omitempty" json:"sleep,omitempty"`
 	WaitFor      *WaitForAction `yaml:"wait,omitempty" json:"wait,omitempty"`
+	WriteBundle  *WriteBundle   `yaml:"write_bundle,omitempty" json:"write_bundle,omitempty"`
+	HostProcess  *HostProcess   `yaml:"host_process,omitempty" json:"host_process,omitempty"`
 }
 
 // StartAction starts a container declared under `containers:`.
@@ -55,6 +57,10 @@ type ExecAction struct {
 	Timeout    time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`         // default 30s
 	Background bool          `yaml:"background,omitempty" json:"background,omitempty"`
 	As         string        `yaml:"as,omitempty" json:"as,omitempty"`
+	// HelperAs names the exec helper itself: the process that called
+	// setns and forked As. Its ns/pid is still the host's, its
+	// ns/pid_for_children the container's.
+	HelperAs string `yaml:"helper_as,omitempty" json:"helper_as,omitempty"`
 }
 
 // WriteFile writes a file inside a container (through exec, so it lands in
@@ -86,14 +92,19 @@ type KillAction struct {
 //	fork:  load fork COUNT                     start COUNT processes (exit 3 if refused)
 //	io:    load io FILE SIZE                   O_DIRECT read of FILE (made with SIZE bytes)
 //	count: load count FILE --seconds S         write a counter to FILE every 10ms
+//	shm:   load shm KEY                        create a SysV shared memory segment with KEY, exit
 type LoadAction struct {
-	In         string        `yaml:"in" json:"in"`
-	Kind       string        `yaml:"kind" json:"kind"` // cpu | mem | fork | io | count
-	Seconds    int           `yaml:"seconds,omitempty" json:"seconds,omitempty"`
-	Threads    int           `yaml:"threads,omitempty" json:"threads,omitempty"` // cpu
-	Size       string        `yaml:"size,omitempty" json:"size,omitempty"`       // mem, io
-	Count      int           `yaml:"count,omitempty" json:"count,omitempty"`     // fork
-	File       string        `yaml:"file,omitempty" json:"file,omitempty"`       // io, count (inside the container)
+	In      string `yaml:"in" json:"in"`
+	Kind    string `yaml:"kind" json:"kind"` // cpu | mem | fork | io | count | shm
+	Seconds int    `yaml:"seconds,omitempty" json:"seconds,omitempty"`
+	Threads int    `yaml:"threads,omitempty" json:"threads,omitempty"` // cpu
+	Size    string `yaml:"size,omitempty" json:"size,omitempty"`       // mem, io
+	Count   int    `yaml:"count,omitempty" json:"count,omitempty"`     // fork
+	File    string `yaml:"file,omitempty" json:"file,omitempty"`       // io, count (inside the container)
+	Key     string `yaml:"key,omitempty" json:"key,omitempty"`         // shm: 0x1234 or decimal, not 0
+	// ExpectRate ("<= 5.5M", bytes per second) fails an io load whose
+	// printed rate does not satisfy it: the throttle really held.
+	ExpectRate string        `yaml:"expect_rate,omitempty" json:"expect_rate,omitempty"`
 	Background bool          `yaml:"background,omitempty" json:"background,omitempty"`
 	As         string        `yaml:"as,omitempty" json:"as,omitempty"`
 	ExpectExit *int          `yaml:"expect_exit,omitempty" json:"expect_exit,omitempty"` // default: any
@@ -137,6 +148,26 @@ type WaitForAction struct {
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"` // default 30s
 }
 
+// WriteBundle writes an OCI runtime bundle of a running container:
+// config.json (runtime-spec 1.x, from the container's configuration) and
+// rootfs/ (a bind mount of its overlay's merged directory), in the
+// scenario's lab directory (/var/lib/ctlab/lab/<scenario>/<as>). A reset
+// unmounts and removes it. As names it as a check target
+// (file_contains {in: AS, path: /config.json}).
+type WriteBundle struct {
+	In string `yaml:"in" json:"in"`
+	As string `yaml:"as" json:"as"`
+}
+
+// HostProcess names a process a trusted host command started (e.g. `runc
+// run --pid-file FILE`): its pid is read from Pidfile, waiting up to
+// Timeout (default 10s) for the file. Trusted scenarios only.
+type HostProcess struct {
+	As      string        `yaml:"as" json:"as"`
+	Pidfile string        `yaml:"pidfile" json:"pidfile"`
+	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
 // Check is one typed assertion about live kernel state. Exactly one kind
 // field is set. Guard marks a check that is expected to hold before the step
 // too (e.g. "the host hostname is unchanged"), so `scenario test` does not
@@ -167,6 +198,15 @@ type Check struct {
 	ExecOutputContains *ExecCheck   `yaml:"exec_output_contains,omitempty" json:"exec_output_contains,omitempty"`
 	FileContains       *FileCheck   `yaml:"file_contains,omitempty" json:"file_contains,omitempty"`
 	ProcessRunning     *Target      `yaml:"process_running,omitempty" json:"process_running,omitempty"`
+	CPUUsage           *CPUCheck    `yaml:"cpu_usage,omitempty" json:"cpu_usage,omitempty"`
+	IOBytes            *IOCheck     `yaml:"io_bytes,omitempty" json:"io_bytes,omitempty"`
+	FileUnchanged      *StillCheck  `yaml:"file_unchanged,omitempty" json:"file_unchanged,omitempty"`
+	InitSystem         *InitCheck   `yaml:"init_system,omitempty" json:"init_system,omitempty"`
+	KernelReleaseSame  *Target      `yaml:"kernel_release_same,omitempty" json:"kernel_release_same,omitempty"`
+	ProcessUIDEquals   *UIDCheck    `yaml:"process_uid_equals,omitempty" json:"process_uid_equals,omitempty"`
+	FileOwnerEquals    *OwnerCheck  `yaml:"file_owner_equals,omitempty" json:"file_owner_equals,omitempty"`
+	CgroupPathEquals   *CgPathCheck `yaml:"cgroup_path_equals,omitempty" json:"cgroup_path_equals,omitempty"`
+	UptimeOffset       *UptimeCheck `yaml:"uptime_offset,omitempty" json:"uptime_offset,omitempty"`
 
 	Guard bool `yaml:"guard,omitempty" json:"guard,omitempty"`
 	Not   bool `yaml:"not,omitempty" json:"not,omitempty"`
@@ -272,6 +312,69 @@ type FileCheck struct {
 	In    string `yaml:"in" json:"in"`
 	Path  string `yaml:"path" json:"path"`
 	Value string `yaml:"value" json:"value"`
+}
+
+// CPUCheck compares a container's CPU use, in CPUs, averaged over Window
+// (default 2s): its cgroup's usage counter read twice.
+type CPUCheck struct {
+	In     string        `yaml:"in" json:"in"`
+	Op     string        `yaml:"op" json:"op"`
+	Value  float64       `yaml:"value" json:"value"` // CPUs: 0.25 = a quarter of one CPU
+	Window time.Duration `yaml:"window,omitempty" json:"window,omitempty"`
+}
+
+// IOCheck compares the bytes a container's cgroup read or wrote on the
+// disk that holds the containers.
+type IOCheck struct {
+	In    string `yaml:"in" json:"in"`
+	Dir   string `yaml:"dir" json:"dir"` // read | write
+	Op    string `yaml:"op" json:"op"`
+	Value string `yaml:"value" json:"value"` // a size: 8M
+}
+
+// StillCheck passes when a file inside a target reads the same twice,
+// For apart (default 1s).
+type StillCheck struct {
+	In   string        `yaml:"in" json:"in"`
+	Path string        `yaml:"path" json:"path"`
+	For  time.Duration `yaml:"for,omitempty" json:"for,omitempty"`
+}
+
+// InitCheck says what runs this machine as pid 1, from fixed sources only.
+type InitCheck struct {
+	Value string `yaml:"value" json:"value"` // systemd | other | any
+}
+
+// UIDCheck compares the real uid of a target's process, as Reader's user
+// namespace sees it (host: ctlab reads /proc/<pid>/status; inside: a
+// process in the container reads it).
+type UIDCheck struct {
+	In     string `yaml:"in" json:"in"`
+	Value  int    `yaml:"value" json:"value"`
+	Reader string `yaml:"reader,omitempty" json:"reader,omitempty"` // host (default) | inside
+}
+
+// OwnerCheck compares the owner of a file inside a target as the host sees it.
+type OwnerCheck struct {
+	In   string `yaml:"in" json:"in"`
+	Path string `yaml:"path" json:"path"`
+	UID  int    `yaml:"uid" json:"uid"`
+	GID  *int   `yaml:"gid,omitempty" json:"gid,omitempty"`
+}
+
+// CgPathCheck compares a target's cgroup path as the host reads it.
+type CgPathCheck struct {
+	In         string `yaml:"in" json:"in"`
+	Value      string `yaml:"value" json:"value"`
+	Controller string `yaml:"controller,omitempty" json:"controller,omitempty"` // v1 hierarchy; default memory on v1, the 0:: line on v2
+}
+
+// UptimeCheck compares /proc/uptime read inside a target with the host's.
+type UptimeCheck struct {
+	In        string        `yaml:"in" json:"in"`
+	Op        string        `yaml:"op,omitempty" json:"op,omitempty"` // default ==
+	Value     time.Duration `yaml:"value" json:"value"`
+	Tolerance time.Duration `yaml:"tolerance,omitempty" json:"tolerance,omitempty"` // for ==, default 2s
 }
 
 // oneOf returns the YAML key and value of the single non-nil pointer field

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,6 +99,16 @@ container image. Inside a container the ctlab binary is at /.ctlab/ctlab.`,
 			return nil
 		},
 	}
-	root.AddCommand(cpu, mem, fork, io, sleep, count)
+	shm := &cobra.Command{
+		Use: "shm KEY", Short: "Create a System V shared memory segment with KEY (0x1234) and exit; it stays in this ipc namespace", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := strconv.ParseInt(args[0], 0, 32)
+			if err != nil || key == 0 {
+				return usageError{fmt.Errorf("KEY must be a non-zero number such as 0x1234 (0 is IPC_PRIVATE)")}
+			}
+			return load.SysVShm(int(key), cmd.OutOrStdout())
+		},
+	}
+	root.AddCommand(cpu, mem, fork, io, sleep, count, shm)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
 	"github.com/ctlab/ctlab/sandbox/overlay"
@@ -152,18 +153,64 @@ func UpperEntry(l overlay.Layout, path string) (UpperFile, string, error) {
 // (/proc/<pid>/root). Every lookup stays inside that root (os.Root), so a
 // symlink planted in a container cannot point the reader at a host file.
 func ReadFileIn(pid int, path string, max int64) ([]byte, string, error) {
-	rootDir := fmt.Sprintf("/proc/%d/root", pid)
-	src := rootDir + filepath.Clean("/"+path)
-	root, err := os.OpenRoot(rootDir)
+	return ReadFileUnder(fmt.Sprintf("/proc/%d/root", pid), path, max)
+}
+
+// ReadFileUnder reads up to max bytes of path (absolute, as seen from dir)
+// under the directory dir -- an overlay's merged view, a layer, a bundle
+// -- without any lookup leaving dir (os.Root: "..", absolute symlinks and
+// links pointing outside are refused).
+func ReadFileUnder(dir, path string, max int64) ([]byte, string, error) {
+	rel := strings.TrimPrefix(filepath.Clean("/"+path), "/")
+	src := filepath.Join(dir, rel)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, src, err
 	}
 	defer root.Close()
-	f, err := root.Open(strings.TrimPrefix(filepath.Clean("/"+path), "/"))
+	if rel == "" {
+		rel = "."
+	}
+	f, err := root.Open(rel)
 	if err != nil {
 		return nil, src, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, max))
 	return b, src, err
+}
+
+// Owner is a file's owner as the reader's user namespace sees it.
+type Owner struct {
+	UID  uint32      `json:"uid"`
+	GID  uint32      `json:"gid"`
+	Mode fs.FileMode `json:"mode"`
+}
+
+// FileOwner lstats path inside pid's root filesystem from ctlab (the
+// host's user namespace), so st_uid is the host's id: a file that root
+// made in a user-namespaced container belongs to the mapped id (100000),
+// the kernel having stored that kuid on disk (fs/stat.c, cp_new_stat
+// translates it for the caller with from_kuid_munged).
+func FileOwner(pid int, path string) (Owner, string, error) {
+	dir := fmt.Sprintf("/proc/%d/root", pid)
+	rel := strings.TrimPrefix(filepath.Clean("/"+path), "/")
+	src := "lstat " + filepath.Join(dir, rel)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return Owner{}, src, err
+	}
+	defer root.Close()
+	if rel == "" {
+		rel = "."
+	}
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return Owner{}, src, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return Owner{}, src, fmt.Errorf("kstate: no stat_t for %s", src)
+	}
+	return Owner{UID: st.Uid, GID: st.Gid, Mode: fi.Mode()}, src, nil
 }

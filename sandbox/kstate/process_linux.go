@@ -184,6 +184,11 @@ func ReadStatus(pid int) (Status, error) {
 	return parseStatus(string(b))
 }
 
+// ParseStatus parses the text of a /proc/<pid>/status file read
+// elsewhere (e.g. by a process inside a container, whose user namespace
+// the kernel translated the ids for).
+func ParseStatus(s string) (Status, error) { return parseStatus(s) }
+
 func parseStatus(s string) (Status, error) {
 	var st Status
 	ints := func(v string) []int {
