@@ -529,6 +529,10 @@ func (e *Engine) host(ctx context.Context, h *HostAction) (string, *int, error) 
 	out := &limitedBuffer{max: maxOutput}
 	cmd := exec.CommandContext(ctx, h.Argv[0], h.Argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
+	// A command that leaves a detached child holding our output pipe (runc
+	// run -d without redirections) must not hang the lesson: stop waiting
+	// for the pipe shortly after the command itself exits.
+	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
 	code := cmd.ProcessState.ExitCode()
 	if err != nil {

@@ -263,7 +263,7 @@ steps:
     do:
       - start: {container: box}
       - write_bundle: {in: box, as: b}
-      - host: {argv: [runc, run, -d, --pid-file, /var/lib/ctlab/lab/tv-runc/b/pid, --bundle, /var/lib/ctlab/lab/tv-runc/b, tv-runc-b], timeout: 20s}
+      - host: {argv: [sh, -c, "runc run -d --pid-file /var/lib/ctlab/lab/tv-runc/b/pid --bundle /var/lib/ctlab/lab/tv-runc/b tv-runc-b </dev/null >/dev/null 2>&1"], timeout: 20s}
       - host_process: {as: r, pidfile: /var/lib/ctlab/lab/tv-runc/b/pid}
     expect:
       - namespace_differs: {kind: pid, a: r, b: box}

@@ -105,10 +105,19 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 	}
 
 	// Strays: objects with ctlab's names but no journal (e.g. a journal lost
-	// with /run at reboot while /var/lib survived).
+	// with /run at reboot while /var/lib survived). A container started by
+	// another process since the listing above has a journal by now (it is
+	// written before any object): leave those alone.
+	tracked := func(n string) bool {
+		if live[n] || locked(n) {
+			return true
+		}
+		_, err := os.Stat(filepath.Join(journalDir(), n+".jsonl"))
+		return err == nil
+	}
 	if cgs, err := cgroups.List(); err == nil {
 		for _, n := range cgs {
-			if live[n] {
+			if tracked(n) {
 				continue
 			}
 			if err := cgroups.Remove(ctx, n); err != nil {
@@ -119,7 +128,8 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 		}
 	}
 	liveLinks := map[string]bool{}
-	for n := range live {
+	now, _ := journalNames()
+	for _, n := range append(now, keys(live)...) {
 		h, p := network.LinkNames(n)
 		liveLinks[h], liveLinks[p] = true, true
 	}
@@ -140,7 +150,7 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 		errs = append(errs, err)
 	}
 	for _, e := range ents {
-		if live[e.Name()] || locked(e.Name()) {
+		if tracked(e.Name()) {
 			continue
 		}
 		d := filepath.Join(containersDir(), e.Name())
@@ -169,4 +179,12 @@ func locked(name string) bool {
 	}
 	unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	return false
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
