@@ -22,8 +22,9 @@ help: ## show this help
 deps: ## install the system packages the tests and benchmarks use (Debian/Ubuntu, as root)
 	@bash .ci/deps.sh
 
-build: ## build bin/ctlab (static)
+build: ## build bin/ctlab and bin/ctlab-tui (static; ctlab hands the UI to ctlab-tui)
 	$(GO) build $(GOFLAGS_B) -o $(BIN) ./cmd/ctlab
+	$(GO) build $(GOFLAGS_B) -o $(BIN)-tui ./cmd/ctlab-tui
 
 run: build ## build and start the lessons (TUI)
 	./$(BIN)

@@ -135,6 +135,13 @@ type ExecConfig struct {
 	Namespaces []Namespace
 }
 
+// Binary is the ctlab executable that a container's init re-executes and
+// that lessons find at /.ctlab/ctlab (its load generators). By default the
+// running binary; the TUI, a separate and much heavier binary, points it at
+// the lean ctlab beside it so each container start skips the UI's package
+// initialisation.
+var Binary = "/proc/self/exe"
+
 // DefaultUIDBase is the host uid that container root maps to.
 const DefaultUIDBase = 100000
 

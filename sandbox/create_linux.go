@@ -291,7 +291,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	defer statusR.Close()
 	defer statusW.Close()
 
-	cmd := exec.Command("/proc/self/exe", initArg)
+	cmd := exec.Command(Binary, initArg)
 	cmd.ExtraFiles = []*os.File{ctlR, statusW}
 	cmd.Env = []string{} // the init gets its environment over the pipe
 	stage := initStage(cfg)
@@ -542,7 +542,7 @@ func failpoint(name string) {
 // (CVE-2019-5736), and root of a user namespace can reach it (the real one
 // may sit in a directory only host root can enter).
 func selfCopy() (string, error) {
-	src, err := os.Open("/proc/self/exe")
+	src, err := os.Open(Binary)
 	if err != nil {
 		return "", err
 	}

@@ -17,13 +17,18 @@ import (
 // (static: it is bind-mounted into containers that have no libc).
 func buildCtlab(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ctlab")
-	cmd := exec.Command("go", "build", "-tags", "netgo,osusergo",
-		"-ldflags", `-linkmode external -extldflags "-static"`, "-o", bin, "./cmd/ctlab")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build ctlab: %v\n%s", err, out)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ctlab")
+	// Both binaries, side by side as `make build` leaves them: ctlab hands
+	// the UI over to ctlab-tui.
+	for _, pkg := range []string{"ctlab", "ctlab-tui"} {
+		cmd := exec.Command("go", "build", "-tags", "netgo,osusergo",
+			"-ldflags", `-linkmode external -extldflags "-static"`, "-o", filepath.Join(dir, pkg), "./cmd/"+pkg)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
 	}
 	if out, err := exec.Command(bin, "learn", "--help").CombinedOutput(); err != nil {
 		t.Fatalf("`ctlab learn` is not wired into cmd/ctlab (root.AddCommand(newLearnCmd())): %v\n%s", err, out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctlab/ctlab/lab"
 	"io"
 	"os"
 	"os/signal"
@@ -86,7 +87,7 @@ file_not_contains, history_mentions, serves and layer_diff.`,
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "wall-clock limit per image (load, unpack, run, HTTP)")
 	f.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "grade `N` images at a time")
 	f.StringVar(&o.spec, "spec", "", "homework spec YAML `FILE` instead of a built-in homework name")
-	f.StringVar(&o.lang, "lang", langFromEnv(), "report language: en or zh")
+	f.StringVar(&o.lang, "lang", lab.LangFromEnv(), "report language: en or zh")
 	f.StringVar(&o.cache, "cache", image.DefaultCacheRoot, "layer cache `DIR` (created 0700)")
 	f.BoolVar(&o.noRun, "no-run", false, "do not run images (serves checks report an error)")
 	return cmd

@@ -18,19 +18,6 @@ import (
 	"github.com/ctlab/ctlab/lab"
 )
 
-// defaultLang picks zh when the locale says Chinese, else en.
-func defaultLang() string {
-	for _, v := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
-		if l := os.Getenv(v); l != "" {
-			if strings.HasPrefix(l, "zh") {
-				return "zh"
-			}
-			return "en"
-		}
-	}
-	return "en"
-}
-
 func checkLang(lang string) error {
 	if lang != "en" && lang != "zh" {
 		return usageError{fmt.Errorf("--lang %q: want en or zh", lang)}
@@ -157,7 +144,7 @@ func newScenarioListCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (id, titles, steps, runnable + reasons, progress)")
-	cmd.Flags().StringVar(&lang, "lang", defaultLang(), "language of titles: en or zh")
+	cmd.Flags().StringVar(&lang, "lang", lab.LangFromEnv(), "language of titles: en or zh")
 	return cmd
 }
 
@@ -189,7 +176,7 @@ func newScenarioShowCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&lang, "lang", defaultLang(), "language: en or zh")
+	cmd.Flags().StringVar(&lang, "lang", lab.LangFromEnv(), "language: en or zh")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the decoded scenario as JSON")
 	return cmd
 }
@@ -336,7 +323,7 @@ user's). Exit status: 0 all steps passed, 1 a step failed, 2 usage,
 	f.BoolVar(&trust, "trust", false, "allow the scenario's host commands (only for scenarios you have read)")
 	f.BoolVar(&noProgress, "no-progress", false, "do not record progress")
 	f.StringVar(&resultFile, "result", "", "also write the result (status, steps, every check's evidence) as JSON to this file")
-	f.StringVar(&lang, "lang", defaultLang(), "language of the lesson text: en or zh")
+	f.StringVar(&lang, "lang", lab.LangFromEnv(), "language of the lesson text: en or zh")
 	return cmd
 }
 

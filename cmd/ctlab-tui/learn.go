@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ctlab/ctlab/lab"
 	"github.com/ctlab/ctlab/tui"
 )
 
@@ -47,27 +46,14 @@ func addTUIFlags(cmd *cobra.Command, opts *tui.Options) {
 func runTUI(cmd *cobra.Command, opts tui.Options) error {
 	switch opts.Lang {
 	case "":
-		opts.Lang = langFromEnv()
+		opts.Lang = lab.LangFromEnv()
 	case "zh", "en":
 	default:
-		return usageError{fmt.Errorf("--lang %q: use zh or en", opts.Lang)}
+		return fmt.Errorf("--lang %q: use zh or en", opts.Lang)
 	}
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	return tui.Run(ctx, opts)
-}
-
-// langFromEnv picks Chinese when the locale says so.
-func langFromEnv() string {
-	for _, v := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
-		if s := os.Getenv(v); s != "" {
-			if strings.HasPrefix(strings.ToLower(s), "zh") {
-				return "zh"
-			}
-			return "en"
-		}
-	}
-	return "en"
 }

@@ -1,0 +1,60 @@
+// Command ctlab-tui is ctlab's terminal UI: `sudo ctlab` and `ctlab learn`
+// hand over to it.
+//
+// Why a second binary: the UI links Glamour, whose syntax highlighter
+// registers hundreds of lexers and styles in package init (about 17 ms on
+// every start, measured with GODEBUG=inittrace=1). Every `ctlab run` and
+// every container init (a re-executed ctlab) would pay that, for nothing.
+// So ctlab stays lean, and this binary, installed beside it, has the UI;
+// the containers it starts use the lean ctlab as their init and as
+// /.ctlab/ctlab.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/tui"
+)
+
+func main() {
+	sandbox.MaybeInit()
+	if lean := sibling("ctlab"); lean != "" {
+		sandbox.Binary = lean
+	}
+	var opts tui.Options
+	root := &cobra.Command{
+		Use:           "ctlab",
+		Short:         "ctlab's lessons in the terminal",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTUI(cmd, opts)
+		},
+	}
+	addTUIFlags(root, &opts)
+	root.AddCommand(newLearnCmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "ctlab:", err)
+		os.Exit(2)
+	}
+}
+
+// sibling returns the path of name in the directory of this executable, or
+// "" when there is none.
+func sibling(name string) string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(self), name)
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return p
+}
