@@ -376,11 +376,14 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	if err = json.NewEncoder(ctlW).Encode(ic); err != nil {
 		return c, fmt.Errorf("send config to init: %w", err)
 	}
-	c.waited = make(chan struct{})
+	// The reaper keeps its own pointer: on failure the deferred cleanup
+	// sets the named result c to nil while the reaper may still run.
+	cc := c
+	cc.waited = make(chan struct{})
 	go func() {
 		werr := cmd.Wait()
-		c.exit, c.werr = exitCode(cmd, werr)
-		close(c.waited)
+		cc.exit, cc.werr = exitCode(cmd, werr)
+		close(cc.waited)
 	}()
 
 	if !intoCgroup {
