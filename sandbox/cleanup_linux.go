@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -164,6 +166,9 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 			rep.Swept = append(rep.Swept, "dir "+d)
 		}
 	}
+	if err := sweepLabDirs(rep); err != nil {
+		errs = append(errs, err)
+	}
 	return rep, errors.Join(errs...)
 }
 
@@ -187,4 +192,104 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// LabDir is where the scenario engine keeps a scenario's own kernel objects
+// that are not containers (stand-alone overlays, committed layers, OCI
+// bundles): DataDir/lab/<scenario id>.
+func LabDir(id string) string { return filepath.Join(DataDir, "lab", id) }
+
+// ScenarioLock is the lock file a running scenario holds (flock) for its
+// whole run, so a cleanup can tell a live scenario from a killed one.
+func ScenarioLock(id string) string { return filepath.Join(RunDir, "locks", "scenarios", id+".lock") }
+
+// sweepLabDirs unmounts and removes the lab directories of scenarios that
+// no process is running (their lock is free): what a killed scenario run
+// left behind. Everything under DataDir/lab is ctlab's by construction.
+func sweepLabDirs(rep *CleanupReport) error {
+	root := filepath.Join(DataDir, "lab")
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() || lockHeld(ScenarioLock(e.Name())) {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		mps, err := mountsUnder(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, mp := range mps { // deepest first
+			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep.Swept = append(rep.Swept, "dir "+dir)
+	}
+	return errors.Join(errs...)
+}
+
+// lockHeld reports whether some process holds an flock on path.
+func lockHeld(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first, from
+// /proc/self/mountinfo (octal escapes such as \040 decoded).
+func mountsUnder(dir string) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
 	"github.com/ctlab/ctlab/sandbox/network"
@@ -108,5 +109,50 @@ func TestCleanupAfterKill9(t *testing.T) {
 	}
 	if _, err := netlink.LinkByName("ctlunrel0"); err != nil {
 		t.Errorf("cleanup removed an unrelated link: %v", err)
+	}
+}
+
+// A scenario run killed mid-way leaves its stand-alone mounts under
+// DataDir/lab/<id>: cleanup removes them, unless that scenario is running
+// (its lock is held).
+func TestCleanupLabDirs(t *testing.T) {
+	requireRoot(t)
+	mk := func(id string) string {
+		dir := filepath.Join(LabDir(id), "img", "merged")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	dead, live := "cleanup-test-dead", "cleanup-test-live"
+	mk(dead)
+	liveMount := mk(live)
+	os.MkdirAll(filepath.Dir(ScenarioLock(live)), 0o700)
+	lk, err := os.OpenFile(ScenarioLock(live), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	if err := unix.Flock(int(lk.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.Unmount(liveMount, unix.MNT_DETACH)
+		os.RemoveAll(LabDir(live))
+	}()
+	if _, err := Cleanup(context.Background(), CleanupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(LabDir(dead)); err == nil {
+		t.Errorf("the killed scenario's lab dir survived")
+	}
+	if mps, _ := mountsUnder(LabDir(dead)); len(mps) > 0 {
+		t.Errorf("mounts left: %v", mps)
+	}
+	if mps, _ := mountsUnder(LabDir(live)); len(mps) != 1 {
+		t.Errorf("the running scenario's mount was touched: %v", mps)
 	}
 }

@@ -74,9 +74,11 @@ func CPUUsage(name string) (time.Duration, string, error) {
 // v2: the "MAJ:MIN rbytes=N wbytes=N ..." line of io.stat
 // (block/blk-cgroup.c, blkcg_print_one_stat). v1: "MAJ:MIN Read N" and
 // "MAJ:MIN Write N" of blkio.throttle.io_service_bytes, which the v1
-// block layer counts for every bio whether or not a limit is set
-// (block/blk-throttle.h, blk_should_throtl). A device with no line yet
-// has moved nothing: 0, no error.
+// block layer counts for every bio of every group, limited or not, once
+// blk-throttle is active on that disk (block/blk-throttle.h,
+// blk_should_throtl; since Linux 6.10 it activates when the first
+// throttle limit is set on the disk). A device with no line yet has
+// moved nothing: 0, no error.
 func IOBytes(name string, major, minor uint32) (read, write uint64, source string, err error) {
 	cg, err := cgroups.Open(name)
 	if err != nil {
