@@ -9,7 +9,7 @@ fail=$(grep -c -- '--- FAIL' "$log" || true)
 echo "tests: $pass passed, $fail failed, $skip skipped"
 if [ "$skip" -gt 0 ]; then
   echo "skipped (with reasons):"
-  grep -A1 -- '--- SKIP' "$log" | grep -v -- '^--$' | sed 's/^/  /' | head -60
+  grep -B1 -- '--- SKIP' "$log" | grep -v -- '^--$' | sed 's/^/  /' | head -60
 fi
 if [ "$pass" -eq 0 ]; then
   echo "check-skips: no test passed: the kernel tests did not run" >&2

@@ -27,28 +27,32 @@ type hostProc struct {
 	start uint64
 }
 
+// alive: the same process (start time) and not a zombie -- a killed
+// process whose new parent (pid 1, or a subreaper) has not reaped it yet
+// has stopped running although /proc still lists it.
 func (h *hostProc) alive() bool {
-	s, err := procStart(h.pid)
-	return err == nil && s == h.start
+	s, state, err := procStart(h.pid)
+	return err == nil && s == h.start && state != "Z" && state != "X"
 }
 
 // procStart is field 22 of /proc/<pid>/stat: when the process started,
-// in clock ticks since boot.
-func procStart(pid int) (uint64, error) {
+// in clock ticks since boot; and field 3, its state (R, S, Z, ...).
+func procStart(pid int) (start uint64, state string, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')') // comm may hold spaces and ')'
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no comm", pid)
+		return 0, "", fmt.Errorf("/proc/%d/stat: no comm", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+		return 0, "", fmt.Errorf("/proc/%d/stat: short", pid)
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0], err
 }
 
 // hostProcess reads a pid from a file a trusted host command wrote and
@@ -66,7 +70,7 @@ func (e *Engine) hostProcess(ctx context.Context, h *HostProcess) (string, *int,
 			if perr != nil || pid <= 1 {
 				return "", nil, fmt.Errorf("host_process: %s holds %q, not a pid", h.Pidfile, strings.TrimSpace(string(b)))
 			}
-			start, err := procStart(pid)
+			start, _, err := procStart(pid)
 			if err != nil {
 				return "", nil, fmt.Errorf("host_process: pid %d from %s: %w", pid, h.Pidfile, err)
 			}

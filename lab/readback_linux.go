@@ -233,8 +233,13 @@ func (e *Engine) fileOwner(t *OwnerCheck) Evidence {
 // cgroupPath reads the target's /proc/<pid>/cgroup from the host.
 func (e *Engine) cgroupPath(t *CgPathCheck) Evidence {
 	ctl := t.Controller
-	if ctl == "" && cgroups.Effective() == cgroups.V1 {
-		ctl = "memory" // the v2 0:: line of a v1 (or hybrid) host does not hold ctlab's groups
+	switch cgroups.Effective() {
+	case cgroups.V1:
+		if ctl == "" {
+			ctl = "memory" // the v2 0:: line of a v1 (or hybrid) host does not hold ctlab's groups
+		}
+	case cgroups.V2:
+		ctl = "" // one tree: the 0:: line, whatever controller the scenario names for v1
 	}
 	want := "cgroup " + path.Clean(t.Value)
 	pid, err := e.pidOf(t.In)

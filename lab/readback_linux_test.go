@@ -295,6 +295,7 @@ steps:
 		{"load: {in: box, kind: cpu, expect_rate: \"<= 5M\"}", "init_system: {value: any}", "expect_rate is for kind io"},
 		{"load: {in: box, kind: io, size: 1M, expect_rate: \"fast\"}", "init_system: {value: any}", "expect_rate"},
 		{"write_bundle: {in: box, as: box}", "init_system: {value: any}", "write_bundle: as"},
+		{"write_bundle: {in: box, as: layers}", "init_system: {value: any}", "write_bundle: as"},
 		{"host_process: {as: r, pidfile: rel/pid}", "init_system: {value: any}", "must be an absolute host path"},
 		{"exec: {in: box, argv: [sleep, \"1\"], helper_as: h}", "init_system: {value: any}", "set background: true"},
 		{"sleep: {for: 1s}", "cpu_usage: {in: box, op: contains, value: 1}", "cpu_usage"},

@@ -530,7 +530,7 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 		}
 		newName(a.Load.As)
 	case a.MountOverlay != nil:
-		if !nameRE.MatchString(a.MountOverlay.As) || v.targets[a.MountOverlay.As] != "" {
+		if !nameRE.MatchString(a.MountOverlay.As) || a.MountOverlay.As == "layers" || v.targets[a.MountOverlay.As] != "" {
 			v.addf(p, "mount_overlay: as %q: want a new lower-case name", a.MountOverlay.As)
 		}
 		if len(a.MountOverlay.Lower) == 0 {
@@ -579,7 +579,8 @@ func (v *validator) action(p []any, st *Step, a *Action, started map[string]bool
 		} else {
 			running(a.WriteBundle.In)
 		}
-		if !nameRE.MatchString(a.WriteBundle.As) || v.targets[a.WriteBundle.As] != "" && v.targets[a.WriteBundle.As] != "bundle" {
+		// "layers" is the lab directory's folder of committed layers
+		if !nameRE.MatchString(a.WriteBundle.As) || a.WriteBundle.As == "layers" || v.targets[a.WriteBundle.As] != "" && v.targets[a.WriteBundle.As] != "bundle" {
 			v.addf(p, "write_bundle: as %q: want a new lower-case name", a.WriteBundle.As)
 		} else {
 			v.targets[a.WriteBundle.As] = "bundle"
