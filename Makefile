@@ -13,6 +13,8 @@ GOFLAGS_B := -tags $(TAGS) $(STATIC)
 PKGS      := ./...
 
 export CGO_ENABLED=1
+# sudo resets PATH (secure_path): find a Go installed the usual way anyway.
+export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: help build run test test-root test-v2 bench lint deps clean
 
@@ -23,6 +25,7 @@ deps: ## install the system packages the tests and benchmarks use (Debian/Ubuntu
 	@bash .ci/deps.sh
 
 build: ## build bin/ctlab and bin/ctlab-tui (static; ctlab hands the UI to ctlab-tui)
+	@bash .ci/deps.sh build
 	$(GO) build $(GOFLAGS_B) -o $(BIN) ./cmd/ctlab
 	$(GO) build $(GOFLAGS_B) -o $(BIN)-tui ./cmd/ctlab-tui
 

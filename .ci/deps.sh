@@ -2,9 +2,15 @@
 # Installs the Debian/Ubuntu packages ctlab's tests and benchmarks use.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
+# Usage: deps.sh [build]   ("build": only what compiling ctlab needs)
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in runc umoci hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx libc6-dev; do
+pkgs=(runc umoci hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx libc6-dev)
+if [ "${1:-}" = build ]; then
+  command -v dpkg-query >/dev/null || exit 0   # not Debian/Ubuntu: trust the toolchain
+  pkgs=(libc6-dev)                              # libc.a for the static build
+fi
+for p in "${pkgs[@]}"; do
   have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -eq 0 ]; then
