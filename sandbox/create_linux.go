@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -263,7 +265,6 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		return c, fmt.Errorf("create cgroup: %w", err)
 	}
 	t0 = tl.Since("cgroup create", t0)
-	prewarmAttach()
 	failpoint("after-cgroup")
 
 	if err = j.intend(Record{Kind: recMount, Path: c.Layout.Merged}); err != nil {
@@ -295,8 +296,20 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	cmd.ExtraFiles = []*os.File{ctlR, statusW}
 	cmd.Env = []string{} // the init gets its environment over the pipe
 	stage := initStage(cfg)
+	joined := false // born in its cgroup: no attach needed
 	if stage != "" {
 		cmd.Env = append(cmd.Env, "_CTLAB_INIT="+stage)
+		if d := cg.V2Dir(); d != "" && !userns {
+			// clone3 into the cgroup (nsexec.c). From inside a user
+			// namespace v2 refuses it (the move needs write access to
+			// cgroup.procs of the common ancestor, the root): then the
+			// parent attaches the init by pid below.
+			cmd.Env = append(cmd.Env, "_CTLAB_CG_V2="+d)
+			joined = true
+		} else if tasks, terr := cgroupTasksFor(cg, owner); terr == nil && len(tasks) > 0 {
+			cmd.Env = append(cmd.Env, "_CTLAB_CG_JOIN="+strings.Join(tasks, ":")) // the init moves itself (nsexec.c)
+			joined = true
+		}
 	}
 	var flags uintptr
 	for _, ns := range cfg.Namespaces {
@@ -334,7 +347,30 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
 	}
 
-	if err = cmd.Start(); err != nil {
+	if !joined && !intoCgroup && cgroups.Effective() == cgroups.V1 {
+		// Clone from a thread already in the container's cgroups.
+		runtime.LockOSThread()
+		back, terr := enterCgroupThread(cg)
+		if terr == nil {
+			err = cmd.Start()
+			if berr := back(); berr != nil {
+				// This thread must not run ctlab's work inside the container's
+				// limits: leave it locked, so it dies with its goroutine.
+				if err == nil {
+					cmd.Process.Kill()
+				}
+				return c, fmt.Errorf("move back from the container's cgroup: %w", berr)
+			}
+			runtime.UnlockOSThread()
+			joined = true
+		} else {
+			runtime.UnlockOSThread()
+			err = cmd.Start()
+		}
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
 		return c, fmt.Errorf("clone container init: %w", err)
 	}
 	ctlR.Close()
@@ -386,7 +422,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		close(cc.waited)
 	}()
 
-	if !intoCgroup {
+	if !intoCgroup && !joined {
 		if err = cg.Add(c.Pid); err != nil {
 			return c, fmt.Errorf("place init in cgroup: %w", err)
 		}
@@ -437,6 +473,96 @@ func initStage(cfg Config) string {
 			int64(t.Boottime/time.Second), int64(t.Boottime%time.Second)))
 	}
 	return strings.Join(parts, " ")
+}
+
+// enterCgroupThread moves the calling OS thread — only it — into the
+// container's v1 cgroups, so that a child cloned from it is born there.
+// A thread moving itself ("0" to a v1 "tasks" file) skips the global
+// cgroup_threadgroup_rwsem the kernel takes to move a pid, and with it the
+// RCU grace period (5-10 ms) the first such move after an idle spell waits
+// for. It returns the function that moves the thread back, and the cgroup
+// directories it came from.
+//
+// Preconditions: the goroutine is locked to its thread; cgroup v1.
+func enterCgroupThread(cg *cgroups.Cgroup) (back func() error, err error) {
+	own, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	ownPath := map[string]string{} // controller -> this thread's path in its hierarchy
+	for _, line := range strings.Split(string(own), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && parts[1] != "" {
+			for _, ctrl := range strings.Split(parts[1], ",") {
+				ownPath[ctrl] = parts[2]
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var join, home []string
+	for ctrl, dir := range cg.Paths() {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return nil, err
+		}
+		if seen[real] {
+			continue
+		}
+		seen[real] = true
+		root, ok := strings.CutSuffix(dir, "/ctlab/"+cg.Name())
+		p, known := ownPath[ctrl]
+		if !ok || !known {
+			return nil, fmt.Errorf("no own cgroup for %s", ctrl)
+		}
+		join = append(join, filepath.Join(dir, "tasks"))
+		home = append(home, filepath.Join(root, p, "tasks"))
+	}
+	writeSelf := func(files []string) error {
+		for _, f := range files {
+			if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+				return fmt.Errorf("move thread to %s: %w", f, err)
+			}
+		}
+		return nil
+	}
+	back = func() error { return writeSelf(home) }
+	if err := writeSelf(join); err != nil {
+		back()
+		return nil, err
+	}
+	return back, nil
+}
+
+// cgroupTasksFor returns the v1 "tasks" files of the container's cgroup,
+// one per hierarchy, made writable for the container's root (uid owner on
+// the host) so that the init can move itself in before anything else runs
+// (see nsexec.c). The container never sees these files: it has no cgroupfs
+// of its own, and v1 cannot be mounted from a user namespace.
+func cgroupTasksFor(cg *cgroups.Cgroup, owner int) ([]string, error) {
+	if cgroups.Effective() != cgroups.V1 {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, dir := range cg.Paths() {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return nil, err
+		}
+		if seen[real] {
+			continue
+		}
+		seen[real] = true
+		f := filepath.Join(real, "tasks")
+		if owner != 0 {
+			if err := os.Chown(f, owner, owner); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // readInitPid reads the {"pid":N} line the C stage writes first.
@@ -576,32 +702,4 @@ func selfCopy() (string, error) {
 		return "", err
 	}
 	return dst, os.Rename(tmp.Name(), dst)
-}
-
-// prewarmAttach hides most of the RCU grace period of a cgroup v1 attach.
-// Every attach takes the global cgroup_threadgroup_rwsem for writing; the
-// first writer after an idle spell waits a whole grace period (5-10 ms
-// here), later ones within about a grace period pay ~25 us. A no-op move of
-// ourselves into the pids cgroup we are already in, started in the
-// background right after the container's cgroup exists, pays that wait
-// while the overlay is mounted and the init is cloned and starting up; the
-// real attach then takes the fast path. (It holds cgroup_mutex while it
-// waits, so it must come after our own mkdirs.) On cgroup v2 the init is
-// born in its cgroup (CLONE_INTO_CGROUP) and there is nothing to hide.
-func prewarmAttach() {
-	if cgroups.Effective() != cgroups.V1 {
-		return
-	}
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && parts[1] == "pids" {
-			p := filepath.Join("/sys/fs/cgroup/pids", parts[2], "cgroup.procs")
-			go os.WriteFile(p, []byte("0"), 0)
-			return
-		}
-	}
 }

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/ctlab/ctlab/sandbox/cgroups"
 	_ "github.com/ctlab/ctlab/sandbox/nsexec" // the C constructor that joins namespaces before the Go runtime starts
 )
 
@@ -84,13 +86,21 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		release()
 		return nil, nil, fmt.Errorf("container %s exited", c.Name)
 	}
+	// The helper joins the cgroup itself, before it joins the user
+	// namespace (while it may still write cgroupfs). On v1 it writes "0" to
+	// "tasks": a thread moving itself skips the global rwsem and its RCU
+	// grace period (the helper is single-threaded, so it moves whole).
+	file := "cgroup.procs"
+	if cgroups.Effective() == cgroups.V1 {
+		file = "tasks"
+	}
 	var procs []string
 	if cg, err := c.Cgroup(); err == nil {
 		seen := map[string]bool{}
 		for _, dir := range cg.Paths() {
-			if !seen[dir] {
-				seen[dir] = true
-				procs = append(procs, dir+"/cgroup.procs")
+			if real, err := filepath.EvalSymlinks(dir); err == nil && !seen[real] {
+				seen[real] = true
+				procs = append(procs, filepath.Join(real, file))
 			}
 		}
 		sort.Strings(procs)

@@ -20,6 +20,50 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#include <stdint.h>
+#include <linux/sched.h>
+
+static void bail(const char *what, const char *arg);
+
+// join_self writes "0" (= the caller) to each ':'-separated v1 "tasks"
+// file in the variable. A thread moving itself skips the global
+// cgroup_threadgroup_rwsem, and with it the RCU grace period (5-10 ms) that
+// moving a pid waits for after an idle spell; a single-threaded process
+// (we are, before the Go runtime) moves whole.
+static void join_self(const char *var) {
+	const char *v = getenv(var);
+	if (!v || !*v) return;
+	char *copy = strdup(v);
+	for (char *save = NULL, *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		int fd = open(p, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) bail("open", p);
+		if (write(fd, "0", 1) != 1) bail("join cgroup", p);
+		close(fd);
+	}
+	free(copy);
+}
+
+// fork_into forks. On cgroup v2 (_CTLAB_CG_V2 = the container cgroup's
+// directory) clone3 with CLONE_INTO_CGROUP starts the child directly in the
+// cgroup: no attach, so none of the RCU grace period (5-10 ms) that the
+// first write of a pid to cgroup.procs after an idle spell waits for.
+static pid_t fork_into(void) {
+	const char *v2 = getenv("_CTLAB_CG_V2");
+	if (!v2 || !*v2) return fork();
+	int cgfd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) bail("open", v2);
+	struct clone_args args;
+	memset(&args, 0, sizeof args);
+	args.flags = CLONE_INTO_CGROUP;
+	args.exit_signal = SIGCHLD;
+	args.cgroup = (uint64_t)cgfd;
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+	if (pid != 0) close(cgfd);
+	return pid;
+}
 
 void ctlab_nsexec_anchor(void) {}
 
@@ -46,13 +90,15 @@ static void forward(int sig) {
 	if (child_pid > 0) kill(child_pid, sig);
 }
 
+// join_cgroups writes "0" (= the caller) to each file: v1 "tasks" files,
+// where a thread moving itself skips the global cgroup_threadgroup_rwsem
+// and its RCU grace period; we are single-threaded, so that moves the
+// whole process.
 static void join_cgroups(char *list) {
-	char pidbuf[32];
-	int n = snprintf(pidbuf, sizeof pidbuf, "%d", getpid());
 	for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
 		int fd = open(p, O_WRONLY | O_CLOEXEC);
 		if (fd < 0) bail("open", p);
-		if (write(fd, pidbuf, n) != n) bail("join cgroup", p);
+		if (write(fd, "0", 1) != 1) bail("join cgroup", p);
 		close(fd);
 	}
 }
@@ -94,10 +140,16 @@ static void ctlab_init_stage(void) {
 		close(fd);
 	}
 	if (want_pid && unshare(CLONE_NEWPID) < 0) bail("unshare", "pid namespace");
-	child_pid = fork();
+	child_pid = fork_into();
 	if (child_pid < 0) bail("fork", "container init");
 	if (child_pid == 0) {
+		// v1: the init moves itself into the container's cgroups (the
+		// parent made their "tasks" files writable for it); the waiter
+		// stays ctlab's.
+		join_self("_CTLAB_CG_JOIN");
 		unsetenv("_CTLAB_INIT");
+		unsetenv("_CTLAB_CG_V2");
+		unsetenv("_CTLAB_CG_JOIN");
 		return; // on into the Go runtime: sandbox.MaybeInit
 	}
 	char msg[64];
@@ -175,11 +227,12 @@ __attribute__((constructor)) static void ctlab_nsexec(int argc, char **argv, cha
 	unsetenv("_CTLAB_CWD");
 
 	// Joining a pid namespace only moves our future children into it.
-	child_pid = fork();
+	child_pid = fork_into();
 	if (child_pid < 0) bail("fork", NULL);
 	if (child_pid == 0) {
 		// Nothing of ctlab's may leak into the container (CVE-2024-21626).
 		syscall(SYS_close_range, 3, ~0U, 0);
+		unsetenv("_CTLAB_CG_V2");
 		execvp(argv[cmd], &argv[cmd]);
 		fprintf(stderr, "ctlab exec: %s: %s\n", argv[cmd], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
