@@ -135,12 +135,17 @@ type ExecConfig struct {
 	Namespaces []Namespace
 }
 
-// Binary is the ctlab executable that a container's init re-executes and
-// that lessons find at /.ctlab/ctlab (its load generators). By default the
-// running binary; the TUI, a separate and much heavier binary, points it at
-// the lean ctlab beside it so each container start skips the UI's package
-// initialisation.
+// Binary is the ctlab executable that lessons find at /.ctlab/ctlab (its
+// load generators). By default the running binary; the TUI, a separate and
+// much heavier binary, points it at the ctlab beside it.
 var Binary = "/proc/self/exe"
+
+// InitBinary is what a container's init re-executes: any binary that links
+// this package and calls MaybeInit first. By default the running binary;
+// ctlab points it at the small ctlab-init beside it, whose Go runtime and
+// package initialisation take half the time (it is on every start's
+// critical path).
+var InitBinary = "/proc/self/exe"
 
 // DefaultUIDBase is the host uid that container root maps to.
 const DefaultUIDBase = 100000

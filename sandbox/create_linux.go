@@ -292,7 +292,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	defer statusR.Close()
 	defer statusW.Close()
 
-	cmd := exec.Command(Binary, initArg)
+	cmd := exec.Command(InitBinary, initArg)
 	cmd.ExtraFiles = []*os.File{ctlR, statusW}
 	cmd.Env = []string{} // the init gets its environment over the pipe
 	stage := initStage(cfg)

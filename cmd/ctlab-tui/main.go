@@ -25,6 +25,10 @@ func main() {
 	sandbox.MaybeInit()
 	if lean := sibling("ctlab"); lean != "" {
 		sandbox.Binary = lean
+		sandbox.InitBinary = lean
+	}
+	if p := sibling("ctlab-init"); p != "" {
+		sandbox.InitBinary = p
 	}
 	var opts tui.Options
 	root := &cobra.Command{
