@@ -292,8 +292,18 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	defer statusR.Close()
 	defer statusW.Close()
 
-	cmd := exec.Command(InitBinary, initArg)
-	cmd.ExtraFiles = []*os.File{ctlR, statusW}
+	// The init is exec'd through an fd opened here: with a user namespace
+	// the exec happens as the container's root, an unprivileged uid on the
+	// host, which may not traverse the directory ctlab is installed in
+	// (/proc/self/fd/N, like /proc/self/exe, skips that walk).
+	initFile, err := os.Open(InitBinary)
+	if err != nil {
+		return c, fmt.Errorf("open the init binary: %w", err)
+	}
+	defer initFile.Close()
+	cmd := exec.Command("/proc/self/fd/5", initArg)
+	cmd.Args[0] = filepath.Base(InitBinary)
+	cmd.ExtraFiles = []*os.File{ctlR, statusW, initFile} // fds 3, 4, 5
 	cmd.Env = []string{} // the init gets its environment over the pipe
 	stage := initStage(cfg)
 	joined := false // born in its cgroup: no attach needed

@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +17,43 @@ import (
 // ctl runs this test binary as ctlab.
 func ctl(args ...string) *exec.Cmd {
 	return exec.Command(os.Args[0], append([]string{"ctlab"}, args...)...)
+}
+
+var (
+	installOnce sync.Once
+	installDir  string
+	installErr  error
+)
+
+// installed builds ctlab and ctlab-init the way `make build` does (static)
+// into one directory, once per test binary, and returns that directory:
+// what a learner installs, so benchmarks measure the real layout.
+func installed(tb testing.TB) string {
+	tb.Helper()
+	installOnce.Do(func() {
+		installDir, installErr = os.MkdirTemp("", "ctlab-installed-")
+		if installErr != nil {
+			return
+		}
+		for _, pkg := range []string{"ctlab", "ctlab-init"} {
+			cmd := exec.Command("go", "build", "-tags", "netgo,osusergo",
+				"-ldflags", `-linkmode external -extldflags "-static"`, "-o", filepath.Join(installDir, pkg), "../"+pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				installErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if installErr != nil {
+		tb.Fatal(installErr)
+	}
+	return installDir
+}
+
+// bin runs the installed ctlab.
+func bin(tb testing.TB, args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(installed(tb), "ctlab"), args...)
 }
 
 func timed(b *testing.B, cmd *exec.Cmd) time.Duration {
@@ -78,8 +115,8 @@ func BenchmarkStartVsRunc(b *testing.B) {
 	bundle := runcBundle(b, []string{"true"})
 	var all, five, rc []time.Duration
 	for i := 0; i < b.N; i++ {
-		all = append(all, timed(b, ctl("run", "--rm", "--", "true")))
-		five = append(five, timed(b, ctl("run", "--rm", "--ns", "mnt,uts,ipc,pid,net", "--", "true")))
+		all = append(all, timed(b, bin(b, "run", "--rm", "--", "true")))
+		five = append(five, timed(b, bin(b, "run", "--rm", "--ns", "mnt,uts,ipc,pid,net", "--", "true")))
 		rc = append(rc, timed(b, exec.Command("runc", "run", "--bundle", bundle, fmt.Sprintf("ctlab-bench-%d-%d", os.Getpid(), i))))
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -97,10 +134,10 @@ func BenchmarkStartVsRunc(b *testing.B) {
 func BenchmarkExecVsRuncNsenter(b *testing.B) {
 	bundle := runcBundle(b, []string{"sleep", "600"})
 	name := fmt.Sprintf("bx%d", os.Getpid())
-	if out, err := ctl("run", "-d", "--name", name, "--", "sleep", "600").CombinedOutput(); err != nil {
+	if out, err := bin(b, "run", "-d", "--name", name, "--", "sleep", "600").CombinedOutput(); err != nil {
 		b.Fatalf("start: %v %s", err, out)
 	}
-	defer ctl("rm", "-f", name).Run()
+	defer bin(b, "rm", "-f", name).Run()
 	rid := fmt.Sprintf("ctlab-bench-x%d", os.Getpid())
 	// Not CombinedOutput: the detached container inherits runc's stdio and
 	// would hold the pipe open for its whole life.
@@ -108,7 +145,7 @@ func BenchmarkExecVsRuncNsenter(b *testing.B) {
 		b.Fatalf("runc run -d: %v", err)
 	}
 	defer exec.Command("runc", "delete", "-f", rid).Run()
-	out, err := ctl("inspect", "--json", name).Output()
+	out, err := bin(b, "inspect", "--json", name).Output()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +153,7 @@ func BenchmarkExecVsRuncNsenter(b *testing.B) {
 	json.Unmarshal(out, &in)
 	var ce, re, ne []time.Duration
 	for i := 0; i < b.N; i++ {
-		ce = append(ce, timed(b, ctl("exec", name, "--", "true")))
+		ce = append(ce, timed(b, bin(b, "exec", name, "--", "true")))
 		re = append(re, timed(b, exec.Command("runc", "exec", rid, "true")))
 		// nsenter -a joins every namespace of the target, like ctlab exec.
 		ne = append(ne, timed(b, exec.Command("nsenter", "-t", fmt.Sprint(in.Pid), "-a", "true")))
@@ -127,5 +164,3 @@ func BenchmarkExecVsRuncNsenter(b *testing.B) {
 	b.ReportMetric(ms(median(ne)), "nsenter-ms")
 	b.Logf("median exec: ctlab %.1f ms, runc exec %.1f ms, nsenter -a %.1f ms", ms(median(ce)), ms(median(re)), ms(median(ne)))
 }
-
-var _ = strings.TrimSpace

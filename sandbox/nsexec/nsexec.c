@@ -131,6 +131,9 @@ static void ctlab_init_stage(void) {
 			p += n;
 		}
 	}
+	// We were exec'd through /proc/self/fd/N: give the waiter (and, until
+	// its own execve, the init) a name that says what it is.
+	prctl(PR_SET_NAME, "ctlab-init", 0, 0, 0);
 	if (want_time) {
 		if (unshare(CLONE_NEWTIME) < 0) bail("unshare", "time namespace");
 		char buf[128];
