@@ -300,7 +300,7 @@ func (e *Engine) start(ctx context.Context, name string) error {
 		cfg.Hostname = name
 	}
 	if spec.Harden {
-		cfg.Harden = sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true}
+		cfg.Harden = sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true}
 	}
 	c, err := sandbox.Start(ctx, cfg)
 	if err != nil {

@@ -80,6 +80,7 @@ type Hardening struct {
 	DropCaps   bool // keep only a small default capability set (see caps_linux.go)
 	NoNewPrivs bool // prctl(PR_SET_NO_NEW_PRIVS): setuid binaries gain nothing
 	MaskPaths  bool // hide /proc/kcore, /proc/keys, ... and make /proc/sys read-only
+	Seccomp    bool // refuse keyctl, mount, unshare, bpf, ... with EPERM (seccomp_linux.go); needs NoNewPrivs
 }
 
 // TimeOffsets shift CLOCK_MONOTONIC and CLOCK_BOOTTIME inside a new time

@@ -79,6 +79,9 @@ func (cfg *Config) validate() error {
 			return &InputError{Problem: fmt.Sprintf("layer %q is not a directory", l), Fix: "unpack the image first"}
 		}
 	}
+	if cfg.Harden.Seccomp && !cfg.Harden.NoNewPrivs {
+		return &InputError{Problem: "a seccomp filter needs no_new_privs", Fix: "set Harden.NoNewPrivs too"}
+	}
 	if cfg.Time != (TimeOffsets{}) && !Has(cfg.Namespaces, NSTime) {
 		return &InputError{Problem: "time offsets need a time namespace", Fix: "include time in --ns"}
 	}
@@ -304,7 +307,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	cmd := exec.Command("/proc/self/fd/5", initArg)
 	cmd.Args[0] = filepath.Base(InitBinary)
 	cmd.ExtraFiles = []*os.File{ctlR, statusW, initFile} // fds 3, 4, 5
-	cmd.Env = []string{} // the init gets its environment over the pipe
+	cmd.Env = []string{}                                 // the init gets its environment over the pipe
 	stage := initStage(cfg)
 	joined := false // born in its cgroup: no attach needed
 	if stage != "" {

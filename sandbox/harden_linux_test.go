@@ -16,7 +16,7 @@ import (
 func TestHardening(t *testing.T) {
 	c, _ := startT(t, Config{
 		Namespaces: []Namespace{NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
-		Harden:     Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true},
+		Harden:     Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true},
 		Args:       []string{"sleep", "60"},
 	})
 	st := readFile(t, fmt.Sprintf("/proc/%d/status", c.Pid))
@@ -32,6 +32,20 @@ func TestHardening(t *testing.T) {
 	}
 	if l := grepLine(st, "NoNewPrivs:"); !strings.HasSuffix(l, "1") {
 		t.Errorf("no_new_privs not set: %q", l)
+	}
+	if l := grepLine(st, "Seccomp:"); !strings.HasSuffix(l, "2") {
+		t.Errorf("no seccomp filter: %q", l)
+	}
+	// The filter answers EPERM for what it denies, in the command and all
+	// its descendants (exec'd processes join namespaces, not the filter).
+	c2, out2 := startT(t, Config{
+		Namespaces: []Namespace{NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
+		Harden:     Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true},
+		Args:       []string{"sh", "-c", "unshare -U true; echo rc=$?"},
+	})
+	c2.Wait(context.Background())
+	if o := out2.String(); !strings.Contains(o, "rc=1") || !strings.Contains(strings.ToLower(o), "not permitted") {
+		t.Errorf("unshare under the filter: %q, want EPERM", o)
 	}
 	// /proc/interrupts exists on every kernel; masked, it reads empty.
 	if out, _ := execOut(t, c, "sh", "-c", "wc -c < /proc/interrupts"); strings.TrimSpace(out) != "0" {

@@ -156,6 +156,13 @@ func containerInit() {
 			fail(err)
 		}
 	}
+	if cfg.Harden.Seccomp {
+		// Last, "as close to execve as possible" (runc): nothing of ctlab's
+		// own runs under the filter except the exec itself.
+		if err := installSeccomp(); err != nil {
+			fail(err)
+		}
+	}
 	mark("hardening (child)")
 	json.NewEncoder(status).Encode(statusMsg{Phases: phases})
 	// Nothing of ctlab's may leak into the container (CVE-2024-21626):

@@ -38,7 +38,7 @@ func (SandboxRunner) Start(ctx context.Context, s RunSpec) (Process, error) {
 		Cwd:        s.Cwd,
 		Net:        true,
 		Limits:     cgroups.Limits{MemoryMax: mem, PidsMax: pids, CPUs: 1},
-		Harden:     sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true},
+		Harden:     sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true},
 		Stdout:     s.Output,
 		Stderr:     s.Output,
 	})
