@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
 	"github.com/ctlab/ctlab/sandbox/network"
+	"github.com/ctlab/ctlab/sandbox/overlay"
 )
 
 // crashyRun is "ctlab run" for the crash tests: CTLAB_FAILPOINT makes it
@@ -149,10 +150,10 @@ func TestCleanupLabDirs(t *testing.T) {
 	if _, err := os.Stat(LabDir(dead)); err == nil {
 		t.Errorf("the killed scenario's lab dir survived")
 	}
-	if mps, _ := mountsUnder(LabDir(dead)); len(mps) > 0 {
+	if mps, _ := overlay.MountsUnder(LabDir(dead)); len(mps) > 0 {
 		t.Errorf("mounts left: %v", mps)
 	}
-	if mps, _ := mountsUnder(LabDir(live)); len(mps) != 1 {
+	if mps, _ := overlay.MountsUnder(LabDir(live)); len(mps) != 1 {
 		t.Errorf("the running scenario's mount was touched: %v", mps)
 	}
 }

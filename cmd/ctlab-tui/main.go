@@ -13,21 +13,21 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ctlab/ctlab/cmd/internal/install"
 	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/tui"
 )
 
 func main() {
 	sandbox.MaybeInit()
-	if lean := sibling("ctlab"); lean != "" {
+	if lean := install.Sibling("ctlab"); lean != "" {
 		sandbox.Binary = lean
 		sandbox.InitBinary = lean
 	}
-	if p := sibling("ctlab-init"); p != "" {
+	if p := install.Sibling("ctlab-init"); p != "" {
 		sandbox.InitBinary = p
 	}
 	var opts tui.Options
@@ -47,18 +47,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ctlab:", err)
 		os.Exit(2)
 	}
-}
-
-// sibling returns the path of name in the directory of this executable, or
-// "" when there is none.
-func sibling(name string) string {
-	self, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	p := filepath.Join(filepath.Dir(self), name)
-	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-		return ""
-	}
-	return p
 }

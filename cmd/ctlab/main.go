@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ctlab/ctlab/cmd/internal/install"
 	"github.com/ctlab/ctlab/sandbox"
 )
 
@@ -23,7 +23,7 @@ func main() {
 	// A container init is this same binary re-executed; it must not get as
 	// far as flag parsing.
 	sandbox.MaybeInit()
-	if p := sibling("ctlab-init"); p != "" {
+	if p := install.Sibling("ctlab-init"); p != "" {
 		sandbox.InitBinary = p
 	}
 	root := newRootCmd()
@@ -96,18 +96,4 @@ func wrapArgErrors(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		wrapArgErrors(sub)
 	}
-}
-
-// sibling returns the path of name in the directory of this executable, or
-// "" when there is no such regular file.
-func sibling(name string) string {
-	self, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	p := filepath.Join(filepath.Dir(self), name)
-	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-		return ""
-	}
-	return p
 }

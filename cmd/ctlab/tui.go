@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ctlab/ctlab/cmd/internal/install"
 )
 
 // The terminal UI lives in the ctlab-tui binary beside this one (see
@@ -15,13 +16,10 @@ import (
 // the exit status as if it had been started directly.
 
 func execTUI(args []string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	tuiBin := filepath.Join(filepath.Dir(self), "ctlab-tui")
-	if _, err := os.Stat(tuiBin); err != nil {
-		return fmt.Errorf("the lessons UI %s is missing: build it with `make build` (or go build -o %s ./cmd/ctlab-tui)", tuiBin, tuiBin)
+	tuiBin := install.Sibling("ctlab-tui")
+	if tuiBin == "" {
+		self, _ := os.Executable()
+		return fmt.Errorf("the lessons UI ctlab-tui is missing beside %s: build it with `make build` (go build -o %s-tui ./cmd/ctlab-tui)", self, self)
 	}
 	return syscall.Exec(tuiBin, append([]string{tuiBin}, args...), os.Environ())
 }
@@ -52,24 +50,15 @@ func addTUIFlags(cmd *cobra.Command, f *tuiFlags) {
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the lesson's kernel objects when quitting (remove later with ctlab cleanup)")
 }
 
+// newLearnCmd forwards `ctlab learn ...` verbatim to ctlab-tui, which
+// owns its flags and help (`ctlab learn --help`).
 func newLearnCmd() *cobra.Command {
-	var f tuiFlags
-	cmd := &cobra.Command{
-		Use:   "learn ID",
-		Short: "Open one lesson in the terminal UI",
-		Long: `Open a lesson directly: the lesson text on the left, the live kernel state of
-the lesson's container on the right, what each action did below.
-
-Keys: enter run the step, n/p next/previous, s shell in the container,
-h hint, c check now, r/R reset step/scenario, L 中文/English, ? help, q quit.
-Quitting removes the lesson's namespaces, cgroups, mounts and links unless
---keep is given. Without a terminal, use: ctlab scenario run --plain ID`,
-		Example: "  sudo ctlab learn ns-uts\n  sudo ctlab learn cg-memory --lang zh",
-		Args:    cobra.ExactArgs(1),
+	return &cobra.Command{
+		Use:                "learn ID [--lang zh|en] [--present] [--keep]",
+		Short:              "Open one lesson in the terminal UI",
+		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return execTUI(append(append([]string{"learn"}, f.args()...), args[0]))
+			return execTUI(append([]string{"learn"}, args...))
 		},
 	}
-	addTUIFlags(cmd, &f)
-	return cmd
 }
