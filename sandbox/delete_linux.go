@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -141,6 +142,8 @@ func cleanupOne(ctx context.Context, name string) error {
 		}
 		hasCgroup = true
 	}
+	// The journal and the state file name the same objects: act once each.
+	links, mounts, dirs = slices.Compact(sorted(links)), slices.Compact(sorted(mounts)), slices.Compact(sorted(dirs))
 	if hasCgroup {
 		if err := cgroups.Remove(ctx, name); err != nil {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
@@ -182,4 +185,9 @@ func cleanupOne(ctx context.Context, name string) error {
 
 func underDir(p, dir string) bool {
 	return len(p) > len(dir)+1 && p[:len(dir)+1] == dir+"/"
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
 }

@@ -134,8 +134,8 @@ func (c *Container) Exec(ctx context.Context, ec ExecConfig) (int, error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			cmd.Process.Signal(os.Interrupt)
-			// SIGINT is ignored by the waiting helper; SIGTERM is forwarded.
+			// The waiting helper ignores SIGINT (the terminal's) and
+			// forwards SIGTERM to the command.
 			cmd.Process.Signal(sigTERM)
 		case <-done:
 		}

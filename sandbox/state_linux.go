@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
@@ -153,7 +154,7 @@ func List() ([]*Container, error) {
 	}
 	var out []*Container
 	for _, e := range ents {
-		n, ok := cutSuffix(e.Name(), ".json")
+		n, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
 			continue
 		}
@@ -163,11 +164,4 @@ func List() ([]*Container, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-func cutSuffix(s, suf string) (string, bool) {
-	if len(s) > len(suf) && s[len(s)-len(suf):] == suf {
-		return s[:len(s)-len(suf)], true
-	}
-	return s, false
 }
