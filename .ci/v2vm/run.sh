@@ -543,6 +543,10 @@ first=""
 [ -e "$WORK/t_first" ] && first=$(elapsed "$T_BOOT" "$(cat "$WORK/t_first")")
 echo "timing:             build $(elapsed "$T_BUILD" "$T_BUILT")s, qemu start -> first test ${first:-n/a}s (guest clock: init ${initat:-n/a}s, first test ${booted:-n/a}s), VM $(elapsed "$T_BOOT" "$T_END")s, total $(elapsed "$T_START" "$T_END")s"
 echo "log:                $LOG"
+if ! bash "$REPO/.ci/check-skips.sh" "$LOG" v2vm; then
+	FAIL=1
+	REASONS+=("a test skipped that is not on .ci/expected-skips for the v2 VM")
+fi
 for r in "${REASONS[@]}"; do echo "  - $r"; done
 if [ "$FAIL" != 0 ]; then
 	echo "v2 VM: FAIL"
