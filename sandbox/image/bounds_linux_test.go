@@ -178,15 +178,7 @@ func TestCacheLRU(t *testing.T) {
 // right size and content; its apparent size still counts against the caps.
 func TestSparseKeptSparse(t *testing.T) {
 	const size = 1 << 30
-	recs := paxRecord("GNU.sparse.size", fmt.Sprint(size)) + paxRecord("GNU.sparse.numblocks", "1") +
-		paxRecord("GNU.sparse.map", fmt.Sprintf("%d,1", size-1)) + paxRecord("GNU.sparse.name", "big")
-	var buf bytes.Buffer
-	buf.Write(rawHeader("PaxHeaders/big", 'x', int64(len(recs))))
-	buf.Write(pad([]byte(recs)))
-	buf.Write(rawHeader("big", '0', 1))
-	buf.Write(pad([]byte{'x'}))
-	buf.Write(make([]byte, 1024))
-	data := buf.Bytes()
+	data := sparseTar("big", size)
 
 	c := newCanary(t)
 	cache, _ := NewCache(c.cache, Limits{MaxFileBytes: 2 << 30, MaxTotalBytes: 2 << 30})

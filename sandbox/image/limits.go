@@ -47,37 +47,24 @@ func DefaultLimits() Limits {
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxTotalBytes <= 0 {
-		l.MaxTotalBytes = d.MaxTotalBytes
-	}
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = d.MaxFileBytes
-	}
-	if l.MaxEntries <= 0 {
-		l.MaxEntries = d.MaxEntries
-	}
-	if l.MaxPathLen <= 0 {
-		l.MaxPathLen = d.MaxPathLen
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = d.MaxDepth
-	}
-	if l.MaxXattrs <= 0 {
-		l.MaxXattrs = d.MaxXattrs
-	}
-	if l.MaxXattrBytes <= 0 {
-		l.MaxXattrBytes = d.MaxXattrBytes
-	}
-	if l.MaxImageBytes <= 0 {
-		l.MaxImageBytes = d.MaxImageBytes
-	}
-	if l.MaxLayers <= 0 {
-		l.MaxLayers = d.MaxLayers
-	}
-	if l.MaxCacheBytes <= 0 {
-		l.MaxCacheBytes = d.MaxCacheBytes
-	}
+	orDefault(&l.MaxTotalBytes, d.MaxTotalBytes)
+	orDefault(&l.MaxFileBytes, d.MaxFileBytes)
+	orDefault(&l.MaxEntries, d.MaxEntries)
+	orDefault(&l.MaxPathLen, d.MaxPathLen)
+	orDefault(&l.MaxDepth, d.MaxDepth)
+	orDefault(&l.MaxXattrs, d.MaxXattrs)
+	orDefault(&l.MaxXattrBytes, d.MaxXattrBytes)
+	orDefault(&l.MaxImageBytes, d.MaxImageBytes)
+	orDefault(&l.MaxLayers, d.MaxLayers)
+	orDefault(&l.MaxCacheBytes, d.MaxCacheBytes)
 	return l
+}
+
+// orDefault replaces an unset (zero or negative) limit with its default.
+func orDefault[T int | int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // ErrInvalidLayer marks a layer that is malformed or malicious (as opposed
