@@ -14,8 +14,8 @@ import (
 
 // Fuzz targets for the metadata readers (index.json, docker-save's
 // manifest.json, the image config). Whatever the bytes, Open must return
-// (no panic, no hang, no unbounded read) and an image it accepts must
-// unpack or fail cleanly.
+// (no panic, no hang, no unbounded read), and an image it accepts must be
+// consistent.
 //
 //	go test ./sandbox/image/ -run '^$' -fuzz FuzzIndexJSON -fuzztime 30s
 //	go test ./sandbox/image/ -run '^$' -fuzz FuzzDockerManifest -fuzztime 30s
@@ -53,19 +53,18 @@ func copyTree(t testing.TB, src, dst string) {
 	}
 }
 
-// openAndUnpack is the oracle: Open, then Unpack what opened, in a
-// private cache with small caps.
-func openAndUnpack(t *testing.T, ref string) {
+// openChecked is the oracle: Open returns, and an image it accepts has
+// a config and layers that agree. (Unpacking is FuzzExtract's job; its
+// syncfs would make each exec here take a second on a busy disk.)
+func openChecked(t *testing.T, ref string) {
 	im, err := Open(context.Background(), ref)
 	if err != nil {
 		return
 	}
 	defer im.Close()
-	cache, err := NewCache(filepath.Join(t.TempDir(), "cache"), Limits{MaxTotalBytes: 1 << 20, MaxImageBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
+	if im.Config == nil || len(im.Layers()) != len(im.Config.RootFS.DiffIDs) {
+		t.Fatalf("accepted an image whose config and layers disagree")
 	}
-	_, _ = im.Unpack(context.Background(), cache)
 }
 
 func FuzzIndexJSON(f *testing.F) {
@@ -84,7 +83,7 @@ func FuzzIndexJSON(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(d, "index.json"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		openAndUnpack(t, d)
+		openChecked(t, d)
 	})
 }
 
@@ -110,7 +109,7 @@ func FuzzDockerManifest(f *testing.F) {
 		if err := os.WriteFile(p, mkTar(t, all...), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		openAndUnpack(t, p)
+		openChecked(t, p)
 	})
 }
 
@@ -148,7 +147,7 @@ func FuzzImageConfig(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(d, "index.json"), iraw, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		openAndUnpack(t, d)
+		openChecked(t, d)
 	})
 }
 
