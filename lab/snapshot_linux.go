@@ -66,8 +66,8 @@ type SnapshotOptions struct {
 	// Step is the index of the step whose `show` panes select the parts
 	// read; out of range means the current step.
 	Step int
-	// Focus reads only the host and the step's focus (see Snapshot.Focus):
-	// what the TUI's one state pane shows.
+	// Focus reads only the step's focus (see Snapshot.Focus) and, beside
+	// a focus container, the host: what the TUI's one state pane shows.
 	Focus bool
 	// Cache, when not nil, keeps costly reads between calls.
 	Cache *SnapshotCache
@@ -118,17 +118,26 @@ func (e *Engine) Snapshot(ctx context.Context, opt SnapshotOptions) *Snapshot {
 	return snap
 }
 
-// processParts is what is read of a background process: its links are
-// its container's, shown there.
-const processParts = kstate.PartsProcess
+// What is read of targets other than containers. A background process's
+// links are its container's, shown there. The host's descendants are
+// ctlab's own children: no pane shows them. Beside a focus container the
+// host is the other column of its names and links only (the focus's
+// namespace rows carry the host's inodes already).
+const (
+	processParts   = kstate.PartsProcess
+	hostParts      = kstate.PartsAll &^ kstate.PartChildren
+	hostFocusParts = kstate.PartUTS | kstate.PartLinks
+)
 
 // hostSubject is ctlab itself, whose namespaces are the host's.
-var hostSubject = subject{name: "host", sub: kstate.Subject{Name: "host", Pid: os.Getpid()}, parts: kstate.PartsAll}
+func hostSubject(parts kstate.Parts) subject {
+	return subject{name: "host", sub: kstate.Subject{Name: "host", Pid: os.Getpid()}, parts: parts}
+}
 
 // subjects lists every target: host, containers, background and host
 // processes, stand-alone overlays.
 func (e *Engine) subjects() []subject {
-	subs := []subject{hostSubject}
+	subs := []subject{hostSubject(hostParts)}
 	e.mu.Lock()
 	specs := slices.Sorted(maps.Keys(e.containers))
 	procs := slices.Sorted(maps.Keys(e.procs))
@@ -152,39 +161,43 @@ func (e *Engine) subjects() []subject {
 	return subs
 }
 
-// focusSubjects is the host and the step's focus: its shell container,
-// else the first declared container that runs; without a running one (or
-// when that has no overlay of its own and the step shows the overlay
-// pane) also the first stand-alone overlay.
+// focusSubjects is the step's focus: its shell container, else the first
+// declared container that runs, with the host beside it (and, when the
+// step shows the overlay pane and the container has no overlay of its
+// own, the first stand-alone overlay); without a running container, the
+// first stand-alone overlay alone.
 func (e *Engine) focusSubjects(st *Step) ([]subject, string) {
-	subs := []subject{hostSubject}
 	specs := slices.Sorted(maps.Keys(e.s.Containers))
 	if st.Shell != "" {
 		specs = append([]string{st.Shell}, specs...)
 	}
-	focus := ""
 	for _, n := range specs {
 		if s, ok := e.containerSubject(n); ok && s.err == nil {
-			subs, focus = append(subs, s), n
-			break
-		}
-	}
-	if focus != "" && (subs[1].sub.Layout.Upper != "" || !slices.Contains(st.Show, "overlay")) {
-		return subs, focus
-	}
-	e.mu.Lock()
-	overlays := slices.Sorted(maps.Keys(e.overlays))
-	e.mu.Unlock()
-	for _, n := range overlays {
-		if s, ok := e.overlaySubject(n); ok {
-			subs = append(subs, s)
-			if focus == "" {
-				focus = n
+			subs := []subject{hostSubject(hostFocusParts), s}
+			if o, ok := e.firstOverlay(); ok && s.sub.Layout.Upper == "" && slices.Contains(st.Show, "overlay") {
+				subs = append(subs, o)
 			}
-			break
+			return subs, n
 		}
 	}
-	return subs, focus
+	if o, ok := e.firstOverlay(); ok {
+		return []subject{o}, o.name
+	}
+	return nil, ""
+}
+
+// firstOverlay is the stand-alone overlay first in name order (false:
+// the scenario has mounted none).
+func (e *Engine) firstOverlay() (subject, bool) {
+	e.mu.Lock()
+	names := slices.Sorted(maps.Keys(e.overlays))
+	e.mu.Unlock()
+	for _, n := range names {
+		if s, ok := e.overlaySubject(n); ok {
+			return s, true
+		}
+	}
+	return subject{}, false
 }
 
 // containerSubject says where the kernel objects of container spec n are

@@ -23,12 +23,7 @@ func TestEveryPaneReadsSomething(t *testing.T) {
 	}
 }
 
-const snapScenario = `id: snaptest
-chapter: namespaces
-title: {en: T, zh: T}
-summary: {en: S, zh: S}
-minutes: 5
-containers:
+const snapScenario = "id: snaptest\n" + head + `containers:
   box: {namespaces: [uts, mnt, net, pid, ipc], hostname: snapbox}
 steps:
   - id: a
