@@ -173,6 +173,7 @@ func (e *Engine) focusSubjects(st *Step) ([]subject, string) {
 	}
 	for _, n := range specs {
 		if s, ok := e.containerSubject(n); ok && s.err == nil {
+			s.sub.OwnNetOnly = true // the host's links are read for the host
 			subs := []subject{hostSubject(hostFocusParts), s}
 			if o, ok := e.firstOverlay(); ok && s.sub.Layout.Upper == "" && slices.Contains(st.Show, "overlay") {
 				subs = append(subs, o)

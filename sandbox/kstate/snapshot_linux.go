@@ -57,6 +57,10 @@ type Subject struct {
 	Pid    int            // host pid of the process; 0 when none runs
 	Cgroup string         // the ctlab cgroup "ctlab/<Cgroup>"; "" when it has none
 	Layout overlay.Layout // the overlay whose upperdir is read; Upper "" when none
+	// OwnNetOnly reads the links only in a net namespace other than
+	// ctlab's own: a reader showing the host beside the subject has read
+	// the host's links already (NetNS is set either way).
+	OwnNetOnly bool
 }
 
 // NSPair compares one namespace of the subject with ctlab's own (the
@@ -133,7 +137,7 @@ func (s *Snapshot) fail(part, source string, err error) {
 func ReadSnapshot(sub Subject, parts Parts, c *Cache) *Snapshot {
 	s := &Snapshot{Name: sub.Name, Pid: sub.Pid, Time: time.Now(), Sources: map[string]string{}, Errors: map[string]string{}}
 	if sub.Pid > 0 && parts&(PartsProcess|PartLinks) != 0 {
-		s.readProcess(sub.Pid, parts, c)
+		s.readProcess(sub, parts, c)
 	}
 	if sub.Cgroup != "" && parts&(PartCgroup|PartCgroupFiles) != 0 {
 		s.readCgroup(sub.Cgroup, sub.Pid, parts, c)
@@ -150,7 +154,8 @@ func ReadSnapshot(sub Subject, parts Parts, c *Cache) *Snapshot {
 	return s
 }
 
-func (s *Snapshot) readProcess(pid int, parts Parts, c *Cache) {
+func (s *Snapshot) readProcess(sub Subject, parts Parts, c *Cache) {
+	pid := sub.Pid
 	p, err := readParts(pid, parts&PartsProcess, c)
 	if err != nil {
 		s.fail("process", fmt.Sprintf("/proc/%d", pid), err)
@@ -172,15 +177,23 @@ func (s *Snapshot) readProcess(pid int, parts Parts, c *Cache) {
 		}
 	}
 	if parts&PartLinks != 0 {
-		ns := fmt.Sprintf("/proc/%d/ns/net", pid)
-		if pid == os.Getpid() {
-			ns = "" // ctlab's own: no setns needed
-		}
-		s.NetNS, _ = NSInode(pid, "net")
-		links, src, err := Links(ns)
-		s.Links = links
-		s.fail("links", src, err)
+		s.readLinks(sub)
 	}
+}
+
+func (s *Snapshot) readLinks(sub Subject) {
+	path, ns := fmt.Sprintf("/proc/%d/ns/net", sub.Pid), ""
+	if sub.Pid != os.Getpid() {
+		ns = path // ctlab's own needs no setns
+	}
+	s.NetNS, _ = NSInode(sub.Pid, "net")
+	if own, _ := NSInode(os.Getpid(), "net"); sub.OwnNetOnly && s.NetNS == own {
+		s.Sources["links"] = "not read: " + path + " is ctlab's own net namespace"
+		return
+	}
+	links, src, err := Links(ns)
+	s.Links = links
+	s.fail("links", src, err)
 }
 
 func (s *Snapshot) readCgroup(name string, pid int, parts Parts, c *Cache) {

@@ -94,6 +94,15 @@ func TestReadSnapshotPartsAndCache(t *testing.T) {
 		t.Errorf("asked for the uts part only, got %+v", s)
 	}
 
+	host, _ := NSInode(os.Getpid(), "net")
+	s = ReadSnapshot(Subject{Pid: pid, OwnNetOnly: true}, PartLinks, nil)
+	if s.NetNS != host || s.Links != nil || !strings.Contains(s.Sources["links"], "not read") {
+		t.Errorf("links of a process in the host's net namespace, own only: netns %d (host %d) %v from %q", s.NetNS, host, s.Links, s.Sources["links"])
+	}
+	if s = ReadSnapshot(Subject{Pid: pid}, PartLinks, nil); s.NetNS != host || len(s.Links) == 0 {
+		t.Errorf("links of a process in the host's net namespace: netns %d (host %d) %v", s.NetNS, host, s.Links)
+	}
+
 	var c Cache
 	first := ReadSnapshot(Subject{Pid: pid}, PartChildren, &c)
 	syscall.Kill(kids[0].Pid, syscall.SIGKILL)
