@@ -127,10 +127,10 @@ func (s *Snapshot) fail(part, source string, err error) {
 	}
 }
 
-// ReadSnapshot takes a snapshot of sub: only the parts asked for. c keeps costly
-// reads between calls (a refresh at a steady rate); nil reads everything
-// afresh. It never fails as a whole: what could not be read is in Errors
-// (e.g. "process" when the process has exited).
+// ReadSnapshot takes a snapshot of sub: only the parts asked for. c keeps
+// costly reads between calls (a refresh at a steady rate); nil reads
+// everything afresh. It never fails as a whole: what could not be read is
+// in Errors (e.g. "process" when the process has exited).
 //
 // Preconditions: root (other processes' /proc/<pid>/ns, setns, netlink in
 // another namespace, cgroupfs).
@@ -168,9 +168,12 @@ func (s *Snapshot) readProcess(sub Subject, parts Parts, c *Cache) {
 		s.Namespaces = map[string]NSPair{}
 		self := os.Getpid()
 		for _, k := range NSKinds {
+			if strings.HasSuffix(k, "_for_children") {
+				continue // what a child would join, not what the process is in
+			}
 			r := p.Namespaces[k]
 			h, err := NSInode(self, k)
-			if strings.HasSuffix(k, "_for_children") || !r.OK() || err != nil {
+			if !r.OK() || err != nil {
 				continue // the kind does not exist on this kernel
 			}
 			s.Namespaces[k] = NSPair{Container: r.Value, Host: h, Shared: r.Value == h}
@@ -182,9 +185,10 @@ func (s *Snapshot) readProcess(sub Subject, parts Parts, c *Cache) {
 }
 
 func (s *Snapshot) readLinks(sub Subject) {
-	path, ns := fmt.Sprintf("/proc/%d/ns/net", sub.Pid), ""
-	if sub.Pid != os.Getpid() {
-		ns = path // ctlab's own needs no setns
+	path := fmt.Sprintf("/proc/%d/ns/net", sub.Pid)
+	ns := path
+	if sub.Pid == os.Getpid() {
+		ns = "" // ctlab's own: no socket opened in another namespace
 	}
 	s.NetNS, _ = NSInode(sub.Pid, "net")
 	if own, _ := NSInode(os.Getpid(), "net"); sub.OwnNetOnly && s.NetNS == own {
