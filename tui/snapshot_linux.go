@@ -3,8 +3,8 @@ package tui
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -216,26 +216,13 @@ func ownUTSNames() (string, string, error) {
 }
 
 // standaloneOverlay finds a mounted `mount_overlay` of scenario s and reads
-// its upper layer. The engine keeps these under
-// <DataDir>/lab/<scenario>/<as>/{lower0..,upper,work,merged}.
-//
-// TODO(lab): ask the engine (an exported Overlays() map of layouts)
-// instead of knowing its directory scheme.
+// its upper layer (lab.OverlayLayouts says where the engine mounts them).
 func standaloneOverlay(s *lab.Scenario) *statepane.Overlay {
-	for _, st := range s.Steps {
-		for _, a := range st.Do {
-			if a.MountOverlay == nil {
-				continue
-			}
-			dir := filepath.Join(sandbox.DataDir, "lab", s.ID, a.MountOverlay.As)
-			l := overlay.Layout{Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged")}
-			if ok, _ := overlay.IsMounted(l.Merged); !ok {
-				continue
-			}
-			for i := len(a.MountOverlay.Lower) - 1; i >= 0; i-- {
-				l.Lower = append(l.Lower, filepath.Join(dir, fmt.Sprintf("lower%d", i)))
-			}
-			return overlayOf(l)
+	layouts := lab.OverlayLayouts(s)
+	names := slices.Sorted(maps.Keys(layouts))
+	for _, name := range names {
+		if ok, _ := overlay.IsMounted(layouts[name].Merged); ok {
+			return overlayOf(layouts[name])
 		}
 	}
 	return nil
