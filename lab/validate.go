@@ -246,15 +246,18 @@ func (r *implied) controller(c string) {
 
 // limits adds the controllers that limits l are written to.
 func (r *implied) limits(l Limits) {
-	for ctrl, set := range map[string]bool{
-		"memory":  l.Memory != "",
-		"cpu":     l.CPU != 0 || l.CPUWeight != 0,
-		"pids":    l.Pids != 0,
-		"io":      l.ReadBPS != "" || l.WriteBPS != "",
-		"devices": l.Devices != "" || len(l.DenyDev) > 0,
+	for _, c := range []struct {
+		name string
+		set  bool
+	}{
+		{"memory", l.Memory != ""},
+		{"cpu", l.CPU != 0 || l.CPUWeight != 0},
+		{"pids", l.Pids != 0},
+		{"io", l.ReadBPS != "" || l.WriteBPS != ""},
+		{"devices", l.Devices != "" || len(l.DenyDev) > 0},
 	} {
-		if set {
-			r.controller(ctrl)
+		if c.set {
+			r.controller(c.name)
 		}
 	}
 }

@@ -378,18 +378,29 @@ func kindJSON(kind string, body any, guard, not bool) ([]byte, error) {
 }
 
 // MarshalYAML writes the one-key form back.
-func (a *Action) MarshalYAML() (any, error) { return map[string]any{a.kind: a.body}, nil }
+func (a *Action) MarshalYAML() (any, error) { return kindYAML(a.kind, a.body, false, false) }
 
-// MarshalYAML writes the one-key form back, with guard and not.
-func (c *Check) MarshalYAML() (any, error) {
-	m := map[string]any{c.kind: c.body}
-	if c.Guard {
-		m["guard"] = true
+// MarshalYAML writes the one-key form back, then guard and not.
+func (c *Check) MarshalYAML() (any, error) { return kindYAML(c.kind, c.body, c.Guard, c.Not) }
+
+// kindYAML builds the mapping in key order: the kind, guard, not.
+func kindYAML(kind string, body any, guard, not bool) (*yaml.Node, error) {
+	var val yaml.Node
+	if err := val.Encode(body); err != nil {
+		return nil, err
 	}
-	if c.Not {
-		m["not"] = true
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kind}, &val)
+	for _, f := range []struct {
+		key string
+		on  bool
+	}{{"guard", guard}, {"not", not}} {
+		if f.on {
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: f.key},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		}
 	}
-	return m, nil
+	return n, nil
 }
 
 // flow renders v as one-line YAML (zero fields are left out).

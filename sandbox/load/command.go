@@ -187,13 +187,28 @@ func Command() *cobra.Command {
 container image. Inside a container the ctlab binary is at /.ctlab/ctlab.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return UsageError{fmt.Errorf("unknown load kind %q", args[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return UsageError{fmt.Errorf("missing kind: one of cpu, mem, fork, io, count, shm (see %s --help)", cmd.CommandPath())}
+		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return UsageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.PersistentFlags().Float64("seconds", 10, "how long to run (cpu, mem hold, count, sleep, serve)")
 	sub := func(use, short string, args cobra.PositionalArgs, hidden bool) *cobra.Command {
-		c := &cobra.Command{Use: use, Short: short, Args: args, Hidden: hidden,
+		c := &cobra.Command{Use: use, Short: short, Hidden: hidden,
+			Args: func(cmd *cobra.Command, a []string) error {
+				if err := args(cmd, a); err != nil {
+					return UsageError{err}
+				}
+				return nil
+			},
 			RunE: func(cmd *cobra.Command, args []string) error {
 				s, err := specOf(cmd, args)
 				if err != nil {
