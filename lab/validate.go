@@ -111,69 +111,11 @@ func (v *validator) validate() {
 			v.addf(p, "step %d is empty", i+1)
 			continue
 		}
-		v.step = st.ID
-		if !idRE.MatchString(st.ID) {
-			v.addf(append(p, "id"), "step id %q: want lower-case letters, digits and '-'", st.ID)
-		} else if ids[st.ID] {
+		if ids[st.ID] && idRE.MatchString(st.ID) {
 			v.addf(append(p, "id"), "step id %q is used twice", st.ID)
 		}
 		ids[st.ID] = true
-		switch st.Kind {
-		case KindDemo:
-			if len(st.Solve) > 0 {
-				v.addf(append(p, "solve"), "step %s: a demo step has no solve (its do is the solution)", st.ID)
-			}
-		case KindTask:
-			if len(st.Expect) == 0 {
-				v.addf(p, "task step %s needs expect: checks that tell when the learner is done", st.ID)
-			}
-			if len(st.Solve) == 0 {
-				v.addf(p, "task step %s needs solve: actions that fast-forward it (used by --solve and scenario test)", st.ID)
-			}
-			if len(st.Hints) == 0 {
-				v.addf(p, "task step %s needs at least one hint", st.ID)
-			}
-		default:
-			v.addf(append(p, "kind"), "step %s: kind %q: want demo or task", st.ID, st.Kind)
-		}
-		v.stepText(append(p, "text"), st)
-		for j, h := range st.Hints {
-			v.text(append(p, "hints", j), "hint", h)
-		}
-		for j, pane := range st.Show {
-			if !slices.Contains(Panes, pane) {
-				v.addf(append(p, "show", j), "show %q: want one of %s", pane, strings.Join(Panes, ", "))
-			}
-		}
-		if st.Timeout < 0 || st.Timeout > 2*time.Hour {
-			v.addf(append(p, "timeout"), "timeout %s: want 0..2h", st.Timeout)
-		}
-		for j, a := range st.Do {
-			v.action(append(p, "do", j), a, started)
-		}
-		afterDo := clone(started)
-		for j, a := range st.Solve {
-			v.action(append(p, "solve", j), a, started)
-		}
-		if st.Shell != "" {
-			if v.targets[st.Shell] != "container" {
-				v.addf(append(p, "shell"), "shell %q: not a container of this scenario", st.Shell)
-			}
-		} else if st.Kind == KindTask {
-			// default: the first running container, in name order
-			for _, n := range names {
-				if afterDo[n] {
-					st.Shell = n
-					break
-				}
-			}
-			if st.Shell == "" {
-				v.addf(p, "task step %s: no container is running for the learner's shell (start one in an earlier step)", st.ID)
-			}
-		}
-		for j, c := range st.Expect {
-			v.check(append(p, "expect", j), c)
-		}
+		v.stepDef(p, st, names, started)
 	}
 	for i, a := range s.Cleanup {
 		p := []any{"cleanup", i}
@@ -185,6 +127,71 @@ func (v *validator) validate() {
 		v.action(p, a, map[string]bool{})
 	}
 	v.impliedRequirements()
+}
+
+// stepDef validates step st at path p; started holds the containers
+// running so far (in name order: names), updated by its actions.
+func (v *validator) stepDef(p []any, st *Step, names []string, started map[string]bool) {
+	v.step = st.ID
+	if !idRE.MatchString(st.ID) {
+		v.addf(append(p, "id"), "step id %q: want lower-case letters, digits and '-'", st.ID)
+	}
+	switch st.Kind {
+	case KindDemo:
+		if len(st.Solve) > 0 {
+			v.addf(append(p, "solve"), "step %s: a demo step has no solve (its do is the solution)", st.ID)
+		}
+	case KindTask:
+		if len(st.Expect) == 0 {
+			v.addf(p, "task step %s needs expect: checks that tell when the learner is done", st.ID)
+		}
+		if len(st.Solve) == 0 {
+			v.addf(p, "task step %s needs solve: actions that fast-forward it (used by --solve and scenario test)", st.ID)
+		}
+		if len(st.Hints) == 0 {
+			v.addf(p, "task step %s needs at least one hint", st.ID)
+		}
+	default:
+		v.addf(append(p, "kind"), "step %s: kind %q: want demo or task", st.ID, st.Kind)
+	}
+	v.stepText(append(p, "text"), st)
+	for j, h := range st.Hints {
+		v.text(append(p, "hints", j), "hint", h)
+	}
+	for j, pane := range st.Show {
+		if !slices.Contains(Panes, pane) {
+			v.addf(append(p, "show", j), "show %q: want one of %s", pane, strings.Join(Panes, ", "))
+		}
+	}
+	if st.Timeout < 0 || st.Timeout > 2*time.Hour {
+		v.addf(append(p, "timeout"), "timeout %s: want 0..2h", st.Timeout)
+	}
+	for j, a := range st.Do {
+		v.action(append(p, "do", j), a, started)
+	}
+	afterDo := clone(started)
+	for j, a := range st.Solve {
+		v.action(append(p, "solve", j), a, started)
+	}
+	if st.Shell != "" {
+		if v.targets[st.Shell] != "container" {
+			v.addf(append(p, "shell"), "shell %q: not a container of this scenario", st.Shell)
+		}
+	} else if st.Kind == KindTask {
+		// default: the first running container, in name order
+		for _, n := range names {
+			if afterDo[n] {
+				st.Shell = n
+				break
+			}
+		}
+		if st.Shell == "" {
+			v.addf(p, "task step %s: no container is running for the learner's shell (start one in an earlier step)", st.ID)
+		}
+	}
+	for j, c := range st.Expect {
+		v.check(append(p, "expect", j), c)
+	}
 }
 
 // impliedRequirements adds to requires what the containers and actions
