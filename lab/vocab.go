@@ -161,20 +161,6 @@ func kindNames(role string) []string {
 	return out
 }
 
-// kindOf returns the registered key of a kind value (its type's row).
-func kindOf(role string, body any) string {
-	t := reflect.TypeOf(body)
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	for _, k := range vocabulary {
-		if k.role == role && k.typ == t {
-			return k.name
-		}
-	}
-	return ""
-}
-
 // Action is one typed thing the lab does (in `do`, `solve` or `cleanup`).
 // The YAML form is a one-key mapping such as
 //

@@ -100,6 +100,8 @@ func TestVocabStrictYAML(t *testing.T) {
 		// a kind that takes a mapping given a scalar
 		{"start: {container: box}", "start: box", "t1.yaml:13: cannot unmarshal !!str `box` into StartAction (this key takes a mapping"},
 		// no kind at all
+		// inside a wait's check
+		{"start: {container: box}", "start: {container: box}\n      - wait: {check: {hostname_equals: {in: box, value: x, colour: blue}}}", `t1.yaml:14: unknown key "colour" (in HostnameEquals)`},
 		{"hostname_equals: {in: box, value: ctlab}", "not: true", "t1.yaml:15: a check is a mapping with exactly one of: namespace_differs,"},
 	} {
 		src := strings.Replace(good, c.from, c.to, 1)
@@ -266,4 +268,18 @@ func TestCheckMountAbsent(t *testing.T) {
 	if ev := after(rep, "unmount", "mount_absent"); len(ev) != 1 || !ev[0].Pass {
 		t.Fatalf("after: %+v", ev)
 	}
+}
+
+// kindOf returns the registered key of a kind value (its type's row).
+func kindOf(role string, body any) string {
+	t := reflect.TypeOf(body)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for _, k := range vocabulary {
+		if k.role == role && k.typ == t {
+			return k.name
+		}
+	}
+	return ""
 }
