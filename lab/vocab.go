@@ -305,6 +305,18 @@ func unknownKeys(n *yaml.Node, t reflect.Type) []string {
 	var errs []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
+		if k.ShortTag() == "!!merge" { // "<<: *anchor" brings the anchor's keys
+			m := n.Content[i+1]
+			for m.Kind == yaml.AliasNode && m.Alias != nil {
+				m = m.Alias
+			}
+			for _, x := range append([]*yaml.Node{m}, m.Content...) {
+				if x.Kind == yaml.MappingNode || x.Kind == yaml.AliasNode {
+					errs = append(errs, unknownKeys(x, t)...)
+				}
+			}
+			continue
+		}
 		ft, ok := fields[k.Value]
 		if !ok {
 			errs = append(errs, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, t.String()))

@@ -283,3 +283,13 @@ func kindOf(role string, body any) string {
 	}
 	return ""
 }
+
+// TestVocabMergeKeys: YAML merge keys work inside a kind, and the merged
+// keys are checked as strictly as the others.
+func TestVocabMergeKeys(t *testing.T) {
+	ok := strings.Replace(good, "hostname_equals: {in: box, value: ctlab}", "hostname_equals: {<<: {in: box}, value: ctlab}", 1)
+	if _, err := load(t, ok); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, strings.Replace(good, "hostname_equals: {in: box, value: ctlab}", "hostname_equals: {<<: {in: box, colour: x}, value: ctlab}", 1), `unknown key "colour" (in HostnameEquals)`)
+}
