@@ -207,25 +207,37 @@ func (a *Action) String() string { return a.kind + " " + flow(a.body) }
 // as strictly as the rest of the file: unknown keys and wrong types are
 // errors with their line.
 func (a *Action) UnmarshalYAML(n *yaml.Node) error {
-	keys, errs := oneKind(n, "action", nil)
-	if len(errs) > 0 {
-		return &yaml.TypeError{Errors: errs}
+	row, body, err := decodeKind(n, "action", nil)
+	if row != nil {
+		a.kind, a.body = row.name, body.(actionKind)
 	}
-	row := lookup("action", keys[0].Value)
-	a.kind, a.body = row.name, row.newAction()
-	return decodeStrict(keys[1], a.body)
+	return err
 }
 
 // UnmarshalYAML is Action's, plus the keys guard and not.
 func (c *Check) UnmarshalYAML(n *yaml.Node) error {
-	extra := map[string]*bool{"guard": &c.Guard, "not": &c.Not}
-	keys, errs := oneKind(n, "check", extra)
-	if len(errs) > 0 {
-		return &yaml.TypeError{Errors: errs}
+	row, body, err := decodeKind(n, "check", map[string]*bool{"guard": &c.Guard, "not": &c.Not})
+	if row != nil {
+		c.kind, c.body = row.name, body.(checkKind)
 	}
-	row := lookup("check", keys[0].Value)
-	c.kind, c.body = row.name, row.newCheck()
-	return decodeStrict(keys[1], c.body)
+	return err
+}
+
+// decodeKind finds the kind key of mapping n and decodes its value into a
+// new value of the registered type (nil row when there is no one kind).
+func decodeKind(n *yaml.Node, role string, extra map[string]*bool) (*vocabEntry, any, error) {
+	keys, errs := oneKind(n, role, extra)
+	if len(errs) > 0 {
+		return nil, nil, &yaml.TypeError{Errors: errs}
+	}
+	row := lookup(role, keys[0].Value)
+	var body any
+	if row.newCheck != nil {
+		body = row.newCheck()
+	} else {
+		body = row.newAction()
+	}
+	return row, body, decodeStrict(keys[1], body)
 }
 
 // oneKind finds the one kind key of mapping n (and decodes the flags in
