@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ctlab/ctlab/sandbox"
@@ -59,13 +60,13 @@ func (a *MountOverlay) layout(id string) overlay.Layout {
 	return l
 }
 
-// OverlayLayouts lists the stand-alone overlays (mount_overlay) scenario
-// s makes, by name, where the engine mounts them -- for a state pane that
+// OverlayLayouts lists the stand-alone overlays (mount_overlay) the scenario
+// makes, by name, where the engine mounts them -- for a state pane that
 // shows one without asking a running engine.
-func OverlayLayouts(s *Scenario) map[string]overlay.Layout {
+func (s *Scenario) OverlayLayouts() map[string]overlay.Layout {
 	out := map[string]overlay.Layout{}
 	for _, st := range s.Steps {
-		for _, a := range append(append([]*Action{}, st.Do...), st.Solve...) {
+		for _, a := range slices.Concat(st.Do, st.Solve) {
 			if m, ok := a.body.(*MountOverlay); ok {
 				out[m.As] = m.layout(s.ID)
 			}

@@ -219,7 +219,7 @@ func (v *validator) impliedRequirements() {
 		if st == nil {
 			continue
 		}
-		for _, a := range append(slices.Clone(st.Do), st.Solve...) {
+		for _, a := range slices.Concat(st.Do, st.Solve) {
 			if a == nil {
 				continue
 			}

@@ -216,9 +216,9 @@ func ownUTSNames() (string, string, error) {
 }
 
 // standaloneOverlay finds a mounted `mount_overlay` of scenario s and reads
-// its upper layer (lab.OverlayLayouts says where the engine mounts them).
+// its upper layer (Scenario.OverlayLayouts says where the engine mounts them).
 func standaloneOverlay(s *lab.Scenario) *statepane.Overlay {
-	layouts := lab.OverlayLayouts(s)
+	layouts := s.OverlayLayouts()
 	names := slices.Sorted(maps.Keys(layouts))
 	for _, name := range names {
 		if ok, _ := overlay.IsMounted(layouts[name].Merged); ok {
