@@ -24,8 +24,8 @@ import (
 //     eval (read the kernel, return Evidence);
 //  2. add one line to vocabulary below;
 //  3. add a test that it fails before and passes after (see
-//     vocab_linux_test.go), then `go test ./lab -run TestVocabDoc` tells you
-//     to regenerate the docs (CTLAB_UPDATE_DOCS=1).
+//     vocab_linux_test.go); then `go generate ./cmd/ctlab` regenerates the
+//     reference (TestVocabDocInSync fails until it has).
 
 // checkKind is one kind of check: an assertion about live kernel state.
 type checkKind interface {
