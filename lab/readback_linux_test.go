@@ -218,6 +218,8 @@ steps:
       - write_bundle: {in: box, as: b}
       - host: {argv: [sh, -c, "runc run -d --pid-file /var/lib/ctlab/lab/tv-runc/b/pid --bundle /var/lib/ctlab/lab/tv-runc/b tv-runc-b </dev/null >/dev/null 2>&1"], timeout: 20s}
       - host_process: {as: r, pidfile: /var/lib/ctlab/lab/tv-runc/b/pid}
+      # runc writes the pid file before "runc init" execs the command
+      - wait: {check: {file_contains: {in: r, path: /proc/1/cmdline, value: "600"}}, timeout: 10s}
     expect:
       - namespace_differs: {kind: pid, a: r, b: box}
       - namespace_differs: {kind: mnt, a: r, b: host}
