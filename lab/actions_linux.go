@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -50,12 +49,12 @@ func (e *Engine) container(name string) *sandbox.Container {
 }
 
 // labDir holds a scenario's stand-alone overlays and committed layers.
-func (e *Engine) labDir() string { return filepath.Join(sandbox.DataDir, "lab", e.s.ID) }
+func (e *Engine) labDir() string { return sandbox.LabDir(e.s.ID) }
 
 func (e *Engine) doActions(ctx context.Context, st *Step, acts []*Action, solve bool) error {
 	for _, a := range acts {
 		start := time.Now()
-		out, code, err := e.act(ctx, a)
+		out, code, err := a.body.do(ctx, e)
 		ev := ActionDone{Time: time.Now(), Step: st.ID, Action: a.Kind(), Desc: a.String(), Solve: solve,
 			Duration: time.Since(start), Output: truncate(out, maxOutput), ExitCode: code}
 		if err != nil {
@@ -85,182 +84,6 @@ func (e *Engine) running(name string) (*sandbox.Container, error) {
 		return nil, fmt.Errorf("container %s is not running", e.ContainerName(name))
 	}
 	return c, nil
-}
-
-// act performs one action and returns its output and exit code (for
-// commands).
-func (e *Engine) act(ctx context.Context, a *Action) (string, *int, error) {
-	switch {
-	case a.Start != nil:
-		return "", nil, e.start(ctx, a.Start.Container)
-	case a.Exec != nil:
-		x := a.Exec
-		if x.Background {
-			return "", nil, e.background(x.In, x.As, x.HelperAs, x.Argv)
-		}
-		want := 0
-		if x.ExpectExit != nil {
-			want = *x.ExpectExit
-		}
-		return e.execIn(ctx, x.In, x.Argv, x.Stdin, x.Timeout, &want)
-	case a.WriteFile != nil:
-		w := a.WriteFile
-		redir := ">"
-		if w.Append {
-			redir = ">>"
-		}
-		zero := 0
-		// The file is written by a process inside, so it lands where the
-		// container sees it (its mount namespace, its upper layer).
-		return e.execIn(ctx, w.In, []string{"/bin/sh", "-c", `cat ` + redir + ` "$1"`, "write_file", w.Path}, w.Content, 0, &zero)
-	case a.SetLimit != nil:
-		c, err := e.running(a.SetLimit.In)
-		if err != nil {
-			return "", nil, err
-		}
-		l, err := e.sandboxLimits(c.Limits, a.SetLimit.Limits)
-		if err != nil {
-			return "", nil, err
-		}
-		cg, err := c.Cgroup()
-		if err != nil {
-			return "", nil, err
-		}
-		if err := cg.Update(l); err != nil {
-			return "", nil, err
-		}
-		c.Limits = l // the base for the next set_limit
-		return "", nil, nil
-	case a.Freeze != nil:
-		c, err := e.running(a.Freeze.In)
-		if err != nil {
-			return "", nil, err
-		}
-		return "", nil, c.Pause(ctx)
-	case a.Thaw != nil:
-		c, err := e.running(a.Thaw.In)
-		if err != nil {
-			return "", nil, err
-		}
-		return "", nil, c.Unpause(ctx)
-	case a.Kill != nil:
-		sig := syscall.SIGKILL
-		if a.Kill.Signal != "" {
-			sig = signalNum(a.Kill.Signal)
-		}
-		e.mu.Lock()
-		bp := e.procs[a.Kill.In]
-		e.mu.Unlock()
-		if bp != nil {
-			if bp.pid > 0 {
-				syscall.Kill(bp.pid, sig)
-			}
-			return "", nil, bp.cmd.Process.Signal(sig)
-		}
-		e.mu.Lock()
-		hp := e.hostProcs[a.Kill.In]
-		e.mu.Unlock()
-		if hp != nil {
-			if !hp.alive() {
-				return "", nil, fmt.Errorf("process %s (pid %d) has exited", a.Kill.In, hp.pid)
-			}
-			return "", nil, syscall.Kill(hp.pid, sig)
-		}
-		c, err := e.running(a.Kill.In)
-		if err != nil {
-			return "", nil, err
-		}
-		return "", nil, c.Kill(sig)
-	case a.Load != nil:
-		return e.load(ctx, a.Load)
-	case a.MountOverlay != nil:
-		return "", nil, e.mountOverlay(a.MountOverlay)
-	case a.CommitLayer != nil:
-		return e.commitLayer(a.CommitLayer)
-	case a.Link != nil:
-		c, err := e.running(a.Link.In)
-		if err != nil {
-			return "", nil, err
-		}
-		att, err := network.Setup(ctx, c.Name, c.Pid)
-		if err != nil {
-			return "", nil, err
-		}
-		return fmt.Sprintf("%+v", *att), nil, nil
-	case a.Remove != nil:
-		c := e.container(a.Remove.In)
-		if c == nil {
-			return "", nil, fmt.Errorf("container %s is not started", a.Remove.In)
-		}
-		err := c.Remove(ctx, true)
-		e.mu.Lock()
-		delete(e.containers, a.Remove.In)
-		e.mu.Unlock()
-		// A pair added by `link` is not in the container's state; delete
-		// its host end now rather than when the kernel gets round to the
-		// dead namespace (idempotent).
-		return "", nil, errors.Join(err, network.Teardown(c.Name))
-	case a.Host != nil:
-		if !e.opt.Trust {
-			return "", nil, &TrustError{Scenario: e.s.ID, Steps: e.s.TrustSteps()}
-		}
-		return e.host(ctx, a.Host)
-	case a.HostProcess != nil:
-		if !e.opt.Trust {
-			return "", nil, &TrustError{Scenario: e.s.ID, Steps: e.s.TrustSteps()}
-		}
-		return e.hostProcess(ctx, a.HostProcess)
-	case a.WriteBundle != nil:
-		return e.writeBundle(a.WriteBundle)
-	case a.Sleep != nil:
-		select {
-		case <-ctx.Done():
-			return "", nil, ctx.Err()
-		case <-time.After(a.Sleep.For):
-			return "", nil, nil
-		}
-	case a.WaitFor != nil:
-		timeout := a.WaitFor.Timeout
-		if timeout == 0 {
-			timeout = 30 * time.Second
-		}
-		deadline := time.Now().Add(timeout)
-		for {
-			ev := e.Evaluate(ctx, []*Check{a.WaitFor.Check})
-			if ev[0].Pass {
-				return ev[0].Actual, nil, nil
-			}
-			if time.Now().After(deadline) {
-				return "", nil, fmt.Errorf("%s still fails after %s: expected %s, actual %s %s", ev[0].Desc, timeout, ev[0].Expected, ev[0].Actual, ev[0].Err)
-			}
-			select {
-			case <-ctx.Done():
-				return "", nil, ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-	return "", nil, fmt.Errorf("unknown action %s", a.Kind())
-}
-
-func signalNum(name string) syscall.Signal {
-	switch name {
-	case "TERM":
-		return syscall.SIGTERM
-	case "INT":
-		return syscall.SIGINT
-	case "HUP":
-		return syscall.SIGHUP
-	case "STOP":
-		return syscall.SIGSTOP
-	case "CONT":
-		return syscall.SIGCONT
-	case "USR1":
-		return syscall.SIGUSR1
-	case "USR2":
-		return syscall.SIGUSR2
-	}
-	return syscall.SIGKILL
 }
 
 // start starts the scenario container spec name as "<id>-<name>".
@@ -324,7 +147,7 @@ func (e *Engine) start(ctx context.Context, name string) error {
 func (e *Engine) sandboxLimits(base cgroups.Limits, l Limits) (cgroups.Limits, error) {
 	out := base
 	if l.Memory != "" {
-		n, err := ParseBytes(l.Memory)
+		n, err := cgroups.ParseSize(l.Memory)
 		if err != nil {
 			return out, err
 		}
@@ -348,14 +171,14 @@ func (e *Engine) sandboxLimits(base cgroups.Limits, l Limits) (cgroups.Limits, e
 			return out, fmt.Errorf("find the disk for an io limit: %w", err)
 		}
 		if l.ReadBPS != "" {
-			n, err := ParseBytes(l.ReadBPS)
+			n, err := cgroups.ParseSize(l.ReadBPS)
 			if err != nil {
 				return out, err
 			}
 			out.IOReadBPS = []cgroups.IOLimit{{Major: maj, Minor: min, Rate: uint64(max(n, 0))}}
 		}
 		if l.WriteBPS != "" {
-			n, err := ParseBytes(l.WriteBPS)
+			n, err := cgroups.ParseSize(l.WriteBPS)
 			if err != nil {
 				return out, err
 			}
@@ -369,11 +192,11 @@ func (e *Engine) sandboxLimits(base cgroups.Limits, l Limits) (cgroups.Limits, e
 		out.Devices = []cgroups.DeviceRule{{Allow: true, Type: 'a', Major: -1, Minor: -1, Access: "rwm"}}
 	}
 	for _, d := range l.DenyDev {
-		typ, maj, min, err := ParseDevice(d)
+		r, err := denyRule(d)
 		if err != nil {
 			return out, err
 		}
-		out.DenyDevices = append(out.DenyDevices, cgroups.DeviceRule{Type: typ[0], Major: maj, Minor: min, Access: "rwm"})
+		out.DenyDevices = append(out.DenyDevices, r)
 	}
 	return out, nil
 }
@@ -477,141 +300,6 @@ func (e *Engine) background(name, as, helperAs string, argv []string) error {
 	return nil
 }
 
-// load runs a built-in load generator inside the container.
-func (e *Engine) load(ctx context.Context, l *LoadAction) (string, *int, error) {
-	argv := []string{"/.ctlab/ctlab", "load", l.Kind}
-	switch l.Kind {
-	case "mem":
-		argv = append(argv, l.Size)
-	case "fork":
-		argv = append(argv, strconv.Itoa(l.Count))
-	case "io":
-		file := l.File
-		if file == "" {
-			file = "/var/tmp/ctlab-io"
-		}
-		argv = append(argv, file, l.Size)
-	case "count":
-		argv = append(argv, l.File)
-	case "shm":
-		argv = append(argv, l.Key)
-	}
-	if l.Threads > 0 {
-		argv = append(argv, "--threads", strconv.Itoa(l.Threads))
-	}
-	if l.Seconds > 0 {
-		argv = append(argv, "--seconds", strconv.Itoa(l.Seconds))
-	}
-	if l.Background {
-		return "", nil, e.background(l.In, l.As, "", argv)
-	}
-	timeout := l.Timeout
-	if timeout == 0 {
-		timeout = time.Duration(l.Seconds)*time.Second + 60*time.Second
-	}
-	// A load that gets OOM-killed or refused a fork is the lesson, not an
-	// error: the exit code is reported and checks judge the effect.
-	out, code, err := e.execIn(ctx, l.In, argv, "", timeout, l.ExpectExit)
-	if err == nil && l.ExpectRate != "" {
-		err = checkRate(out, l.ExpectRate)
-	}
-	return out, code, err
-}
-
-// host runs a host command (trusted scenarios only).
-func (e *Engine) host(ctx context.Context, h *HostAction) (string, *int, error) {
-	timeout := h.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out := &limitedBuffer{max: maxOutput}
-	cmd := exec.CommandContext(ctx, h.Argv[0], h.Argv[1:]...)
-	cmd.Stdout, cmd.Stderr = out, out
-	// A command that leaves a detached child holding our output pipe (runc
-	// run -d without redirections) must not hang the lesson: stop waiting
-	// for the pipe shortly after the command itself exits.
-	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
-	code := cmd.ProcessState.ExitCode()
-	if err != nil {
-		return out.String(), &code, fmt.Errorf("host %v: %w", h.Argv, err)
-	}
-	return out.String(), &code, nil
-}
-
-// mountOverlay builds the layers from inline files and mounts an overlay
-// under the scenario's lab directory.
-func (e *Engine) mountOverlay(m *MountOverlay) error {
-	dir := filepath.Join(e.labDir(), m.As)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	l := overlay.Layout{Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged")}
-	for i, layer := range m.Lower {
-		ld := filepath.Join(dir, fmt.Sprintf("lower%d", i))
-		for name, content := range layer {
-			rel := filepath.Clean("/" + name)[1:]
-			p := filepath.Join(ld, rel)
-			if strings.HasSuffix(name, "/") {
-				if err := os.MkdirAll(p, 0o755); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-				return err
-			}
-		}
-		if err := os.MkdirAll(ld, 0o755); err != nil {
-			return err
-		}
-		l.Lower = append([]string{ld}, l.Lower...) // top-most first
-	}
-	for _, d := range []string{l.Upper, l.Work, l.Merged} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := overlay.Mount(l); err != nil {
-		return err
-	}
-	e.mu.Lock()
-	e.overlays[m.As] = &standaloneOverlay{dir: dir, layout: l}
-	e.mu.Unlock()
-	return nil
-}
-
-// commitLayer copies an upperdir into a new layer directory (kernel
-// format: whiteouts stay 0/0 devices, opaque dirs keep their xattr).
-func (e *Engine) commitLayer(c *CommitLayer) (string, *int, error) {
-	l, err := e.layoutOf(c.In)
-	if err != nil {
-		return "", nil, err
-	}
-	dst := filepath.Join(e.labDir(), "layers", c.As)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return "", nil, err
-	}
-	os.RemoveAll(dst)
-	if err := overlay.CommitDir(l, dst); err != nil {
-		return "", nil, err
-	}
-	e.mu.Lock()
-	e.layers[c.As] = dst
-	e.mu.Unlock()
-	changes, _, _ := kstate.Upper(l)
-	var b strings.Builder
-	for _, ch := range changes {
-		fmt.Fprintf(&b, "%s %s\n", ch.Kind.Symbol(), ch.Path)
-	}
-	return b.String(), nil, nil
-}
-
 // layoutOf returns the overlay layout of a container, stand-alone overlay
 // or (as an upper-only layout) a committed layer.
 func (e *Engine) layoutOf(name string) (overlay.Layout, error) {
@@ -638,9 +326,7 @@ func (e *Engine) removeAll(ctx context.Context) error {
 		// Best effort: what the scenario's host commands made may already
 		// be gone (or never have been made).
 		for _, a := range e.s.Cleanup {
-			if a.Host != nil {
-				e.host(ctx, a.Host)
-			}
+			a.body.do(ctx, e)
 		}
 	}
 	e.mu.Lock()

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -53,39 +51,6 @@ func procStart(pid int) (start uint64, state string, err error) {
 	}
 	start, err = strconv.ParseUint(f[19], 10, 64)
 	return start, f[0], err
-}
-
-// hostProcess reads a pid from a file a trusted host command wrote and
-// names it as a check target.
-func (e *Engine) hostProcess(ctx context.Context, h *HostProcess) (string, *int, error) {
-	timeout := h.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		b, err := os.ReadFile(h.Pidfile)
-		if err == nil {
-			pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
-			if perr != nil || pid <= 1 {
-				return "", nil, fmt.Errorf("host_process: %s holds %q, not a pid", h.Pidfile, strings.TrimSpace(string(b)))
-			}
-			start, _, err := procStart(pid)
-			if err != nil {
-				return "", nil, fmt.Errorf("host_process: pid %d from %s: %w", pid, h.Pidfile, err)
-			}
-			e.mu.Lock()
-			e.hostProcs[h.As] = &hostProc{pid: pid, start: start}
-			e.mu.Unlock()
-			return fmt.Sprintf("%s = pid %d (from %s)", h.As, pid, h.Pidfile), nil, nil
-		}
-		if time.Now().After(deadline) {
-			return "", nil, fmt.Errorf("host_process: no pid file after %s: %w", timeout, err)
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return "", nil, err
-		}
-	}
 }
 
 // dirOf is the directory of an overlay (its merged view), layer or bundle

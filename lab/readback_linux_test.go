@@ -53,11 +53,9 @@ summary: {en: S, zh: S}
 minutes: 1
 `
 
-// TestReadbackNamespaces drives the checks that compare what a process
-// inside reads with what the host reads (requests 6, 8-13, 16, 5).
-func TestReadbackNamespaces(t *testing.T) {
-	needRoot(t)
-	src := "id: tv-ns\n" + head + `containers:
+// Inline scenarios that prove check kinds no shipped scenario uses (see
+// TestEveryCheckKindIsProved): their tests self-test them.
+var tvNsSrc = "id: tv-ns\n" + head + `containers:
   box:
     namespaces: [mnt, uts, ipc, pid, user, cgroup, time]
     time: {boottime: 24h}
@@ -123,23 +121,8 @@ steps:
       - file_unchanged: {in: other, path: /tmp/n, for: 500ms}
         not: true
 `
-	rep := selfTestInline(t, "tv-ns", src, false)
-	for _, x := range after(rep, "start", "uptime_offset") {
-		t.Logf("%s: %s (%s)", x.Desc, x.Actual, x.Source)
-	}
-	if ev := after(rep, "start", "init_system"); len(ev) != 1 || !strings.Contains(ev[0].Actual, "pid 1 is ") {
-		t.Errorf("init_system evidence %+v", ev)
-	}
-	if ev := after(rep, "start", "process_uid_equals"); len(ev) != 2 || !strings.Contains(ev[1].Source, "inside") {
-		t.Errorf("process_uid_equals evidence %+v", ev)
-	}
-}
 
-// TestReadbackCgroupUsage drives cpu_usage, io_bytes and load's
-// expect_rate (requests 2-4).
-func TestReadbackCgroupUsage(t *testing.T) {
-	needRoot(t)
-	src := "id: tv-cg\n" + head + `containers:
+var tvCgSrc = "id: tv-cg\n" + head + `containers:
   hog:
     namespaces: [mnt, pid]
     mount_self: true
@@ -171,21 +154,9 @@ steps:
     expect:
       - io_bytes: {in: hog, dir: read, op: ">=", value: 6M}
 `
-	rep := selfTestInline(t, "tv-cg", src, false)
-	for _, st := range rep.Steps {
-		for _, x := range st.After {
-			t.Logf("%s: %s: %s (%s)", st.ID, x.Desc, x.Actual, x.Source)
-		}
-	}
-}
 
-// TestReadbackOverlayBundleLink drives file_contains on an overlay and a
-// layer, write_bundle, the link action's cleanup, and host_process
-// (requests 7, 15, 17). With runc on the host, the bundle is run too.
-func TestReadbackOverlayBundleLink(t *testing.T) {
-	needRoot(t)
-	pidfile := filepath.Join(t.TempDir(), "sleep.pid")
-	src := "id: tv-ov\n" + head + `containers:
+func tvOvSrc(pidfile string) string {
+	return "id: tv-ov\n" + head + `containers:
   box: {namespaces: [mnt, uts, ipc, pid, net], hostname: boxy, limits: {pids: 32}}
 cleanup:
   - host: {argv: [sh, -c, "kill $(cat ` + pidfile + `) 2>/dev/null; rm -f ` + pidfile + `; true"]}
@@ -232,6 +203,69 @@ steps:
       - process_parent: {of: s, comm: sh}
         not: true
 `
+}
+
+var tvRuncSrc = "id: tv-runc\n" + head + `containers:
+  box: {namespaces: [mnt, uts, ipc, pid], hostname: boxy, command: [sleep, "600"], limits: {pids: 32}}
+cleanup:
+  - host: {argv: [sh, -c, "runc delete -f tv-runc-b >/dev/null 2>&1; true"]}
+steps:
+  - id: run
+    kind: demo
+    text: {en: x, zh: x}
+    do:
+      - start: {container: box}
+      - write_bundle: {in: box, as: b}
+      - host: {argv: [sh, -c, "runc run -d --pid-file /var/lib/ctlab/lab/tv-runc/b/pid --bundle /var/lib/ctlab/lab/tv-runc/b tv-runc-b </dev/null >/dev/null 2>&1"], timeout: 20s}
+      - host_process: {as: r, pidfile: /var/lib/ctlab/lab/tv-runc/b/pid}
+      # runc writes the pid file before "runc init" execs the command
+      - wait: {check: {file_contains: {in: r, path: /proc/1/cmdline, value: "600"}}, timeout: 10s}
+    expect:
+      - namespace_differs: {kind: pid, a: r, b: box}
+      - namespace_differs: {kind: mnt, a: r, b: host}
+      - pid_in_ns_equals: {in: r, value: "1"}
+      - hostname_equals: {in: r, value: boxy}
+      - cgroup_path_equals: {in: r, value: /ctlab-runc-tv-runc-b, controller: pids}
+      - file_contains: {in: r, path: /proc/1/cmdline, value: "600"}
+`
+
+// TestReadbackNamespaces drives the checks that compare what a process
+// inside reads with what the host reads (requests 6, 8-13, 16, 5).
+func TestReadbackNamespaces(t *testing.T) {
+	needRoot(t)
+	src := tvNsSrc
+	rep := selfTestInline(t, "tv-ns", src, false)
+	for _, x := range after(rep, "start", "uptime_offset") {
+		t.Logf("%s: %s (%s)", x.Desc, x.Actual, x.Source)
+	}
+	if ev := after(rep, "start", "init_system"); len(ev) != 1 || !strings.Contains(ev[0].Actual, "pid 1 is ") {
+		t.Errorf("init_system evidence %+v", ev)
+	}
+	if ev := after(rep, "start", "process_uid_equals"); len(ev) != 2 || !strings.Contains(ev[1].Source, "inside") {
+		t.Errorf("process_uid_equals evidence %+v", ev)
+	}
+}
+
+// TestReadbackCgroupUsage drives cpu_usage, io_bytes and load's
+// expect_rate (requests 2-4).
+func TestReadbackCgroupUsage(t *testing.T) {
+	needRoot(t)
+	src := tvCgSrc
+	rep := selfTestInline(t, "tv-cg", src, false)
+	for _, st := range rep.Steps {
+		for _, x := range st.After {
+			t.Logf("%s: %s: %s (%s)", st.ID, x.Desc, x.Actual, x.Source)
+		}
+	}
+}
+
+// TestReadbackOverlayBundleLink drives file_contains on an overlay and a
+// layer, write_bundle, the link action's cleanup, and host_process
+// (requests 7, 15, 17). With runc on the host, the bundle is run too.
+func TestReadbackOverlayBundleLink(t *testing.T) {
+	needRoot(t)
+	pidfile := filepath.Join(t.TempDir(), "sleep.pid")
+	src := tvOvSrc(pidfile)
 	s, err := (&Loader{Content: testContent}).Load("tv-ov.yaml", strings.NewReader(src))
 	if err != nil {
 		t.Fatal(err)
@@ -252,27 +286,7 @@ func TestWriteBundleRunsWithRunc(t *testing.T) {
 	if _, err := exec.LookPath("runc"); err != nil {
 		t.Skipf("no runc on this host: %v", err)
 	}
-	src := "id: tv-runc\n" + head + `containers:
-  box: {namespaces: [mnt, uts, ipc, pid], hostname: boxy, command: [sleep, "600"], limits: {pids: 32}}
-cleanup:
-  - host: {argv: [sh, -c, "runc delete -f tv-runc-b >/dev/null 2>&1; true"]}
-steps:
-  - id: run
-    kind: demo
-    text: {en: x, zh: x}
-    do:
-      - start: {container: box}
-      - write_bundle: {in: box, as: b}
-      - host: {argv: [sh, -c, "runc run -d --pid-file /var/lib/ctlab/lab/tv-runc/b/pid --bundle /var/lib/ctlab/lab/tv-runc/b tv-runc-b </dev/null >/dev/null 2>&1"], timeout: 20s}
-      - host_process: {as: r, pidfile: /var/lib/ctlab/lab/tv-runc/b/pid}
-    expect:
-      - namespace_differs: {kind: pid, a: r, b: box}
-      - namespace_differs: {kind: mnt, a: r, b: host}
-      - pid_in_ns_equals: {in: r, value: "1"}
-      - hostname_equals: {in: r, value: boxy}
-      - cgroup_path_equals: {in: r, value: /ctlab-runc-tv-runc-b, controller: pids}
-      - file_contains: {in: r, path: /proc/1/cmdline, value: "600"}
-`
+	src := tvRuncSrc
 	selfTestInline(t, "tv-runc", src, true)
 }
 

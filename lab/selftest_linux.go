@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/kstate"
 	"github.com/ctlab/ctlab/sandbox/network"
 )
 
@@ -156,11 +158,10 @@ func allKernelObjects() []string {
 			out = append(out, "link "+l)
 		}
 	}
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) > 4 && (strings.HasPrefix(f[4], "/var/lib/ctlab/") || strings.HasPrefix(f[4], "/run/ctlab/")) {
-				out = append(out, "mount "+f[4])
+	if ms, err := kstate.ReadMountinfo(os.Getpid()); err == nil {
+		for _, m := range ms {
+			if strings.HasPrefix(m.MountPoint, sandbox.DataDir+"/") || strings.HasPrefix(m.MountPoint, sandbox.RunDir+"/") {
+				out = append(out, "mount "+m.MountPoint)
 			}
 		}
 	}

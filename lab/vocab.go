@@ -1,424 +1,199 @@
 package lab
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Action is one typed thing the lab does (in `do` or `solve`). Exactly one
-// field is set; the YAML form is a one-key mapping such as
+// The scenario vocabulary: every check kind and every action kind is one Go
+// type that validates itself and runs itself. A scenario file names a kind
+// by its YAML key; the table below maps the key to the type, so the loader,
+// the engine, `ctlab scenario vocab` and the reference in
+// docs/scenario-format.md all read the same list.
+//
+// Adding a check:
+//  1. write its type in the check_<family>_linux.go file it belongs to: a
+//     struct whose yaml/json tags are its keys, with validate (what the
+//     type system cannot say: names resolve, paths are absolute, ...) and
+//     eval (read the kernel, return Evidence);
+//  2. add one line to vocabulary below;
+//  3. add a test that it fails before and passes after (see
+//     vocab_linux_test.go); then `go generate ./cmd/ctlab` regenerates the
+//     reference (TestVocabDocInSync fails until it has).
+
+// checkKind is one kind of check: an assertion about live kernel state.
+type checkKind interface {
+	// validate reports what is wrong with the check's arguments through
+	// v (v.errf, v.target, v.op ...). It may fill in defaults.
+	validate(v *validator)
+	// eval reads the kernel and says what it found. It never consults
+	// what the engine meant to do.
+	eval(ctx context.Context, e *Engine) Evidence
+}
+
+// actionKind is one kind of action: something the lab does in `do`,
+// `solve` or `cleanup`.
+type actionKind interface {
+	// validate reports what is wrong with the action's arguments and
+	// resolves the names it uses and defines (v.running, v.newName).
+	validate(v *validator)
+	// do performs the action. out is shown to the learner; exit is the
+	// exit code of a command, nil for actions that run none.
+	do(ctx context.Context, e *Engine) (out string, exit *int, err error)
+}
+
+// alwaysGuard marks a check kind that holds before any step by
+// definition (a fact of the host, a value recorded at start), so
+// `scenario test` does not flag it as unable to fail.
+type alwaysGuard interface{ alwaysGuard() }
+
+// implier is a kind that needs something of the host (a controller,
+// overlayfs) whether or not the author listed it under requires.
+type implier interface{ imply(r *implied) }
+
+// vocabEntry is one row of the vocabulary.
+type vocabEntry struct {
+	name, role, family, doc string
+	typ                     reflect.Type
+	newCheck                func() checkKind
+	newAction               func() actionKind
+}
+
+// chk and act make a row for type T; P (= *T) must implement the kind's
+// interface, so a row for a type that cannot run does not compile.
+func chk[T any, P interface {
+	*T
+	checkKind
+}](name, family, doc string) vocabEntry {
+	return vocabEntry{name: name, role: "check", family: family, doc: doc, typ: reflect.TypeFor[T](),
+		newCheck: func() checkKind { return P(new(T)) }}
+}
+
+func act[T any, P interface {
+	*T
+	actionKind
+}](name, family, doc string) vocabEntry {
+	return vocabEntry{name: name, role: "action", family: family, doc: doc, typ: reflect.TypeFor[T](),
+		newAction: func() actionKind { return P(new(T)) }}
+}
+
+// vocabulary is the one table of kinds, in the order the reference lists
+// them. The doc is the "does" / "reads" column of that reference.
+var vocabulary = []vocabEntry{
+	act[StartAction]("start", "containers", "start a container declared under `containers`"),
+	act[ExecAction]("exec", "containers", "run argv inside (joins all its namespaces and its cgroup). `background: true, as: NAME` keeps it running; NAME is then a check target. `helper_as: NAME2` names the exec helper too: the process that called `setns` and forked NAME, whose `ns/pid` is still the host's while its `ns/pid_for_children` is the container's (setns into a pid namespace moves only children)"),
+	act[WriteFile]("write_file", "containers", "write a file inside (through exec, so it lands in the container's mount namespace/upper layer)"),
+	act[KillAction]("kill", "containers", "signal the container's init, or a background process (KILL, TERM, INT, HUP, STOP, CONT, USR1, USR2)"),
+	act[RemoveAction]("remove", "containers", "remove a container and everything it made"),
+	act[SetLimit]("set_limit", "cgroups", "change cgroup limits live (any `limits` keys)"),
+	act[FreezeAction]("freeze", "cgroups", "cgroup freezer: stop every process of the container"),
+	act[ThawAction]("thaw", "cgroups", "cgroup freezer: let them run again"),
+	act[LoadAction]("load", "cgroups", "run a built-in load generator inside (needs `mount_self`; it runs `/.ctlab/ctlab load KIND ...`, the same command as `ctlab load`): `cpu` (`seconds`, `threads`), `mem` (`size`, held `seconds`), `fork` (`count`; exit 3 when refused), `io` (`file` default /var/tmp/ctlab-io, `size`), `count` (`file`, `seconds`), `shm` (`key`, e.g. `\"0x1234\"`: `shmget(KEY, 4096, IPC_CREAT)` and exit — the segment stays in the container's ipc namespace until it dies). `expect_rate: \"<= 5.5M\"` (io only, bytes/s, k/M/G = 1024ⁿ) fails the action unless the rate `load io` prints (`… : 4.98 MiB/s`) satisfies it"),
+	act[MountOverlay]("mount_overlay", "overlay", "a stand-alone overlay from inline layers (`lower: [{path: content}, ...]`, bottom first)"),
+	act[CommitLayer]("commit_layer", "overlay", "turn an upperdir into a new layer (what `docker commit` / a `RUN` does)"),
+	act[WriteBundle]("write_bundle", "overlay", "write an OCI runtime bundle of a running container in `/var/lib/ctlab/lab/<scenario>/<as>/`: `config.json` (runtime-spec 1.0.2, 1.2.0 with a time namespace: its namespaces, uid/gid maps, hostname, `process.args`/`env`, runc's default mounts and capabilities, `linux.resources` from its limits, `linux.cgroupsPath` `/ctlab-runc-<scenario>-<as>`) and `rootfs/`, a bind mount of the container's overlay `merged/` (the same files). `as` is a target for `file_contains` (`path: /config.json`, `/rootfs/etc/passwd`). A reset unmounts and removes it; a runtime's container started from it is the trusted scenario's to remove (`cleanup: runc delete -f ...`)"),
+	act[LinkAction]("link", "network", "add a veth pair to a container with a net namespace"),
+	act[HostAction]("host", "host", "a host command — **only with `--trust`**. Output is collected until the command exits (plus 2 s for a detached child holding the pipe: still redirect a daemon's output, e.g. `runc run -d ... </dev/null >/dev/null 2>&1`)"),
+	act[HostProcess]("host_process", "host", "**only with `--trust`**: read a pid from a file a host command wrote (`runc run --pid-file FILE`), waiting for the file, and name it `as`: a process target for checks and `kill`. A reset forgets it (it does not kill it: that is the scenario's `cleanup`)"),
+	act[SleepAction]("sleep", "flow", "wait, e.g. for a load generator"),
+	act[WaitForAction]("wait", "flow", "wait until a check passes"),
+
+	chk[NamespaceDiffers]("namespace_differs", "namespaces", "`/proc/<pid>/ns/<kind>` inodes differ; kind also `pid_for_children`, `time_for_children`"),
+	chk[NamespaceSame]("namespace_same", "namespaces", "`/proc/<pid>/ns/<kind>` inodes are the same"),
+	chk[HostnameEquals]("hostname_equals", "namespaces", "`/proc/sys/kernel/hostname` read after `setns` into the target's uts ns"),
+	chk[DomainnameEquals]("domainname_equals", "namespaces", "`/proc/sys/kernel/domainname` read after `setns` into the target's uts ns"),
+	chk[HostnameUnchanged]("hostname_unchanged", "namespaces", "the hostname, compared with the value when the scenario started (always a guard)"),
+	chk[PidInNSEquals]("pid_in_ns_equals", "namespaces", "last field of `NSpid` in `/proc/<pid>/status`"),
+	chk[UIDMapEquals]("uid_map_equals", "namespaces", "`/proc/<pid>/uid_map` (whitespace-normalised)"),
+	chk[TimeOffset]("time_offset", "namespaces", "`/proc/<pid>/timens_offsets`"),
+	chk[IPCObjectVisible]("ipc_object_visible", "namespaces", "`/proc/sysvipc/<kind>` after `setns` into the target's ipc ns"),
+	chk[KernelReleaseSame]("kernel_release_same", "namespaces", "`uname(2)` on the host vs `/proc/sys/kernel/osrelease` read after `setns` into the target's uts namespace: one kernel answers both (a VM would not)"),
+	chk[UptimeOffset]("uptime_offset", "namespaces", "first field of `/proc/uptime` read inside the target (`cat /proc/uptime` exec'd into its namespaces, time included) minus ctlab's own; `==` allows `tolerance`"),
+	chk[CgroupValue]("cgroup_value", "cgroups", "the cgroup file (v2 or v1 name; the other name is mapped); `key` picks a line of a flat-keyed file (`memory.events oom_kill`); op `== != <= >= < > contains`; sizes like `64M` allowed"),
+	chk[OOMKillHappened]("oom_kill_happened", "cgroups", "v2 `memory.events oom_kill` / v1 `memory.oom_control oom_kill`"),
+	chk[ForkRefused]("fork_refused", "cgroups", "`pids.events max`"),
+	chk[Frozen]("frozen", "cgroups", "v2 `cgroup.freeze` / v1 `freezer.state`"),
+	chk[CPUUsage]("cpu_usage", "cgroups", "the container's CPU use in CPUs (0.25 = a quarter of one CPU), averaged over `window`: v2 `cpu.stat usage_usec` / v1 `cpuacct.usage` read twice. The check takes `window` to run"),
+	chk[IOBytes]("io_bytes", "cgroups", "bytes the container's cgroup moved on the disk that holds the containers (the one `read_bps` throttles): v2 `io.stat` `rbytes=`/`wbytes=`, v1 `blkio.throttle.io_service_bytes` `Read`/`Write` (counted for limited and unlimited groups alike, but since Linux 6.10 only once some group has a throttle limit on that disk: give the container a `read_bps`/`write_bps` limit)"),
+	chk[CgroupPathEquals]("cgroup_path_equals", "cgroups", "the target's `/proc/<pid>/cgroup` read by ctlab on the host: the v2 `0::` line (on a v2 host `controller` is ignored), or on v1 the line of `controller` (default `memory`). The kernel prints paths relative to the reader's cgroup namespace, so the host reads `/ctlab/<id>-<name>` where the container reads `/`"),
+	chk[FileInUpper]("file_in_upper", "overlay", "the upperdir: a copied-up or new file"),
+	chk[WhiteoutExists]("whiteout_exists", "overlay", "the upperdir: a whiteout (a 0/0 char device)"),
+	chk[OpaqueDir]("opaque_dir", "overlay", "the upperdir: a directory with `trusted.overlay.opaque=y`"),
+	chk[LinkHasAddress]("link_has_address", "network", "netlink `RTM_GETADDR` in the target's netns (`any` = any IPv4)"),
+	chk[LinkCount]("link_count", "network", "netlink `RTM_GETLINK` in the target's netns"),
+	chk[HTTPBodyContains]("http_body_contains", "network", "`GET http://127.0.0.1:PORT/PATH` from a socket made inside the container's netns"),
+	chk[MountVisible]("mount_visible", "files", "`/proc/<pid>/mountinfo` has a mount at path (of fstype)"),
+	chk[MountAbsent]("mount_absent", "files", "`/proc/<pid>/mountinfo` has no mount at path"),
+	chk[FileContains]("file_contains", "files", "the file through `/proc/<pid>/root`, or under an overlay's `merged/`, a layer or a bundle the scenario made (`os.Root`: never escaping it). `in: host` reads a host file: a scenario from disk needs `--trust` for it"),
+	chk[FileUnchanged]("file_unchanged", "files", "the file through `/proc/<pid>/root`, read twice `for` apart: passes when both reads are equal (a frozen `load count` does not advance)"),
+	chk[FileOwnerEquals]("file_owner_equals", "files", "`lstat` through `/proc/<pid>/root` by ctlab, so the ids are the host's: a file root made in a user-namespaced container is `100000` (the kernel stores the mapped kuid)"),
+	chk[ProcessRunning]("process_running", "processes", "`/proc/<pid>` of the container's init or background process"),
+	chk[ProcessParent]("process_parent", "processes", "`PPid` in `/proc/<pid>/status`; give `parent` (a target) or `comm` (with `ancestor: true`, anywhere up the PPid chain; the evidence shows the chain). `parent: host` = the ctlab process itself"),
+	chk[ProcessUIDEquals]("process_uid_equals", "processes", "the real uid on the `Uid:` line of the target's `/proc/<pid>/status`; the kernel translates it into the *reader's* user namespace: `host` = ctlab reads it (100000), `inside` = `cat /proc/<pid>/status` run in the container (0)"),
+	chk[ExecOutputContains]("exec_output_contains", "processes", "stdout+stderr of argv run inside"),
+	chk[InitSystem]("init_system", "processes", "only `/proc/1/comm`, `/proc/1/cgroup` and `lstat /run/systemd/system` (what `sd_booted()` tests): who runs this machine, so no `--trust`. A fact of the host, so always a guard; `any` always passes and shows the evidence"),
+}
+
+// lookup finds the row of a kind by role and YAML key.
+func lookup(role, name string) *vocabEntry {
+	for i := range vocabulary {
+		if vocabulary[i].role == role && vocabulary[i].name == name {
+			return &vocabulary[i]
+		}
+	}
+	return nil
+}
+
+// kindNames lists the keys of one role, in table order.
+func kindNames(role string) []string {
+	var out []string
+	for _, k := range vocabulary {
+		if k.role == role {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
+
+// Action is one typed thing the lab does (in `do`, `solve` or `cleanup`).
+// The YAML form is a one-key mapping such as
 //
 //   - exec: {in: box, argv: [hostname, learner]}
 //
 // There is deliberately no free shell on the host: `host` exists only for
 // trusted scenarios and the loader lists every step that uses it.
 type Action struct {
-	Start        *StartAction   `yaml:"start,omitempty" json:"start,omitempty"`
-	Exec         *ExecAction    `yaml:"exec,omitempty" json:"exec,omitempty"`
-	WriteFile    *WriteFile     `yaml:"write_file,omitempty" json:"write_file,omitempty"`
-	SetLimit     *SetLimit      `yaml:"set_limit,omitempty" json:"set_limit,omitempty"`
-	Freeze       *Target        `yaml:"freeze,omitempty" json:"freeze,omitempty"`
-	Thaw         *Target        `yaml:"thaw,omitempty" json:"thaw,omitempty"`
-	Kill         *KillAction    `yaml:"kill,omitempty" json:"kill,omitempty"`
-	Load         *LoadAction    `yaml:"load,omitempty" json:"load,omitempty"`
-	MountOverlay *MountOverlay  `yaml:"mount_overlay,omitempty" json:"mount_overlay,omitempty"`
-	CommitLayer  *CommitLayer   `yaml:"commit_layer,omitempty" json:"commit_layer,omitempty"`
-	Link         *LinkAction    `yaml:"link,omitempty" json:"link,omitempty"`
-	Remove       *Target        `yaml:"remove,omitempty" json:"remove,omitempty"`
-	Host         *HostAction    `yaml:"host,omitempty" json:"host,omitempty"`
-	Sleep        *SleepAction   `yaml:"sleep,omitempty" json:"sleep,omitempty"`
-	WaitFor      *WaitForAction `yaml:"wait,omitempty" json:"wait,omitempty"`
-	WriteBundle  *WriteBundle   `yaml:"write_bundle,omitempty" json:"write_bundle,omitempty"`
-	HostProcess  *HostProcess   `yaml:"host_process,omitempty" json:"host_process,omitempty"`
+	kind string
+	body actionKind
 }
 
-// StartAction starts a container declared under `containers:`.
-type StartAction struct {
-	Container string `yaml:"container" json:"container"`
-}
-
-// Target names a container (or a background process started by exec ... as:).
-type Target struct {
-	In string `yaml:"in" json:"in"`
-}
-
-// ExecAction runs argv inside a running container (joining its namespaces
-// and cgroup). With Background it keeps running and can be named with As,
-// so checks can compare its namespaces with the container's.
-type ExecAction struct {
-	In         string        `yaml:"in" json:"in"`
-	Argv       []string      `yaml:"argv" json:"argv"`
-	Stdin      string        `yaml:"stdin,omitempty" json:"stdin,omitempty"`
-	ExpectExit *int          `yaml:"expect_exit,omitempty" json:"expect_exit,omitempty"` // default 0
-	Timeout    time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`         // default 30s
-	Background bool          `yaml:"background,omitempty" json:"background,omitempty"`
-	As         string        `yaml:"as,omitempty" json:"as,omitempty"`
-	// HelperAs names the exec helper itself: the process that called
-	// setns and forked As. Its ns/pid is still the host's, its
-	// ns/pid_for_children the container's.
-	HelperAs string `yaml:"helper_as,omitempty" json:"helper_as,omitempty"`
-}
-
-// WriteFile writes a file inside a container (through exec, so it lands in
-// the container's mount namespace and overlay upper layer).
-type WriteFile struct {
-	In      string `yaml:"in" json:"in"`
-	Path    string `yaml:"path" json:"path"`
-	Content string `yaml:"content" json:"content"`
-	Append  bool   `yaml:"append,omitempty" json:"append,omitempty"`
-}
-
-// SetLimit changes cgroup limits of a running container.
-type SetLimit struct {
-	In     string `yaml:"in" json:"in"`
-	Limits `yaml:",inline"`
-}
-
-// KillAction sends a signal to a container's init or a named background process.
-type KillAction struct {
-	In     string `yaml:"in" json:"in"`
-	Signal string `yaml:"signal,omitempty" json:"signal,omitempty"` // KILL, TERM, ... (default KILL)
-}
-
-// LoadAction runs one of ctlab's built-in load generators inside a container
-// (/.ctlab/ctlab load KIND ...; the container needs mount_self: true):
-//
-//	cpu:   load cpu --seconds S --threads T     burn cpu
-//	mem:   load mem SIZE --seconds S           allocate and touch SIZE, hold S
-//	fork:  load fork COUNT                     start COUNT processes (exit 3 if refused)
-//	io:    load io FILE SIZE                   O_DIRECT read of FILE (made with SIZE bytes)
-//	count: load count FILE --seconds S         write a counter to FILE every 10ms
-//	shm:   load shm KEY                        create a SysV shared memory segment with KEY, exit
-type LoadAction struct {
-	In      string `yaml:"in" json:"in"`
-	Kind    string `yaml:"kind" json:"kind"` // cpu | mem | fork | io | count | shm
-	Seconds int    `yaml:"seconds,omitempty" json:"seconds,omitempty"`
-	Threads int    `yaml:"threads,omitempty" json:"threads,omitempty"` // cpu
-	Size    string `yaml:"size,omitempty" json:"size,omitempty"`       // mem, io
-	Count   int    `yaml:"count,omitempty" json:"count,omitempty"`     // fork
-	File    string `yaml:"file,omitempty" json:"file,omitempty"`       // io, count (inside the container)
-	Key     string `yaml:"key,omitempty" json:"key,omitempty"`         // shm: 0x1234 or decimal, not 0
-	// ExpectRate ("<= 5.5M", bytes per second) fails an io load whose
-	// printed rate does not satisfy it: the throttle really held.
-	ExpectRate string        `yaml:"expect_rate,omitempty" json:"expect_rate,omitempty"`
-	Background bool          `yaml:"background,omitempty" json:"background,omitempty"`
-	As         string        `yaml:"as,omitempty" json:"as,omitempty"`
-	ExpectExit *int          `yaml:"expect_exit,omitempty" json:"expect_exit,omitempty"` // default: any
-	Timeout    time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-}
-
-// MountOverlay mounts a stand-alone overlay (lower layers given as inline
-// files) so a lesson can show lower/upper/merged without a container.
-type MountOverlay struct {
-	As    string              `yaml:"as" json:"as"`
-	Lower []map[string]string `yaml:"lower" json:"lower"` // one map path->content per layer, bottom first
-}
-
-// CommitLayer turns a container's (or overlay's) upperdir into a new layer
-// directory, what `docker commit` and each Dockerfile RUN do.
-type CommitLayer struct {
-	In string `yaml:"in" json:"in"`
-	As string `yaml:"as" json:"as"`
-}
-
-// LinkAction gives a container a veth pair to the host (the container must
-// have a net namespace); the address is read back by link_has_address.
-type LinkAction struct {
-	In string `yaml:"in" json:"in"`
-}
-
-// HostAction runs argv on the host. Only with --trust.
-type HostAction struct {
-	Argv    []string      `yaml:"argv" json:"argv"`
-	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-}
-
-// SleepAction pauses (e.g. to let a load generator run).
-type SleepAction struct {
-	For time.Duration `yaml:"for" json:"for"`
-}
-
-// WaitForAction waits until a check passes (or the timeout ends, an error).
-type WaitForAction struct {
-	Check   *Check        `yaml:"check" json:"check"`
-	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"` // default 30s
-}
-
-// WriteBundle writes an OCI runtime bundle of a running container:
-// config.json (runtime-spec 1.x, from the container's configuration) and
-// rootfs/ (a bind mount of its overlay's merged directory), in the
-// scenario's lab directory (/var/lib/ctlab/lab/<scenario>/<as>). A reset
-// unmounts and removes it. As names it as a check target
-// (file_contains {in: AS, path: /config.json}).
-type WriteBundle struct {
-	In string `yaml:"in" json:"in"`
-	As string `yaml:"as" json:"as"`
-}
-
-// HostProcess names a process a trusted host command started (e.g. `runc
-// run --pid-file FILE`): its pid is read from Pidfile, waiting up to
-// Timeout (default 10s) for the file. Trusted scenarios only.
-type HostProcess struct {
-	As      string        `yaml:"as" json:"as"`
-	Pidfile string        `yaml:"pidfile" json:"pidfile"`
-	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-}
-
-// Check is one typed assertion about live kernel state. Exactly one kind
-// field is set. Guard marks a check that is expected to hold before the step
+// Check is one typed assertion about live kernel state: a mapping with one
+// kind key. Guard marks a check that is expected to hold before the step
 // too (e.g. "the host hostname is unchanged"), so `scenario test` does not
 // report it as unable to fail. Not inverts the result.
 type Check struct {
-	NamespaceDiffers   *NSCheck     `yaml:"namespace_differs,omitempty" json:"namespace_differs,omitempty"`
-	NamespaceSame      *NSCheck     `yaml:"namespace_same,omitempty" json:"namespace_same,omitempty"`
-	HostnameEquals     *ValueCheck  `yaml:"hostname_equals,omitempty" json:"hostname_equals,omitempty"`
-	HostnameUnchanged  *Target      `yaml:"hostname_unchanged,omitempty" json:"hostname_unchanged,omitempty"`
-	DomainnameEquals   *ValueCheck  `yaml:"domainname_equals,omitempty" json:"domainname_equals,omitempty"`
-	PidInNSEquals      *ValueCheck  `yaml:"pid_in_ns_equals,omitempty" json:"pid_in_ns_equals,omitempty"`
-	MountVisible       *MountCheck  `yaml:"mount_visible,omitempty" json:"mount_visible,omitempty"`
-	MountAbsent        *MountCheck  `yaml:"mount_absent,omitempty" json:"mount_absent,omitempty"`
-	CgroupValue        *CgroupCheck `yaml:"cgroup_value,omitempty" json:"cgroup_value,omitempty"`
-	OOMKillHappened    *Target      `yaml:"oom_kill_happened,omitempty" json:"oom_kill_happened,omitempty"`
-	ForkRefused        *Target      `yaml:"fork_refused,omitempty" json:"fork_refused,omitempty"`
-	Frozen             *Target      `yaml:"frozen,omitempty" json:"frozen,omitempty"`
-	FileInUpper        *PathCheck   `yaml:"file_in_upper,omitempty" json:"file_in_upper,omitempty"`
-	WhiteoutExists     *PathCheck   `yaml:"whiteout_exists,omitempty" json:"whiteout_exists,omitempty"`
-	OpaqueDir          *PathCheck   `yaml:"opaque_dir,omitempty" json:"opaque_dir,omitempty"`
-	LinkHasAddress     *LinkCheck   `yaml:"link_has_address,omitempty" json:"link_has_address,omitempty"`
-	LinkCount          *CountCheck  `yaml:"link_count,omitempty" json:"link_count,omitempty"`
-	UIDMapEquals       *ValueCheck  `yaml:"uid_map_equals,omitempty" json:"uid_map_equals,omitempty"`
-	TimeOffset         *TimeCheck   `yaml:"time_offset,omitempty" json:"time_offset,omitempty"`
-	IPCObjectVisible   *IPCCheck    `yaml:"ipc_object_visible,omitempty" json:"ipc_object_visible,omitempty"`
-	ProcessParent      *ParentCheck `yaml:"process_parent,omitempty" json:"process_parent,omitempty"`
-	HTTPBodyContains   *HTTPCheck   `yaml:"http_body_contains,omitempty" json:"http_body_contains,omitempty"`
-	ExecOutputContains *ExecCheck   `yaml:"exec_output_contains,omitempty" json:"exec_output_contains,omitempty"`
-	FileContains       *FileCheck   `yaml:"file_contains,omitempty" json:"file_contains,omitempty"`
-	ProcessRunning     *Target      `yaml:"process_running,omitempty" json:"process_running,omitempty"`
-	CPUUsage           *CPUCheck    `yaml:"cpu_usage,omitempty" json:"cpu_usage,omitempty"`
-	IOBytes            *IOCheck     `yaml:"io_bytes,omitempty" json:"io_bytes,omitempty"`
-	FileUnchanged      *StillCheck  `yaml:"file_unchanged,omitempty" json:"file_unchanged,omitempty"`
-	InitSystem         *InitCheck   `yaml:"init_system,omitempty" json:"init_system,omitempty"`
-	KernelReleaseSame  *Target      `yaml:"kernel_release_same,omitempty" json:"kernel_release_same,omitempty"`
-	ProcessUIDEquals   *UIDCheck    `yaml:"process_uid_equals,omitempty" json:"process_uid_equals,omitempty"`
-	FileOwnerEquals    *OwnerCheck  `yaml:"file_owner_equals,omitempty" json:"file_owner_equals,omitempty"`
-	CgroupPathEquals   *CgPathCheck `yaml:"cgroup_path_equals,omitempty" json:"cgroup_path_equals,omitempty"`
-	UptimeOffset       *UptimeCheck `yaml:"uptime_offset,omitempty" json:"uptime_offset,omitempty"`
-
-	Guard bool `yaml:"guard,omitempty" json:"guard,omitempty"`
-	Not   bool `yaml:"not,omitempty" json:"not,omitempty"`
-}
-
-// NSCheck compares one namespace kind of two targets (b defaults to host).
-type NSCheck struct {
-	Kind string `yaml:"kind" json:"kind"` // mnt uts ipc pid net user cgroup time pid_for_children time_for_children
-	A    string `yaml:"a" json:"a"`
-	B    string `yaml:"b,omitempty" json:"b,omitempty"`
-}
-
-// ValueCheck compares one value read in a target with an expected string.
-type ValueCheck struct {
-	In    string `yaml:"in" json:"in"`
-	Value string `yaml:"value" json:"value"`
-}
-
-// MountCheck looks for a mount point (and optionally its fs type) in the
-// target's mountinfo.
-type MountCheck struct {
-	In     string `yaml:"in" json:"in"`
-	Path   string `yaml:"path" json:"path"`
-	FSType string `yaml:"fstype,omitempty" json:"fstype,omitempty"`
-}
-
-// CgroupCheck compares one cgroup file of a container (v2 or v1 name; the
-// engine reads whichever this host has) with a value.
-type CgroupCheck struct {
-	In    string `yaml:"in" json:"in"`
-	File  string `yaml:"file" json:"file"`                   // memory.max, memory.limit_in_bytes, pids.current, ...
-	Key   string `yaml:"key,omitempty" json:"key,omitempty"` // for flat-keyed files (memory.events oom_kill)
-	Op    string `yaml:"op" json:"op"`                       // == != <= >= < >  contains
-	Value string `yaml:"value" json:"value"`
-}
-
-// PathCheck names a path inside a container's (or overlay's) filesystem.
-type PathCheck struct {
-	In   string `yaml:"in" json:"in"`
-	Path string `yaml:"path" json:"path"`
-}
-
-// LinkCheck: a link in the target's net namespace carries an address.
-type LinkCheck struct {
-	In      string `yaml:"in" json:"in"`
-	Link    string `yaml:"link,omitempty" json:"link,omitempty"` // name; empty = any link
-	Address string `yaml:"address" json:"address"`               // CIDR or bare IP; "any" = any IPv4
-}
-
-// CountCheck compares a count with a number.
-type CountCheck struct {
-	In    string `yaml:"in" json:"in"`
-	Op    string `yaml:"op" json:"op"`
-	Value int    `yaml:"value" json:"value"`
-}
-
-// TimeCheck compares the offset of a clock in the target's time namespace.
-type TimeCheck struct {
-	In    string        `yaml:"in" json:"in"`
-	Clock string        `yaml:"clock" json:"clock"` // monotonic | boottime
-	Op    string        `yaml:"op,omitempty" json:"op,omitempty"`
-	Value time.Duration `yaml:"value" json:"value"`
-}
-
-// IPCCheck: a SysV IPC object of a kind (optionally with a key) is visible
-// in the target's ipc namespace.
-type IPCCheck struct {
-	In   string `yaml:"in" json:"in"`
-	Kind string `yaml:"kind" json:"kind"`                   // shm | msg | sem
-	Key  string `yaml:"key,omitempty" json:"key,omitempty"` // decimal or 0x hex; empty = any
-}
-
-// ParentCheck: the parent of target's process is another target or has a
-// given command name. With Ancestor, any process up the PPid chain counts
-// (e.g. when a runtime's helper process sits between CLI and container).
-type ParentCheck struct {
-	Of       string `yaml:"of" json:"of"`
-	Parent   string `yaml:"parent,omitempty" json:"parent,omitempty"` // target name
-	Comm     string `yaml:"comm,omitempty" json:"comm,omitempty"`
-	Ancestor bool   `yaml:"ancestor,omitempty" json:"ancestor,omitempty"`
-}
-
-// HTTPCheck does GET http://127.0.0.1:port/path inside the container's net
-// namespace and looks for Value in the body.
-type HTTPCheck struct {
-	In     string `yaml:"in" json:"in"`
-	Port   int    `yaml:"port" json:"port"`
-	Path   string `yaml:"path,omitempty" json:"path,omitempty"`
-	Value  string `yaml:"value" json:"value"`
-	Status int    `yaml:"status,omitempty" json:"status,omitempty"`
-}
-
-// ExecCheck runs argv in a container and looks for Value in its output.
-type ExecCheck struct {
-	In      string        `yaml:"in" json:"in"`
-	Argv    []string      `yaml:"argv" json:"argv"`
-	Value   string        `yaml:"value" json:"value"`
-	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-}
-
-// FileContains reads a file inside the target's root and looks for Value.
-type FileCheck struct {
-	In    string `yaml:"in" json:"in"`
-	Path  string `yaml:"path" json:"path"`
-	Value string `yaml:"value" json:"value"`
-}
-
-// CPUCheck compares a container's CPU use, in CPUs, averaged over Window
-// (default 2s): its cgroup's usage counter read twice.
-type CPUCheck struct {
-	In     string        `yaml:"in" json:"in"`
-	Op     string        `yaml:"op" json:"op"`
-	Value  float64       `yaml:"value" json:"value"` // CPUs: 0.25 = a quarter of one CPU
-	Window time.Duration `yaml:"window,omitempty" json:"window,omitempty"`
-}
-
-// IOCheck compares the bytes a container's cgroup read or wrote on the
-// disk that holds the containers.
-type IOCheck struct {
-	In    string `yaml:"in" json:"in"`
-	Dir   string `yaml:"dir" json:"dir"` // read | write
-	Op    string `yaml:"op" json:"op"`
-	Value string `yaml:"value" json:"value"` // a size: 8M
-}
-
-// StillCheck passes when a file inside a target reads the same twice,
-// For apart (default 1s).
-type StillCheck struct {
-	In   string        `yaml:"in" json:"in"`
-	Path string        `yaml:"path" json:"path"`
-	For  time.Duration `yaml:"for,omitempty" json:"for,omitempty"`
-}
-
-// InitCheck says what runs this machine as pid 1, from fixed sources only.
-type InitCheck struct {
-	Value string `yaml:"value" json:"value"` // systemd | other | any
-}
-
-// UIDCheck compares the real uid of a target's process, as Reader's user
-// namespace sees it (host: ctlab reads /proc/<pid>/status; inside: a
-// process in the container reads it).
-type UIDCheck struct {
-	In     string `yaml:"in" json:"in"`
-	Value  int    `yaml:"value" json:"value"`
-	Reader string `yaml:"reader,omitempty" json:"reader,omitempty"` // host (default) | inside
-}
-
-// OwnerCheck compares the owner of a file inside a target as the host sees it.
-type OwnerCheck struct {
-	In   string `yaml:"in" json:"in"`
-	Path string `yaml:"path" json:"path"`
-	UID  int    `yaml:"uid" json:"uid"`
-	GID  *int   `yaml:"gid,omitempty" json:"gid,omitempty"`
-}
-
-// CgPathCheck compares a target's cgroup path as the host reads it.
-type CgPathCheck struct {
-	In         string `yaml:"in" json:"in"`
-	Value      string `yaml:"value" json:"value"`
-	Controller string `yaml:"controller,omitempty" json:"controller,omitempty"` // v1 hierarchy; default memory on v1, the 0:: line on v2
-}
-
-// UptimeCheck compares /proc/uptime read inside a target with the host's.
-type UptimeCheck struct {
-	In        string        `yaml:"in" json:"in"`
-	Op        string        `yaml:"op,omitempty" json:"op,omitempty"` // default ==
-	Value     time.Duration `yaml:"value" json:"value"`
-	Tolerance time.Duration `yaml:"tolerance,omitempty" json:"tolerance,omitempty"` // for ==, default 2s
-}
-
-// oneOf returns the YAML key and value of the single non-nil pointer field
-// of v (an *Action or *Check); n counts how many were set.
-func oneOf(v any) (key string, val any, n int) {
-	rv := reflect.ValueOf(v).Elem()
-	rt := rv.Type()
-	for i := 0; i < rt.NumField(); i++ {
-		f := rv.Field(i)
-		if f.Kind() != reflect.Pointer || f.IsNil() {
-			continue
-		}
-		tag := strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0]
-		n++
-		if n == 1 {
-			key, val = tag, f.Interface()
-		}
-	}
-	return key, val, n
-}
-
-// kindKeys lists the YAML keys of the pointer fields of v's type.
-func kindKeys(v any) []string {
-	rt := reflect.TypeOf(v).Elem()
-	var out []string
-	for i := 0; i < rt.NumField(); i++ {
-		if rt.Field(i).Type.Kind() == reflect.Pointer {
-			out = append(out, strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0])
-		}
-	}
-	return out
+	kind  string
+	body  checkKind
+	Guard bool
+	Not   bool
 }
 
 // Kind is the action's YAML key ("exec", "start", ...).
-func (a *Action) Kind() string { k, _, _ := oneOf(a); return k }
+func (a *Action) Kind() string { return a.kind }
 
 // Kind is the check's YAML key ("hostname_equals", ...).
-func (c *Check) Kind() string { k, _, _ := oneOf(c); return k }
+func (c *Check) Kind() string { return c.kind }
 
 // String renders the check compactly, in its YAML flow form:
 // hostname_equals {in: box, value: ctlab}.
 func (c *Check) String() string {
-	k, v, _ := oneOf(c)
-	s := k + " " + flow(v)
+	s := c.kind + " " + flow(c.body)
 	if c.Not {
 		s = "not " + s
 	}
@@ -426,16 +201,223 @@ func (c *Check) String() string {
 }
 
 // String renders the action compactly, in its YAML flow form.
-func (a *Action) String() string {
-	k, v, _ := oneOf(a)
-	return k + " " + flow(v)
+func (a *Action) String() string { return a.kind + " " + flow(a.body) }
+
+// UnmarshalYAML decodes `{KIND: {...}}` into the registered type of KIND,
+// as strictly as the rest of the file: unknown keys and wrong types are
+// errors with their line.
+func (a *Action) UnmarshalYAML(n *yaml.Node) error {
+	row, body, err := decodeKind(n, "action", nil)
+	if row != nil {
+		a.kind, a.body = row.name, body.(actionKind)
+	}
+	return err
+}
+
+// UnmarshalYAML is Action's, plus the keys guard and not.
+func (c *Check) UnmarshalYAML(n *yaml.Node) error {
+	row, body, err := decodeKind(n, "check", map[string]*bool{"guard": &c.Guard, "not": &c.Not})
+	if row != nil {
+		c.kind, c.body = row.name, body.(checkKind)
+	}
+	return err
+}
+
+// decodeKind finds the kind key of mapping n and decodes its value into a
+// new value of the registered type (nil row when there is no one kind).
+func decodeKind(n *yaml.Node, role string, extra map[string]*bool) (*vocabEntry, any, error) {
+	keys, errs := oneKind(n, role, extra)
+	if len(errs) > 0 {
+		return nil, nil, &yaml.TypeError{Errors: errs}
+	}
+	row := lookup(role, keys[0].Value)
+	var body any
+	if row.newCheck != nil {
+		body = row.newCheck()
+	} else {
+		body = row.newAction()
+	}
+	return row, body, decodeStrict(keys[1], body)
+}
+
+// oneKind finds the one kind key of mapping n (and decodes the flags in
+// extra); it returns the key and value nodes.
+func oneKind(n *yaml.Node, role string, extra map[string]*bool) ([]*yaml.Node, []string) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	typ := strings.ToUpper(role[:1]) + role[1:]
+	if n.Kind != yaml.MappingNode {
+		return nil, []string{fmt.Sprintf("line %d: cannot unmarshal %s `%s` into lab.%s", n.Line, n.ShortTag(), n.Value, typ)}
+	}
+	var kind []*yaml.Node
+	var errs []string
+	found := 0
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if p, ok := extra[k.Value]; ok {
+			if err := val.Decode(p); err != nil {
+				errs = append(errs, typeErrs(err)...)
+			}
+			continue
+		}
+		if lookup(role, k.Value) == nil {
+			errs = append(errs, fmt.Sprintf("line %d: field %s not found in type lab.%s", k.Line, k.Value, typ))
+			continue
+		}
+		found++
+		if found == 1 {
+			kind = []*yaml.Node{k, val}
+		}
+	}
+	if found != 1 && len(errs) == 0 {
+		errs = append(errs, fmt.Sprintf("line %d: a%s %s is a mapping with exactly one of: %s (found %d)", n.Line,
+			map[bool]string{true: "n"}[role == "action"], role, strings.Join(kindNames(role), ", "), found))
+	}
+	return kind, errs
+}
+
+// decodeStrict decodes n into v (a pointer to a kind's struct) rejecting
+// keys the struct does not have -- what KnownFields does for the whole
+// file, which yaml.v3's Node.Decode does not carry into custom unmarshalers.
+func decodeStrict(n *yaml.Node, v any) error {
+	errs := unknownKeys(n, reflect.TypeOf(v))
+	if err := n.Decode(v); err != nil {
+		errs = append(errs, typeErrs(err)...)
+	}
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
+}
+
+func typeErrs(err error) []string {
+	if te, ok := err.(*yaml.TypeError); ok {
+		return te.Errors
+	}
+	return []string{err.Error()}
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// unknownKeys lists the keys of mapping n that struct type t (or a struct
+// nested in it) does not have, as yaml.v3 words them.
+func unknownKeys(n *yaml.Node, t reflect.Type) []string {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	yamlFields(t, func(name string, f reflect.StructField) { fields[name] = f.Type })
+	var errs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.ShortTag() == "!!merge" { // "<<: *anchor" brings the anchor's keys
+			m := n.Content[i+1]
+			for m.Kind == yaml.AliasNode && m.Alias != nil {
+				m = m.Alias
+			}
+			for _, x := range append([]*yaml.Node{m}, m.Content...) {
+				if x.Kind == yaml.MappingNode || x.Kind == yaml.AliasNode {
+					errs = append(errs, unknownKeys(x, t)...)
+				}
+			}
+			continue
+		}
+		ft, ok := fields[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, t.String()))
+			continue
+		}
+		errs = append(errs, unknownKeys(n.Content[i+1], ft)...)
+	}
+	return errs
+}
+
+// yamlFields calls fn for each YAML key of struct t, inline fields expanded.
+func yamlFields(t reflect.Type, fn func(name string, f reflect.StructField)) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			yamlFields(f.Type, fn)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fn(name, f)
+	}
+}
+
+// MarshalJSON keeps the one-key form: {"exec": {...}}.
+func (a *Action) MarshalJSON() ([]byte, error) {
+	return kindJSON(a.kind, a.body, false, false)
+}
+
+// MarshalJSON: {"hostname_equals": {...}, "guard": true, "not": true}.
+func (c *Check) MarshalJSON() ([]byte, error) {
+	return kindJSON(c.kind, c.body, c.Guard, c.Not)
+}
+
+func kindJSON(kind string, body any, guard, not bool) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	k, _ := json.Marshal(kind)
+	fmt.Fprintf(&out, "{%s:%s", k, b)
+	if guard {
+		out.WriteString(`,"guard":true`)
+	}
+	if not {
+		out.WriteString(`,"not":true`)
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
+// MarshalYAML writes the one-key form back.
+func (a *Action) MarshalYAML() (any, error) { return kindYAML(a.kind, a.body, false, false) }
+
+// MarshalYAML writes the one-key form back, then guard and not.
+func (c *Check) MarshalYAML() (any, error) { return kindYAML(c.kind, c.body, c.Guard, c.Not) }
+
+// kindYAML builds the mapping in key order: the kind, guard, not.
+func kindYAML(kind string, body any, guard, not bool) (*yaml.Node, error) {
+	var val yaml.Node
+	if err := val.Encode(body); err != nil {
+		return nil, err
+	}
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kind}, &val)
+	for _, f := range []struct {
+		key string
+		on  bool
+	}{{"guard", guard}, {"not", not}} {
+		if f.on {
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: f.key},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		}
+	}
+	return n, nil
 }
 
 // flow renders v as one-line YAML (zero fields are left out).
 func flow(v any) string {
 	var n yaml.Node
 	if err := n.Encode(v); err != nil {
-		return fmt.Sprintf("%+v", deref(v))
+		return fmt.Sprintf("%+v", v)
 	}
 	var setFlow func(*yaml.Node)
 	setFlow = func(n *yaml.Node) {
@@ -449,15 +431,7 @@ func flow(v any) string {
 	setFlow(&n)
 	b, err := yaml.Marshal(&n)
 	if err != nil {
-		return fmt.Sprintf("%+v", deref(v))
+		return fmt.Sprintf("%+v", v)
 	}
 	return strings.TrimSpace(string(b))
-}
-
-func deref(v any) any {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
-		return rv.Elem().Interface()
-	}
-	return v
 }

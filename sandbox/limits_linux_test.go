@@ -33,7 +33,7 @@ func runToEnd(t *testing.T, cfg Config) (*Container, int, string) {
 func TestMemoryLimitOOMKills(t *testing.T) {
 	c, code, out := runToEnd(t, Config{
 		Limits: cgroups.Limits{MemoryMax: 32 << 20},
-		Args:   []string{"/.ctlab/ctlab", "load", "mem", strconv.Itoa(128 << 20), "5"},
+		Args:   []string{"/.ctlab/ctlab", "load", "mem", strconv.Itoa(128 << 20), "--seconds", "5"},
 	})
 	if code != 128+9 {
 		t.Errorf("exit status %d, want 137 (SIGKILL by the OOM killer); output:\n%s", code, out)
@@ -54,7 +54,7 @@ func TestMemoryLimitOOMKills(t *testing.T) {
 func TestCPULimitThrottles(t *testing.T) {
 	c, _ := startT(t, Config{
 		Limits: cgroups.Limits{CPUs: 0.2},
-		Args:   []string{"/.ctlab/ctlab", "load", "cpu", "30"},
+		Args:   []string{"/.ctlab/ctlab", "load", "cpu", "--seconds", "30"},
 	})
 	cg, _ := c.Cgroup()
 	time.Sleep(200 * time.Millisecond)
@@ -85,7 +85,7 @@ func TestPidsLimitRefusesForks(t *testing.T) {
 }
 
 func TestFreezerStopsAndResumes(t *testing.T) {
-	c, _ := startT(t, Config{Args: []string{"/.ctlab/ctlab", "load", "count", "/tmp/count", "60"}})
+	c, _ := startT(t, Config{Args: []string{"/.ctlab/ctlab", "load", "count", "/tmp/count", "--seconds", "60"}})
 	counter := filepath.Join(c.Layout.Upper, "tmp", "count")
 	read := func() int {
 		b, _ := os.ReadFile(counter)

@@ -16,7 +16,8 @@ import (
 
 // TestMain lets this test binary play every role the ctlab binary plays:
 // container init (Start re-executes /proc/self/exe), the exec helper (the C
-// constructor, linked via nsexec), the load generators at /.ctlab/ctlab
+// constructor, linked via nsexec), the load generators at /.ctlab/ctlab (the
+// real `ctlab load` command, load.Command, with the argv as given)
 // inside containers, and a "ctlab run" that the crash tests kill.
 func TestMain(m *testing.M) {
 	MaybeInit()

@@ -155,7 +155,7 @@ func TestNetNamespace(t *testing.T) {
 	}
 
 	const body = "hello from inside"
-	c2, _ := startT(t, Config{Net: true, Args: []string{"/.ctlab/ctlab", "load", "serve", "8080", body, "60"}})
+	c2, _ := startT(t, Config{Net: true, Args: []string{"/.ctlab/ctlab", "load", "serve", "8080", body, "--seconds", "60"}})
 	links, err = network.ReadLinks(c2.NSPath(NSNet))
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func parseLimits(memory string, cpus float64, pids int64, ioRead, allow, deny []
 		if err != nil {
 			return l, &sandbox.InputError{Problem: fmt.Sprintf("bad --memory %q: %v", memory, err), Fix: "use a size like 64M or 1G"}
 		}
-		l.MemoryMax = n
+		l.MemoryMax = max(n, 0) // "max": no limit
 	}
 	if cpus < 0 {
 		return l, &sandbox.InputError{Problem: "--cpus must be positive", Fix: "e.g. --cpus 0.5"}

@@ -70,10 +70,11 @@ Headless runs print the same event stream the terminal UI shows: as text
   sudo ctlab scenario run ns-uts --solve            # rehearse unattended
   sudo ctlab scenario run ns-uts --lang zh          # do the tasks yourself
   ctlab scenario validate my-lesson.yaml            # author: check the file
-  sudo ctlab scenario test ns-uts                   # author: checks fail before, pass after`,
+  sudo ctlab scenario test ns-uts                   # author: checks fail before, pass after
+  ctlab scenario vocab                              # author: every check and action`,
 	}
 	root.AddCommand(newScenarioListCmd(), newScenarioShowCmd(), newScenarioRunCmd(),
-		newScenarioValidateCmd(), newScenarioTestCmd(), newScenarioResetCmd())
+		newScenarioValidateCmd(), newScenarioTestCmd(), newScenarioResetCmd(), newScenarioVocabCmd())
 	return root
 }
 
@@ -393,9 +394,14 @@ listed. Exit status 2 when a file is invalid.`,
 	return cmd
 }
 
+// scenarioTest holds the flags of `scenario test`.
+type scenarioTest struct {
+	asJSON, trust, verbose, all bool
+	junit                       string
+}
+
 func newScenarioTestCmd() *cobra.Command {
-	var asJSON, trust, verbose, all bool
-	var junit string
+	var o scenarioTest
 	cmd := &cobra.Command{
 		Use:   "test [ID|FILE...]",
 		Short: "Prove scenarios: each check must FAIL before its step and PASS after",
@@ -411,107 +417,153 @@ with the reason. Exit status 1 on any defect.`,
   sudo ctlab scenario test ns-uts ns-pid
   sudo ctlab scenario test --json > selftest.json
   sudo ctlab scenario test --junit selftest.xml`,
+		RunE: o.run,
+	}
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the reports as JSON (evidence before and after for every check)")
+	cmd.Flags().BoolVar(&o.trust, "trust", false, "allow host commands of scenarios that have them")
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "print every check's before/after result")
+	cmd.Flags().BoolVar(&o.all, "all", false, "test every built-in scenario (the default when no ID is given)")
+	cmd.Flags().StringVar(&o.junit, "junit", "", "also write JUnit XML (a suite per scenario, a case per step) to this file")
+	return cmd
+}
+
+func (o *scenarioTest) run(cmd *cobra.Command, args []string) error {
+	if o.all && len(args) > 0 {
+		return usageError{errors.New("--all tests every built-in scenario: give no IDs with it")}
+	}
+	list := shippedScenarios(cmd.ErrOrStderr())
+	if len(args) > 0 {
+		list = nil
+		for _, id := range args {
+			s, err := findScenario(cmd, id)
+			if err != nil {
+				return err
+			}
+			list = append(list, s)
+		}
+	}
+	ctx, cancel := interruptible(cmd.Context())
+	defer cancel()
+	out := cmd.OutOrStdout()
+	reps := []*lab.TestReport{}
+	failed := 0
+	for _, s := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		rep := o.test(ctx, s)
+		reps = append(reps, rep)
+		if !rep.Pass {
+			failed++
+		}
+		if !o.asJSON {
+			o.print(out, rep)
+		}
+	}
+	if err := o.write(out, reps); err != nil {
+		return err
+	}
+	if failed > 0 {
+		if !o.asJSON {
+			fmt.Fprintf(out, "%d of %d scenarios have defects\n", failed, len(reps))
+		}
+		return exitError{1}
+	}
+	return ctx.Err()
+}
+
+// test self-tests one scenario, or skips one that needs --trust.
+func (o *scenarioTest) test(ctx context.Context, s *lab.Scenario) *lab.TestReport {
+	if steps := s.TrustSteps(); len(steps) > 0 && !o.trust {
+		return &lab.TestReport{Scenario: s.ID, Pass: true, Skipped: []string{"touches the host (steps " + strings.Join(steps, ", ") + "): needs --trust"}}
+	}
+	return lab.SelfTest(ctx, s, lab.Options{Trust: o.trust})
+}
+
+// print writes one report as text.
+func (o *scenarioTest) print(out io.Writer, rep *lab.TestReport) {
+	switch {
+	case len(rep.Skipped) > 0:
+		fmt.Fprintf(out, "SKIP %s: %s\n", rep.Scenario, strings.Join(rep.Skipped, "; "))
+	case rep.Pass:
+		fmt.Fprintf(out, "ok   %s (%d steps, %s)\n", rep.Scenario, len(rep.Steps), rep.Duration.Round(1e6))
+	default:
+		fmt.Fprintf(out, "FAIL %s\n", rep.Scenario)
+		for _, d := range rep.Defects() {
+			fmt.Fprintf(out, "     - %s\n", d)
+		}
+	}
+	if !o.verbose {
+		return
+	}
+	for _, st := range rep.Steps {
+		for i, a := range st.After {
+			b := ""
+			if i < len(st.Before) {
+				b = fmt.Sprintf("%v", st.Before[i].Pass)
+			}
+			fmt.Fprintf(out, "     %s: %s before=%s after=%v (%s)\n", st.ID, a.Desc, b, a.Pass, a.Source)
+		}
+	}
+}
+
+// write prints the reports as JSON and writes the JUnit file, as asked.
+func (o *scenarioTest) write(out io.Writer, reps []*lab.TestReport) error {
+	if o.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reps); err != nil {
+			return err
+		}
+	}
+	if o.junit == "" {
+		return nil
+	}
+	f, err := os.Create(o.junit)
+	if err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	werr := lab.WriteJUnit(f, reps)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
+}
+
+func newScenarioVocabCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "vocab",
+		Short: "List every check and action a scenario can use, with its keys",
+		Long: `vocab prints the vocabulary of scenario files: every action (do, solve,
+cleanup) and every check (expect), with its family, its keys ("?" marks an
+optional one; parentheses give a default or the allowed values) and what it
+does or reads. It is generated from the same table the loader and the engine
+use, as is the reference in docs/scenario-format.md.`,
+		Example: `  ctlab scenario vocab
+  ctlab scenario vocab --json | jq '.[] | select(.role == "check") | .name'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if all && len(args) > 0 {
-				return usageError{errors.New("--all tests every built-in scenario: give no IDs with it")}
-			}
-			list := shippedScenarios(cmd.ErrOrStderr())
-			if len(args) > 0 {
-				var pick []*lab.Scenario
-				for _, id := range args {
-					s, err := findScenario(cmd, id)
-					if err != nil {
-						return err
-					}
-					pick = append(pick, s)
-				}
-				list = pick
-			}
-			ctx, cancel := interruptible(cmd.Context())
-			defer cancel()
 			out := cmd.OutOrStdout()
-			var reps []*lab.TestReport
-			failed := 0
-			for _, s := range list {
-				if ctx.Err() != nil {
-					break
-				}
-				if steps := s.TrustSteps(); len(steps) > 0 && !trust {
-					rep := &lab.TestReport{Scenario: s.ID, Pass: true, Skipped: []string{"touches the host (steps " + strings.Join(steps, ", ") + "): needs --trust"}}
-					reps = append(reps, rep)
-					if !asJSON {
-						fmt.Fprintf(out, "SKIP %s: %s\n", s.ID, rep.Skipped[0])
-					}
-					continue
-				}
-				rep := lab.SelfTest(ctx, s, lab.Options{Trust: trust})
-				reps = append(reps, rep)
-				if !rep.Pass {
-					failed++
-				}
-				if asJSON {
-					continue
-				}
-				switch {
-				case len(rep.Skipped) > 0:
-					fmt.Fprintf(out, "SKIP %s: %s\n", s.ID, strings.Join(rep.Skipped, "; "))
-				case rep.Pass:
-					fmt.Fprintf(out, "ok   %s (%d steps, %s)\n", s.ID, len(rep.Steps), rep.Duration.Round(1e6))
-				default:
-					fmt.Fprintf(out, "FAIL %s\n", s.ID)
-					for _, d := range rep.Defects() {
-						fmt.Fprintf(out, "     - %s\n", d)
-					}
-				}
-				if verbose {
-					for _, st := range rep.Steps {
-						for i := range st.After {
-							b, a := "", st.After[i]
-							if i < len(st.Before) {
-								b = fmt.Sprintf("%v", st.Before[i].Pass)
-							}
-							fmt.Fprintf(out, "     %s: %s before=%s after=%v (%s)\n", st.ID, a.Desc, b, a.Pass, a.Source)
-						}
-					}
-				}
-			}
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if reps == nil {
-					reps = []*lab.TestReport{}
-				}
-				if err := enc.Encode(reps); err != nil {
-					return err
-				}
+				return enc.Encode(lab.Vocabulary())
 			}
-			if junit != "" {
-				f, err := os.Create(junit)
-				if err != nil {
-					return fmt.Errorf("junit: %w", err)
+			for _, role := range []string{"action", "check"} {
+				fmt.Fprintf(out, "%sS\n", strings.ToUpper(role))
+				for _, k := range lab.Vocabulary() {
+					if k.Role == role {
+						fmt.Fprintf(out, "  %-22s %-11s %s\n", k.Name, k.Family, strings.ReplaceAll(k.Args(), "`", ""))
+					}
 				}
-				werr := lab.WriteJUnit(f, reps)
-				if cerr := f.Close(); werr == nil {
-					werr = cerr
-				}
-				if werr != nil {
-					return werr
-				}
+				fmt.Fprintln(out)
 			}
-			if failed > 0 {
-				if !asJSON {
-					fmt.Fprintf(out, "%d of %d scenarios have defects\n", failed, len(reps))
-				}
-				return exitError{1}
-			}
-			return ctx.Err()
+			fmt.Fprintln(out, "What each one does or reads: docs/scenario-format.md, or --json.")
+			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reports as JSON (evidence before and after for every check)")
-	cmd.Flags().BoolVar(&trust, "trust", false, "allow host commands of scenarios that have them")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every check's before/after result")
-	cmd.Flags().BoolVar(&all, "all", false, "test every built-in scenario (the default when no ID is given)")
-	cmd.Flags().StringVar(&junit, "junit", "", "also write JUnit XML (a suite per scenario, a case per step) to this file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the vocabulary as JSON: name, role, family, doc, fields")
 	return cmd
 }
 

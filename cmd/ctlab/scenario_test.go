@@ -150,3 +150,50 @@ steps:
 		t.Fatalf("validate: exit %d:\n%s", code, out)
 	}
 }
+
+// TestScenarioVocab: the vocabulary command lists every kind from the
+// registry, as text and as JSON.
+func TestScenarioVocab(t *testing.T) {
+	out, code := runScenarioCLI(t, "scenario", "vocab", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	var kinds []struct {
+		Name, Role, Family, Doc string
+		Fields                  []struct{ Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &kinds); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	roles := map[string]int{}
+	for _, k := range kinds {
+		roles[k.Role]++
+		if k.Family == "" || k.Doc == "" || len(k.Fields) == 0 {
+			t.Errorf("%+v: want family, doc and fields", k)
+		}
+	}
+	if roles["check"] < 30 || roles["action"] < 15 {
+		t.Errorf("roles %v: want every check and action", roles)
+	}
+	text, code := runScenarioCLI(t, "scenario", "vocab")
+	for _, want := range []string{"ACTIONS", "CHECKS", "hostname_equals", "in, value", "load", "kind (cpu|mem|fork|io|count|shm)"} {
+		if code != 0 || !strings.Contains(text, want) {
+			t.Errorf("exit %d, text lacks %q:\n%s", code, want, text)
+		}
+	}
+}
+
+// TestLoadCLIUsage: `ctlab load` is sandbox/load's command, with the CLI's
+// exit statuses: 2 for a bad argument.
+func TestLoadCLIUsage(t *testing.T) {
+	for _, args := range [][]string{{"load", "fork", "0"}, {"load", "nope"}, {"load", "mem"}, {"load", "cpu", "--seconds", "x"}} {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(args)
+		if code := exitStatusQuiet(root.Execute(), &out); code != 2 {
+			t.Errorf("%q: exit %d, want 2: %s", args, code, out.String())
+		}
+	}
+}

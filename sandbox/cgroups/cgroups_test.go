@@ -18,7 +18,7 @@ import (
 )
 
 func TestParseSize(t *testing.T) {
-	good := map[string]int64{"64M": 64 << 20, "1G": 1 << 30, "512k": 512 << 10, "4096": 4096, "1.5G": 3 << 29, "2MiB": 2 << 20, "10mb": 10 << 20}
+	good := map[string]int64{"64M": 64 << 20, "1G": 1 << 30, "512k": 512 << 10, "4096": 4096, "1.5G": 3 << 29, "2MiB": 2 << 20, "10mb": 10 << 20, "max": -1}
 	for in, want := range good {
 		got, err := ParseSize(in)
 		if err != nil || got != want {

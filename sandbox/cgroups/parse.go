@@ -9,8 +9,12 @@ import (
 
 // ParseSize parses a byte size: plain bytes ("1048576") or a number with a
 // K, M, G or T suffix in powers of 1024 ("512k", "64M", "1.5G"; "MB"/"MiB"
-// mean the same). It refuses empty, negative and overflowing sizes.
+// mean the same), or "max" (no limit), returned as -1. It refuses empty,
+// negative and overflowing sizes.
 func ParseSize(s string) (int64, error) {
+	if strings.TrimSpace(s) == "max" {
+		return -1, nil
+	}
 	v, err := parseUnits(s)
 	if err != nil {
 		return 0, err
