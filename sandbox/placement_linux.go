@@ -196,17 +196,14 @@ func (p *cloneFromThread) attach(pid int) (bool, error) {
 //
 // Preconditions: the goroutine is locked to its thread; cgroup v1.
 func enterCgroupThread(cg *cgroups.Cgroup) (back func() error, err error) {
-	own, err := os.ReadFile("/proc/thread-self/cgroup")
+	own, err := cgroups.ReadProcCgroup("/proc/thread-self/cgroup")
 	if err != nil {
 		return nil, err
 	}
 	ownPath := map[string]string{} // controller -> this thread's path in its hierarchy
-	for _, line := range strings.Split(string(own), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && parts[1] != "" {
-			for _, ctrl := range strings.Split(parts[1], ",") {
-				ownPath[ctrl] = parts[2]
-			}
+	for _, m := range own {
+		for _, ctrl := range m.Controllers {
+			ownPath[ctrl] = m.Path
 		}
 	}
 	seen := map[string]bool{}
