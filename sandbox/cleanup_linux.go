@@ -235,7 +235,10 @@ func keys(m map[string]bool) []string {
 // LabDir is where the scenario engine keeps a scenario's own kernel objects
 // that are not containers (stand-alone overlays, committed layers, OCI
 // bundles): DataDir/lab/<scenario id>.
-func LabDir(id string) string { return filepath.Join(DataDir, "lab", id) }
+// It is the one place that path is computed.
+func LabDir(id string) string { return filepath.Join(labRoot(), id) }
+
+func labRoot() string { return filepath.Join(DataDir, "lab") }
 
 // ScenarioLock is the lock file a running scenario holds (flock) for its
 // whole run, so a cleanup can tell a live scenario from a killed one.
@@ -247,7 +250,7 @@ func ScenarioLock(id string) string { return filepath.Join(RunDir, "locks", "sce
 // directory with something mounted under it is left alone: without a
 // journal nothing says the mount is ctlab's.
 func sweepLabDirs(rep *CleanupReport) error {
-	root := filepath.Join(DataDir, "lab")
+	root := labRoot()
 	ents, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -50,7 +50,7 @@ func (cfg *Config) validate() error {
 	}
 	for _, ns := range cfg.Namespaces {
 		if !ns.Valid() {
-			return &InputError{Problem: fmt.Sprintf("unknown namespace kind %q", ns), Fix: "use mnt,uts,ipc,pid,net,user,cgroup,time"}
+			return &InputError{Problem: fmt.Sprintf("unknown namespace kind %q", ns), Fix: "use " + namespaceList}
 		}
 		if _, err := os.Stat("/proc/self/ns/" + string(ns)); err != nil {
 			return &InputError{Problem: fmt.Sprintf("this kernel has no %s namespace", ns), Fix: "leave it out of --ns (see ctlab doctor)"}

@@ -635,3 +635,21 @@ func BenchmarkCreateAddDelete(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+func TestParseProcCgroup(t *testing.T) {
+	in := "12:pids:/ctlab/a\n4:cpu,cpuacct:/ctlab/a\n1:name=systemd:/user.slice\n0::/ctlab/with:colon\nbogus\nx:y:z\n"
+	got := ParseProcCgroup(in)
+	want := []Member{
+		{Hierarchy: 12, Controllers: []string{"pids"}, Path: "/ctlab/a"},
+		{Hierarchy: 4, Controllers: []string{"cpu", "cpuacct"}, Path: "/ctlab/a"},
+		{Hierarchy: 1, Controllers: []string{"name=systemd"}, Path: "/user.slice"},
+		{Hierarchy: 0, Path: "/ctlab/with:colon"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ParseProcCgroup = %+v\nwant %+v", got, want)
+	}
+	own, err := ReadProcCgroup("/proc/self/cgroup")
+	if err != nil || len(own) == 0 {
+		t.Errorf("ReadProcCgroup(/proc/self/cgroup) = %v, %v", own, err)
+	}
+}

@@ -34,11 +34,6 @@ func readOf[T any](v T, source string, err error) Read[T] {
 	return r
 }
 
-// NSKinds are the namespace files of /proc/<pid>/ns, the eight kinds plus
-// the two "for children" links (pid and time namespaces apply to children
-// created after unshare/setns, not to the caller itself).
-var NSKinds = []string{"mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time", "pid_for_children", "time_for_children"}
-
 // Process is the snapshot of one process.
 type Process struct {
 	Pid  int       `json:"pid"`
