@@ -206,23 +206,18 @@ func enterCgroupThread(cg *cgroups.Cgroup) (back func() error, err error) {
 			ownPath[ctrl] = m.Path
 		}
 	}
-	seen := map[string]bool{}
+	hs, err := hierarchies(cg)
+	if err != nil {
+		return nil, err
+	}
 	var join, home []string
-	for ctrl, dir := range cg.Paths() {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			return nil, err
-		}
-		if seen[real] {
-			continue
-		}
-		seen[real] = true
-		root, ok := strings.CutSuffix(dir, "/ctlab/"+cg.Name())
-		p, known := ownPath[ctrl]
+	for _, h := range hs {
+		root, ok := strings.CutSuffix(h.dir, "/ctlab/"+cg.Name())
+		p, known := ownPath[h.ctrl]
 		if !ok || !known {
-			return nil, fmt.Errorf("no own cgroup for %s", ctrl)
+			return nil, fmt.Errorf("no own cgroup for %s", h.ctrl)
 		}
-		join = append(join, filepath.Join(dir, "tasks"))
+		join = append(join, filepath.Join(h.dir, "tasks"))
 		home = append(home, filepath.Join(root, p, "tasks"))
 	}
 	writeSelf := func(files []string) error {
@@ -250,18 +245,13 @@ func cgroupTasksFor(cg *cgroups.Cgroup, owner int) ([]string, error) {
 	if cgroups.Effective() != cgroups.V1 {
 		return nil, nil
 	}
-	seen := map[string]bool{}
+	hs, err := hierarchies(cg)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, dir := range cg.Paths() {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			return nil, err
-		}
-		if seen[real] {
-			continue
-		}
-		seen[real] = true
-		f := filepath.Join(real, "tasks")
+	for _, h := range hs {
+		f := filepath.Join(h.real, "tasks")
 		if owner != 0 {
 			if err := os.Chown(f, owner, owner); err != nil {
 				return nil, err
@@ -270,5 +260,26 @@ func cgroupTasksFor(cg *cgroups.Cgroup, owner int) ([]string, error) {
 		out = append(out, f)
 	}
 	sort.Strings(out)
+	return out, nil
+}
+
+// hierarchy is one distinct v1 hierarchy of a cgroup: a controller in it,
+// the cgroup's directory there, and that directory with symlinks resolved
+// (co-mounted controllers such as cpu,cpuacct share one).
+type hierarchy struct{ ctrl, dir, real string }
+
+func hierarchies(cg *cgroups.Cgroup) ([]hierarchy, error) {
+	seen := map[string]bool{}
+	var out []hierarchy
+	for ctrl, dir := range cg.Paths() {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[real] {
+			seen[real] = true
+			out = append(out, hierarchy{ctrl, dir, real})
+		}
+	}
 	return out, nil
 }

@@ -6,7 +6,7 @@
 // filesystem attributes. A Go program already runs several threads before
 // main, so the joining must happen in a constructor that runs when the
 // binary is loaded. The constructor does nothing unless the environment
-// variable _CTLAB_NSEXEC is set, so importing this package is free for every
+// variable _CTLAB_NSEXEC or _CTLAB_INIT is set, so importing this package is free for every
 // other use of the binary.
 //
 // The constructor serves two callers: the container init's C stage
