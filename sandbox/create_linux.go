@@ -160,7 +160,6 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	}
 	defer s.j.close()
 	s.c = s.newContainer()
-	defer s.closeAll()
 
 	// From here on every failure must undo what was made. The journal knows.
 	defer func() {
@@ -169,6 +168,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 			c = nil
 		}
 	}()
+	defer s.closeAll() // before the undo: the init sees its pipes close
 	for _, phase := range []func() error{
 		s.dirs, s.cgroup, s.rootfs, s.clone, s.handshake, s.network, s.goAhead,
 	} {
