@@ -653,3 +653,61 @@ func TestParseProcCgroup(t *testing.T) {
 		t.Errorf("ReadProcCgroup(/proc/self/cgroup) = %v, %v", own, err)
 	}
 }
+
+// RemovePath removes a group another runtime made under a ctlab-* name in
+// every hierarchy, with its processes, and refuses any other path.
+func TestRemovePath(t *testing.T) {
+	needRoot(t)
+	rel := fmt.Sprintf("/ctlab-runc-test-%d", os.Getpid())
+	var made []string
+	ents, _ := os.ReadDir("/sys/fs/cgroup")
+	if Effective() == V2 {
+		ents = nil
+		made = append(made, "/sys/fs/cgroup"+rel)
+	}
+	for _, e := range ents {
+		made = append(made, filepath.Join("/sys/fs/cgroup", e.Name(), rel))
+	}
+	seen := map[string]bool{}
+	for _, d := range made {
+		real, _ := filepath.EvalSymlinks(filepath.Dir(d))
+		if seen[real] {
+			continue
+		}
+		seen[real] = true
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Logf("mkdir %s: %v", d, err) // a hierarchy that refuses (e.g. cpuset unset) is skipped
+		}
+	}
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	go sleep.Wait() // reap it once RemovePath kills it
+	procs := "/sys/fs/cgroup" + rel + "/cgroup.procs"
+	if Effective() == V1 {
+		procs = "/sys/fs/cgroup/pids" + rel + "/cgroup.procs"
+	}
+	if err := os.WriteFile(procs, []byte(fmt.Sprint(sleep.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"/other", "/ctlab/x", "/ctlab-a/../b", "ctlab-rel"} {
+		if err := RemovePath(context.Background(), bad); err == nil {
+			t.Errorf("RemovePath(%q) accepted", bad)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := RemovePath(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range made {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s survived", d)
+		}
+	}
+	if err := RemovePath(ctx, rel); err != nil {
+		t.Errorf("second RemovePath: %v", err)
+	}
+}

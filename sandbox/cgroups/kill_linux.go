@@ -180,13 +180,15 @@ func RemovePath(ctx context.Context, rel string) error {
 	c := &Cgroup{name: rel, mode: Effective(), paths: map[string]string{}}
 	switch c.mode {
 	case V1:
-		roots, err := v1Roots()
+		// Every mounted hierarchy, not only those ctlab uses: the other
+		// runtime makes its group in each (net_cls, systemd, unified ...).
+		ents, err := os.ReadDir(unifiedRoot)
 		if err != nil {
 			return fmt.Errorf("remove cgroup %s: %w", rel, err)
 		}
-		for ctrl, root := range roots {
-			if p := filepath.Join(root, clean); exists(p) {
-				c.paths[ctrl] = p
+		for _, e := range ents {
+			if p := filepath.Join(unifiedRoot, e.Name(), clean); exists(p) {
+				c.paths[e.Name()] = p
 			}
 		}
 	case V2:
