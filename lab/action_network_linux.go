@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ctlab/ctlab/sandbox/network"
+	"github.com/ctlab/ctlab/sandbox"
 )
 
 // LinkAction gives a container a veth pair to the host (the container must
@@ -20,7 +20,7 @@ func (a *LinkAction) do(ctx context.Context, e *Engine) (string, *int, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	att, err := network.Setup(ctx, c.Name, c.Pid)
+	att, err := sandbox.LinkContainer(ctx, c)
 	if err != nil {
 		return "", nil, err
 	}

@@ -93,7 +93,7 @@ func (e *Engine) mountOverlay(m *MountOverlay) error {
 			return err
 		}
 	}
-	if err := overlay.Mount(l); err != nil {
+	if err := sandbox.MountOverlay(e.s.ID, l); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -156,7 +156,7 @@ func (e *Engine) commitLayer(c *CommitLayer) (string, *int, error) {
 		return "", nil, err
 	}
 	os.RemoveAll(dst)
-	if err := overlay.CommitDir(l, dst); err != nil {
+	if err := sandbox.Commit(e.s.ID, l, dst); err != nil {
 		return "", nil, err
 	}
 	e.mu.Lock()

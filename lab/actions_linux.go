@@ -402,6 +402,9 @@ func (e *Engine) removeAll(ctx context.Context) error {
 			}
 		}
 	}
+	if err := sandbox.CleanupLab(ctx, e.s.ID); err != nil { // what the lab journal still names
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("reset scenario %s: %w", e.s.ID, err)
 	}

@@ -3,13 +3,12 @@ package lab
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/sandbox/cgroups"
-	"github.com/ctlab/ctlab/sandbox/kstate"
+	"github.com/ctlab/ctlab/sandbox/mountinfo"
 	"github.com/ctlab/ctlab/sandbox/network"
 )
 
@@ -158,7 +157,7 @@ func allKernelObjects() []string {
 			out = append(out, "link "+l)
 		}
 	}
-	if ms, err := kstate.ReadMountinfo(os.Getpid()); err == nil {
+	if ms, err := mountinfo.Read(0); err == nil {
 		for _, m := range ms {
 			if strings.HasPrefix(m.MountPoint, sandbox.DataDir+"/") || strings.HasPrefix(m.MountPoint, sandbox.RunDir+"/") {
 				out = append(out, "mount "+m.MountPoint)

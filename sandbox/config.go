@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/kstate"
 )
 
 // Namespace is one of the eight Linux namespace kinds, named as in /proc/<pid>/ns.
@@ -25,10 +26,23 @@ const (
 	NSTime   Namespace = "time"
 )
 
-// AllNamespaces lists every kind in the order exec joins them: user first
-// (it grants the capabilities needed for the others), mnt last (after it,
-// host paths are gone).
-var AllNamespaces = []Namespace{NSUser, NSIPC, NSUTS, NSNet, NSPID, NSCgroup, NSTime, NSMount}
+// AllNamespaces lists every kind (kstate.NamespaceKinds, the one list) in
+// the order exec joins them: user first (it grants the capabilities needed
+// for the others), mnt last (after it, host paths are gone).
+var AllNamespaces = joinOrder(kstate.NamespaceKinds)
+
+// namespaceList is the kinds as a comma list, for messages.
+var namespaceList = strings.Join(kstate.NamespaceKinds, ",")
+
+func joinOrder(kinds []string) []Namespace {
+	out := []Namespace{NSUser}
+	for _, k := range kinds {
+		if ns := Namespace(k); ns != NSUser && ns != NSMount {
+			out = append(out, ns)
+		}
+	}
+	return append(out, NSMount)
+}
 
 // ParseNamespaces reads a comma list such as "mnt,uts,pid" or "all".
 func ParseNamespaces(s string) ([]Namespace, error) {
@@ -40,7 +54,7 @@ func ParseNamespaces(s string) ([]Namespace, error) {
 	for _, part := range strings.Split(s, ",") {
 		ns := Namespace(strings.TrimSpace(part))
 		if !ns.Valid() {
-			return nil, fmt.Errorf("unknown namespace kind %q: use a comma list of mnt,uts,ipc,pid,net,user,cgroup,time or \"all\"", part)
+			return nil, fmt.Errorf("unknown namespace kind %q: use a comma list of %s or \"all\"", part, namespaceList)
 		}
 		seen[ns] = true
 	}

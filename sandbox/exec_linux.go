@@ -109,6 +109,7 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 	if env == nil {
 		env = c.Env
 	}
+	// The exec helper protocol: docs/start-path.md, "The init protocol".
 	cmd := exec.Command("/proc/self/exe", append([]string{"__nsexec", "--"}, ec.Args...)...)
 	cmd.Env = append(append([]string(nil), env...),
 		"_CTLAB_NSEXEC="+strings.Join(spec, ","),

@@ -18,14 +18,14 @@ import (
 )
 
 func TestParseSize(t *testing.T) {
-	good := map[string]int64{"64M": 64 << 20, "1G": 1 << 30, "512k": 512 << 10, "4096": 4096, "1.5G": 3 << 29, "2MiB": 2 << 20, "10mb": 10 << 20, "max": -1}
+	good := map[string]int64{"64M": 64 << 20, "1G": 1 << 30, "512k": 512 << 10, "4096": 4096, "1.5G": 3 << 29, "2MiB": 2 << 20, "10mb": 10 << 20, "max": -1, " max ": -1, "0.5k": 512}
 	for in, want := range good {
 		got, err := ParseSize(in)
 		if err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1", "M", "12X", "abc", "99999999999999999999", "9000000000G"} {
+	for _, in := range []string{"", "-1", "M", "12X", "abc", "99999999999999999999", "9000000000G", "MAX", "maxx", "-max", "1.5.G"} {
 		if got, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
 		}
@@ -633,5 +633,81 @@ func BenchmarkCreateAddDelete(b *testing.B) {
 	b.StopTimer()
 	if err := prev.Delete(ctx); err != nil {
 		b.Fatal(err)
+	}
+}
+
+func TestParseProcCgroup(t *testing.T) {
+	in := "12:pids:/ctlab/a\n4:cpu,cpuacct:/ctlab/a\n1:name=systemd:/user.slice\n0::/ctlab/with:colon\nbogus\nx:y:z\n"
+	got := ParseProcCgroup(in)
+	want := []Member{
+		{Hierarchy: 12, Controllers: []string{"pids"}, Path: "/ctlab/a"},
+		{Hierarchy: 4, Controllers: []string{"cpu", "cpuacct"}, Path: "/ctlab/a"},
+		{Hierarchy: 1, Controllers: []string{"name=systemd"}, Path: "/user.slice"},
+		{Hierarchy: 0, Path: "/ctlab/with:colon"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ParseProcCgroup = %+v\nwant %+v", got, want)
+	}
+	own, err := ReadProcCgroup("/proc/self/cgroup")
+	if err != nil || len(own) == 0 {
+		t.Errorf("ReadProcCgroup(/proc/self/cgroup) = %v, %v", own, err)
+	}
+}
+
+// RemovePath removes a group another runtime made under a ctlab-* name in
+// every hierarchy, with its processes, and refuses any other path.
+func TestRemovePath(t *testing.T) {
+	needRoot(t)
+	rel := fmt.Sprintf("/ctlab-runc-test-%d", os.Getpid())
+	var made []string
+	ents, _ := os.ReadDir("/sys/fs/cgroup")
+	if Effective() == V2 {
+		ents = nil
+		made = append(made, "/sys/fs/cgroup"+rel)
+	}
+	for _, e := range ents {
+		made = append(made, filepath.Join("/sys/fs/cgroup", e.Name(), rel))
+	}
+	seen := map[string]bool{}
+	for _, d := range made {
+		real, _ := filepath.EvalSymlinks(filepath.Dir(d))
+		if seen[real] {
+			continue
+		}
+		seen[real] = true
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Logf("mkdir %s: %v", d, err) // a hierarchy that refuses (e.g. cpuset unset) is skipped
+		}
+	}
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	go sleep.Wait() // reap it once RemovePath kills it
+	procs := "/sys/fs/cgroup" + rel + "/cgroup.procs"
+	if Effective() == V1 {
+		procs = "/sys/fs/cgroup/pids" + rel + "/cgroup.procs"
+	}
+	if err := os.WriteFile(procs, []byte(fmt.Sprint(sleep.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"/other", "/ctlab/x", "/ctlab-a/../b", "ctlab-rel"} {
+		if err := RemovePath(context.Background(), bad); err == nil {
+			t.Errorf("RemovePath(%q) accepted", bad)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := RemovePath(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range made {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s survived", d)
+		}
+	}
+	if err := RemovePath(ctx, rel); err != nil {
+		t.Errorf("second RemovePath: %v", err)
 	}
 }

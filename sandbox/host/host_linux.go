@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/kstate"
 )
 
 // Check is one line of `ctlab doctor`.
@@ -41,8 +42,9 @@ type Facts struct {
 	Binaries     map[string]bool `json:"binaries"`
 }
 
-// NamespaceKinds are the eight kinds as named in /proc/self/ns.
-var NamespaceKinds = []string{"mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"}
+// NamespaceKinds are the eight kinds as named in /proc/self/ns
+// (kstate.NamespaceKinds, the one list).
+var NamespaceKinds = kstate.NamespaceKinds
 
 // Gather reads the facts from the kernel.
 func Gather() Facts {

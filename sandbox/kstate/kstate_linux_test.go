@@ -192,6 +192,11 @@ func TestMountAndUserNamespace(t *testing.T) {
 		if m := FindMount(ms, dir); m == nil || m.FSType != "tmpfs" || m.Source != "kstate-test" {
 			return "tmpfs not yet in the child's mountinfo"
 		}
+		// The mount shows before sh has exec'd sleep (a wide window on a
+		// slow VM): wait for the exec too.
+		if p, _ := Of(pid); p == nil || p.Status.Value.Name != "sleep" {
+			return "the child has not exec'd sleep yet"
+		}
 		return ""
 	})
 	host, _ := ReadMountinfo(os.Getpid())

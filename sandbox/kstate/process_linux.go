@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
 )
 
 // Read is one value read from the kernel, with where it came from: the
@@ -31,11 +33,6 @@ func readOf[T any](v T, source string, err error) Read[T] {
 	}
 	return r
 }
-
-// NSKinds are the namespace files of /proc/<pid>/ns, the eight kinds plus
-// the two "for children" links (pid and time namespaces apply to children
-// created after unshare/setns, not to the caller itself).
-var NSKinds = []string{"mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time", "pid_for_children", "time_for_children"}
 
 // Process is the snapshot of one process.
 type Process struct {
@@ -107,13 +104,9 @@ type Clocks struct {
 	Boottime  time.Duration `json:"boottime"`
 }
 
-// CgroupMember is one line of /proc/<pid>/cgroup: hierarchy ID, its
-// controllers (empty for the v2 tree) and the path inside it.
-type CgroupMember struct {
-	Hierarchy   int      `json:"hierarchy"`
-	Controllers []string `json:"controllers"`
-	Path        string   `json:"path"`
-}
+// CgroupMember is one line of /proc/<pid>/cgroup (parsed by package
+// cgroups, the one parser of that format).
+type CgroupMember = cgroups.Member
 
 // Proc is one process of a tree.
 type Proc struct {
@@ -280,23 +273,4 @@ func clocksFor(off TimeOffsets, offErr error) Read[Clocks] {
 	}, src, nil)
 }
 
-func readCgroup(p string) ([]CgroupMember, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
-	}
-	var out []CgroupMember
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		id, _ := strconv.Atoi(f[0])
-		m := CgroupMember{Hierarchy: id, Path: f[2]}
-		if f[1] != "" {
-			m.Controllers = strings.Split(f[1], ",")
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
+func readCgroup(p string) ([]CgroupMember, error) { return cgroups.ReadProcCgroup(p) }

@@ -1,4 +1,5 @@
-// See nsexec.go for why this runs before the Go runtime.
+// See nsexec.go for why this runs before the Go runtime, and
+// docs/start-path.md ("The init protocol") for its fds and variables.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

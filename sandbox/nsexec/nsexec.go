@@ -6,22 +6,13 @@
 // filesystem attributes. A Go program already runs several threads before
 // main, so the joining must happen in a constructor that runs when the
 // binary is loaded. The constructor does nothing unless the environment
-// variable _CTLAB_NSEXEC is set, so importing this package is free for every
+// variable _CTLAB_NSEXEC or _CTLAB_INIT is set, so importing this package is free for every
 // other use of the binary.
 //
-// Protocol (set up by sandbox.Container.Command):
-//
-//	argv:                /proc/self/exe __nsexec -- CMD ARG...
-//	_CTLAB_NSEXEC        "user:3,ipc:4,uts:5,...": namespace kind and the fd
-//	                     of its /proc/<pid>/ns file, in joining order
-//	_CTLAB_CGROUP_PROCS  cgroup.procs files to join first, ':'-separated
-//	_CTLAB_CWD           working directory inside (default "/")
-//
-// The constructor joins the cgroups, then each namespace in order (user
-// first: it grants the capabilities the others need), becomes uid/gid 0 of
-// the joined user namespace, forks (a pid namespace only applies to
-// children), and the child execs CMD. The parent waits and exits with the
-// child's status, so the caller sees the command's exit code.
+// The constructor serves two callers: the container init's C stage
+// (_CTLAB_INIT, set by sandbox.Start) and the exec helper (_CTLAB_NSEXEC,
+// set by sandbox.Container.Command). Their fds and variables are described
+// in one place: docs/start-path.md, "The init protocol".
 package nsexec
 
 /*
