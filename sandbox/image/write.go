@@ -87,6 +87,10 @@ func (b *Build) image() (v1.Image, error) {
 	return mutate.ConfigFile(img, cf)
 }
 
+// Image returns the image as go-containerregistry assembles it (OCI media
+// types, gzip layers), e.g. to put it in the Store.
+func (b *Build) Image() (v1.Image, error) { return b.image() }
+
 // WriteDockerArchive writes what `docker save` writes: manifest.json, the
 // config as <hex>.json and each layer as an uncompressed <diffid>/layer.tar.
 func (b *Build) WriteDockerArchive(path string) error {
@@ -161,29 +165,7 @@ func (b *Build) WriteOCIArchive(path string) error {
 	if err := b.WriteOCILayout(tmp); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.Walk(tmp, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || p == tmp {
-			return err
-		}
-		rel, _ := filepath.Rel(tmp, p)
-		if fi.IsDir() {
-			return tw.WriteHeader(&tar.Header{Name: rel + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: buildTime})
-		}
-		return tarFile(tw, rel, p)
-	})
-	if err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return f.Close()
+	return tarDir(tmp, path)
 }
 
 func tarBytes(tw *tar.Writer, name string, b []byte) error {
