@@ -110,5 +110,6 @@ container image. Inside a container the ctlab binary is at /.ctlab/ctlab.`,
 		},
 	}
 	root.AddCommand(cpu, mem, fork, io, sleep, count, shm)
+	addImageLoadFlag(root) // docker's `load -i FILE` (images.go)
 	return root
 }
