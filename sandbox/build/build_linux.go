@@ -96,7 +96,7 @@ type stage struct {
 	key    string   // cache chain key
 	args   map[string]string
 	shell  []string
-	cmdSet bool // CMD set in this stage (ENTRYPOINT keeps it)
+	cmdSet bool         // CMD set in this stage (ENTRYPOINT keeps it)
 	hist   []v1.History // new history entries
 }
 

@@ -80,6 +80,9 @@ func (b *builder) run(ctx context.Context, st *stage, c *instructions.RunCommand
 	if len(c.FlagsUsed) > 0 {
 		return inputErr("%s:%d: RUN --%s is not supported by ctlab build", b.dfName, line(c), c.FlagsUsed[0])
 	}
+	if len(c.CmdLine) == 0 || strings.TrimSpace(strings.Join(c.CmdLine, "")) == "" {
+		return inputErr("%s:%d: RUN needs a command", b.dfName, line(c))
+	}
 	if len(c.Files) > 0 {
 		return inputErr("%s:%d: RUN with a here-document is not supported by ctlab build", b.dfName, line(c))
 	}

@@ -78,6 +78,9 @@ func (pi PackageImport) Import(ctx context.Context) (*Build, error) {
 			return err
 		}
 		for _, f := range files {
+			if pi.baseHas(f) {
+				continue
+			}
 			if err := lt.host(f, f, false); err != nil {
 				return err
 			}
@@ -157,6 +160,18 @@ func (pi PackageImport) expand(ctx context.Context) ([]string, map[string]string
 		}
 	}
 	return out, versions, nil
+}
+
+// baseHas reports whether the package path f is a directory or symlink
+// that layer 1 already has: on a merged-/usr host /bin is a symlink to
+// usr/bin, which must not replace the base's own /bin.
+func (pi PackageImport) baseHas(f string) bool {
+	hfi, err := os.Lstat(f)
+	if err != nil || !(hfi.IsDir() || hfi.Mode()&os.ModeSymlink != 0) {
+		return false
+	}
+	_, err = os.Lstat(filepath.Join(pi.RootfsDir, f))
+	return err == nil
 }
 
 // listFiles reads dpkg's file list of package p (plain or :arch-qualified).
