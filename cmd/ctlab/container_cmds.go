@@ -78,9 +78,13 @@ func newPsCmd() *cobra.Command {
 				return writeJSON(cmd, rows)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tPID\tSTATUS\tCREATED\tCOMMAND")
+			fmt.Fprintln(w, "NAME\tPID\tSTATUS\tCREATED\tADDRESS\tCOMMAND")
 			for _, c := range cs {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", c.Name, c.Pid, c.Status(), c.Created.Format("15:04:05"), shellJoin(c.Args))
+				addr := "-"
+				if c.Net != nil {
+					addr = c.Net.ContainerAddr.Addr().String()
+				}
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", c.Name, c.Pid, c.Status(), c.Created.Format("15:04:05"), addr, shellJoin(c.Args))
 			}
 			return w.Flush()
 		},

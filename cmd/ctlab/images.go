@@ -42,6 +42,7 @@ func addImageCommands(root *cobra.Command) {
 	rm.Use = "rm [-f] IMAGE..."
 	img.AddCommand(ls, rm, newTagCmd(), newHistoryCmd(), newImageInspectCmd(), newImagePruneCmd(),
 		newImportPackagesCmd(), newSaveCmd(), newPullCmd(), newPushCmd(), newImageLoadCmd())
+	addLifecycleCommands(root)
 	root.AddCommand(img, newBuildCmd(), newImagesCmd(), newRmiCmd(), newTagCmd(), newHistoryCmd(), newSaveCmd(), newPullCmd(), newPushCmd())
 }
 

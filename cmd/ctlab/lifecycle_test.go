@@ -1,0 +1,72 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunImageLifecycle: run an image detached with --net, fetch its page
+// from the address ps shows, then top, cp both ways, logs, stop (the
+// image's STOPSIGNAL), and run IMAGE CMD with -e.
+func TestRunImageLifecycle(t *testing.T) {
+	base := nginxBase(t)
+	const name = "ctlab-test-web"
+	ctl("rm", "-f", name).Run()
+	ctlOK(t, "run", "-d", "--net", "--name", name, base)
+	defer ctl("rm", "-f", name).Run()
+	ps := ctlOK(t, "ps", "-a")
+	addr := regexp.MustCompile(name + `\s+\d+\s+running\s+\S+\s+(10\.213\.\d+\.\d+)`).FindStringSubmatch(ps)
+	if addr == nil {
+		t.Fatalf("ps shows no running %s with an address:\n%s", name, ps)
+	}
+	var body string
+	for i := 0; i < 50 && !strings.Contains(body, "Welcome to nginx"); i++ {
+		time.Sleep(50 * time.Millisecond)
+		if r, err := http.Get("http://" + addr[1] + "/"); err == nil {
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			body = string(b)
+		}
+	}
+	if !strings.Contains(body, "Welcome to nginx") {
+		t.Fatalf("GET http://%s/: %q", addr[1], body)
+	}
+	if top := ctlOK(t, "top", name); !strings.Contains(top, "nginx: master process") || !strings.Contains(top, "nginx: worker process") {
+		t.Errorf("top:\n%s", top)
+	}
+	dir := t.TempDir()
+	ctlOK(t, "cp", name+":/etc/nginx/nginx.conf", dir)
+	if b, _ := os.ReadFile(filepath.Join(dir, "nginx.conf")); !strings.Contains(string(b), "listen 80") {
+		t.Errorf("cp out: %q", b)
+	}
+	os.WriteFile(filepath.Join(dir, "in.html"), []byte("copied in"), 0o644)
+	ctlOK(t, "cp", filepath.Join(dir, "in.html"), name+":/usr/share/nginx/html/in.html")
+	if r, err := http.Get("http://" + addr[1] + "/in.html"); err != nil {
+		t.Error(err)
+	} else if b, _ := io.ReadAll(r.Body); string(b) != "copied in" {
+		t.Errorf("cp in: %q", b)
+	}
+	if out := ctlOK(t, "cp", name+":/../../../etc/hostname", dir); out != "" {
+		t.Log(out)
+	}
+	host, _ := os.ReadFile("/etc/hostname")
+	if b, _ := os.ReadFile(filepath.Join(dir, "hostname")); string(b) != "ctlab\n" || string(b) == string(host) {
+		t.Errorf("cp of /../../../etc/hostname read %q, want the image's own (ctlab)", b)
+	}
+	if out := ctlOK(t, "stop", "-t", "5", name); !strings.Contains(out, "SIGQUIT") || strings.Contains(out, "SIGKILL") {
+		t.Errorf("stop: %s", out)
+	}
+	if logs := ctlOK(t, "logs", name); !strings.Contains(logs, "GET /in.html") {
+		t.Errorf("logs:\n%s", logs)
+	}
+	out := ctlOK(t, "run", "--rm", "-e", "GREETING=hi", base, "sh", "-c", "echo $GREETING $NGINX_VERSION; id -u")
+	if !strings.HasPrefix(out, "hi 1.") || !strings.HasSuffix(strings.TrimSpace(out), "0") {
+		t.Errorf("run IMAGE CMD -e: %q", out)
+	}
+}
