@@ -321,7 +321,6 @@ func newInfoCmd() *cobra.Command {
 	}
 }
 
-
 // inRoot resolves p inside the container's merged root (symlinks and ".."
 // cannot leave it: openat2 RESOLVE_IN_ROOT) and returns the host path.
 func inRoot(root, p string) (string, error) {

@@ -146,7 +146,12 @@ func (b *builder) dispatch(ctx context.Context, st *stage, c instructions.Comman
 		if cfg.ExposedPorts == nil {
 			cfg.ExposedPorts = map[string]struct{}{}
 		}
-		for _, p := range c.Ports {
+		// EXPOSE is not expanded by the parser's Expand: do it here.
+		ports, err := b.lex.ProcessWords(strings.Join(c.Ports, " "), shell.EnvsFromSlice(st.env()))
+		if err != nil {
+			return inputErr("%s:%d: EXPOSE: %v", b.dfName, line(c), err)
+		}
+		for _, p := range ports {
 			if !strings.Contains(p, "/") {
 				p += "/tcp"
 			}
