@@ -19,7 +19,6 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -329,10 +328,4 @@ func (b *builder) commit(ctx context.Context, st *stage) (*Result, error) {
 		b.logf("Successfully tagged %s", n)
 	}
 	return &b.res, nil
-}
-
-// scratchImage is FROM scratch: no layers, OCI media types.
-func scratchImage() v1.Image {
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	return mutate.ConfigMediaType(img, types.OCIConfigJSON)
 }

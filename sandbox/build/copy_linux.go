@@ -393,7 +393,7 @@ func (s *copySpec) tree(lw *layerWriter, src, dst string) error {
 
 // entry writes one file, directory or symlink at dst.
 func (s *copySpec) entry(lw *layerWriter, src, dst string, fi entryInfo) error {
-	hdr := &tar.Header{Name: dst, Mode: tarMode(fi.mode), ModTime: fi.mtime}
+	hdr := &tar.Header{Name: dst, Mode: image.TarMode(fi.mode), ModTime: fi.mtime}
 	// docker: context files belong to root unless --chown; --from keeps owners.
 	if _, fromCtx := s.src.(*contextSource); !fromCtx {
 		hdr.Uid, hdr.Gid = fi.uid, fi.gid

@@ -58,7 +58,7 @@ func (b *builder) from(ctx context.Context, idx int, ds instructions.Stage) (*st
 		}
 	}
 	if strings.EqualFold(baseName, "scratch") {
-		st.base = scratchImage()
+		st.base = image.EmptyOCI()
 		st.key = chainKey("scratch")
 		st.cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 		return st, nil

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -131,6 +130,7 @@ func (hf *hashFile) finish() (v1.Hash, error) {
 // docker does, so a layer never changes a parent's mode by accident.
 type layerWriter struct {
 	tw      *tar.Writer
+	content hash.Hash // the cache key's content part: entries without mtimes
 	lower   *image.Merged
 	seen    map[string]bool
 	changes []string
@@ -146,24 +146,10 @@ func (lw *layerWriter) parents(p string) error {
 	}
 	mode, uid, gid := int64(0o755), 0, 0
 	if fi, err := lw.lower.Stat(d); err == nil && fi.Mode.IsDir() {
-		mode, uid, gid = tarMode(fi.Mode), fi.UID, fi.GID
+		mode, uid, gid = image.TarMode(fi.Mode), fi.UID, fi.GID
 	}
 	lw.seen[d] = true
 	return lw.tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(d, "/") + "/", Typeflag: tar.TypeDir, Mode: mode, Uid: uid, Gid: gid, ModTime: fixedTime})
-}
-
-func tarMode(m fs.FileMode) int64 {
-	mode := int64(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		mode |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		mode |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		mode |= 0o1000
-	}
-	return mode
 }
 
 // add writes hdr (Name: absolute path in the image) and size bytes of body.
@@ -190,8 +176,11 @@ func (lw *layerWriter) add(hdr *tar.Header, body io.Reader) error {
 	if err := lw.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("layer %s: %w", p, err)
 	}
+	// Like docker's, the cache key covers names, modes, owners and
+	// contents, not times: a fresh checkout of the same files hits.
+	fmt.Fprintf(lw.content, "%q %c %o %d:%d %q %d\n", hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Linkname, hdr.Size)
 	if body != nil && hdr.Size > 0 {
-		if _, err := io.CopyN(lw.tw, body, hdr.Size); err != nil {
+		if _, err := io.CopyN(io.MultiWriter(lw.tw, lw.content), body, hdr.Size); err != nil {
 			return fmt.Errorf("layer %s: %w", p, err)
 		}
 	}
@@ -203,17 +192,17 @@ func (lw *layerWriter) dir(p string, mode int64, uid, gid int) error {
 }
 
 // writeLayer builds a layer with fn into a temp tar and returns its diffID.
-func (b *builder) writeLayer(st *stage, fn func(*layerWriter) error) (string, v1.Hash, []string, error) {
+func (b *builder) writeLayer(st *stage, fn func(*layerWriter) error) (tmp string, diffID v1.Hash, content string, changes []string, err error) {
 	m, err := image.NewMerged(st.lowerdirs(b))
 	if err != nil {
-		return "", v1.Hash{}, nil, err
+		return "", v1.Hash{}, "", nil, err
 	}
 	defer m.Close()
 	hf, err := newHashFile(b.tmp)
 	if err != nil {
-		return "", v1.Hash{}, nil, err
+		return "", v1.Hash{}, "", nil, err
 	}
-	lw := &layerWriter{tw: tar.NewWriter(hf), lower: m, seen: map[string]bool{}}
+	lw := &layerWriter{tw: tar.NewWriter(hf), content: sha256.New(), lower: m, seen: map[string]bool{}}
 	err = fn(lw)
 	if err == nil {
 		err = lw.tw.Close()
@@ -224,19 +213,19 @@ func (b *builder) writeLayer(st *stage, fn func(*layerWriter) error) (string, v1
 	}
 	if err != nil {
 		os.Remove(hf.f.Name())
-		return "", v1.Hash{}, nil, err
+		return "", v1.Hash{}, "", nil, err
 	}
-	return hf.f.Name(), d, lw.changes, nil
+	return hf.f.Name(), d, hex.EncodeToString(lw.content.Sum(nil)), lw.changes, nil
 }
 
 // layerFrom builds a layer in Go (COPY, ADD, WORKDIR), keyed by the
 // instruction and the layer's own content digest, and adds it to st.
 func (b *builder) layerFrom(ctx context.Context, st *stage, createdBy, key string, fn func(*layerWriter) error) error {
-	tmp, d, changes, err := b.writeLayer(st, fn)
+	tmp, d, content, changes, err := b.writeLayer(st, fn)
 	if err != nil {
 		return err
 	}
-	key = chainKey(key, d.String())
+	key = chainKey(key, content)
 	if l, ok := b.cache.get(key); ok && !b.opt.NoCache {
 		os.Remove(tmp)
 		b.res.Cached++

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -288,16 +289,7 @@ func (lt *layerTar) host(p, src string, follow bool) error {
 		return err
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	hdr := &tar.Header{Name: p, Mode: int64(fi.Mode().Perm()), Uid: int(st.Uid), Gid: int(st.Gid)}
-	if fi.Mode()&os.ModeSetuid != 0 {
-		hdr.Mode |= 0o4000
-	}
-	if fi.Mode()&os.ModeSetgid != 0 {
-		hdr.Mode |= 0o2000
-	}
-	if fi.Mode()&os.ModeSticky != 0 {
-		hdr.Mode |= 0o1000
-	}
+	hdr := &tar.Header{Name: p, Mode: TarMode(fi.Mode()), Uid: int(st.Uid), Gid: int(st.Gid)}
 	switch {
 	case fi.IsDir():
 		hdr.Typeflag = tar.TypeDir
@@ -318,6 +310,22 @@ func (lt *layerTar) host(p, src string, follow bool) error {
 		return lt.add(hdr, f)
 	}
 	return nil // devices, fifos and sockets are not package content
+}
+
+// TarMode is the tar header mode of m: permission bits plus setuid,
+// setgid and sticky.
+func TarMode(m fs.FileMode) int64 {
+	mode := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	return mode
 }
 
 // tree adds every entry under dir as the image's root (not dir itself).

@@ -154,14 +154,23 @@ func (s *Store) writeIndex(m *v1.IndexManifest) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.Root, ".index-*.json")
+	return atomicWrite(filepath.Join(s.Root, "index.json"), func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// atomicWrite writes final through a temp file beside it (fill, fsync,
+// rename), so readers see the old or the new content, never a part.
+func atomicWrite(final string, fill func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(final), ".tmp-"+filepath.Base(final)+"-")
 	if err != nil {
-		return fmt.Errorf("write image store index: %w", err)
+		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
+	if err := fill(f); err != nil {
 		f.Close()
-		return fmt.Errorf("write image store index: %w", err)
+		return fmt.Errorf("write %s: %w", final, err)
 	}
 	if err := f.Chmod(0o644); err != nil {
 		f.Close()
@@ -174,7 +183,7 @@ func (s *Store) writeIndex(m *v1.IndexManifest) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), filepath.Join(s.Root, "index.json"))
+	return os.Rename(f.Name(), final)
 }
 
 func descName(d v1.Descriptor) string {
@@ -442,32 +451,16 @@ func (s *Store) writeBlob(d v1.Hash, r io.Reader) error {
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(final), ".tmp-"+d.Hex+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), r); err != nil {
-		f.Close()
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != d.Hex {
-		f.Close()
-		return fmt.Errorf("%w: blob is sha256:%s, expected %s", ErrDigest, got, d)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), final)
+	return atomicWrite(final, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != d.Hex {
+			return fmt.Errorf("%w: blob is sha256:%s, expected %s", ErrDigest, got, d)
+		}
+		return nil
+	})
 }
 
 func (s *Store) blobPath(h v1.Hash) string {

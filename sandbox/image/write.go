@@ -48,9 +48,7 @@ var buildTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // image assembles a v1.Image with ggcr (diffIDs and digests computed by
 // the library from the layer files).
 func (b *Build) image() (v1.Image, error) {
-	// OCI media types throughout, so the layout is usable by OCI-only tools (umoci).
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img := EmptyOCI()
 	var hist []v1.History
 	addExtra := func(after int) {
 		for _, e := range b.Extra {
@@ -85,6 +83,13 @@ func (b *Build) image() (v1.Image, error) {
 	cf.OS, cf.Architecture = "linux", "amd64"
 	cf.Created = v1.Time{Time: buildTime}
 	return mutate.ConfigFile(img, cf)
+}
+
+// EmptyOCI is an image without layers (FROM scratch) with OCI media types
+// throughout, so layouts written from it suit OCI-only tools (umoci).
+func EmptyOCI() v1.Image {
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	return mutate.ConfigMediaType(img, types.OCIConfigJSON)
 }
 
 // Image returns the image as go-containerregistry assembles it (OCI media
