@@ -31,7 +31,7 @@ func TestBuildHomework(t *testing.T) {
 	base := nginxBase(t)
 	dir := writeContext(t, map[string]string{"Dockerfile": strings.Replace(homeworkDockerfile, "%s", base, 1)})
 	const tag = "ctlab-test/hello:latest"
-	out := ctlOK(t, "build", "-t", tag, dir)
+	out := ctlOK(t, "build", "--no-cache", "-t", tag, dir)
 	defer ctl("rmi", tag).Run()
 	if !strings.Contains(out, "--> container build-") || !strings.Contains(out, "~ /usr/share/nginx/html/index.html") {
 		t.Fatalf("build log:\n%s", out)

@@ -31,7 +31,7 @@ and the container's cgroup. Compare the inodes with:
   sudo ctlab exec web -- cat /proc/self/cgroup`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sandbox.Load(args[0])
+			c, err := sandbox.Load(kernelName(args[0]))
 			if err != nil {
 				return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 			}
@@ -104,7 +104,7 @@ func newPauseCmd(pause bool) *cobra.Command {
 		Long:  short + ".\nv1 writes FROZEN/THAWED to freezer.state; v2 writes 1/0 to cgroup.freeze and\nwaits for cgroup.events to say frozen.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sandbox.Load(args[0])
+			c, err := sandbox.Load(kernelName(args[0]))
 			if err != nil {
 				return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 			}
@@ -128,7 +128,7 @@ func newRmCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
 			for _, n := range args {
-				c, err := sandbox.Load(n)
+				c, err := sandbox.Load(kernelName(n))
 				if err != nil {
 					return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 				}

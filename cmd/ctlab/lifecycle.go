@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -52,6 +55,9 @@ With an IMAGE from ctlab's store (ctlab images), its layers (unpacked once in
 ENTRYPOINT + CMD (or the CMD you give), ENV (plus -e) and WORKDIR are used.
 With --net, ctlab ps and ctlab inspect show its address: curl http://ADDR/.`
 			c.Example = "  sudo ctlab run -d --net --name web nginx:latest\n" + c.Example
+			if f := c.Flags().Lookup("name"); f != nil {
+				f.Usage += "; docker's grammar [a-zA-Z0-9][a-zA-Z0-9_.-]*: a name the kernel objects cannot carry (capitals) becomes lower case plus a hash suffix (see ctlab ps)"
+			}
 		case "ps":
 			c.Flags().BoolP("all", "a", false, "accepted for docker compatibility: exited containers are always listed")
 		}
@@ -59,9 +65,31 @@ With --net, ctlab ps and ctlab inspect show its address: curl http://ADDR/.`
 	root.AddCommand(newStopCmd(), newLogsCmd(), newTopCmd(), newCpCmd(), newVersionCmd(), newInfoCmd())
 }
 
+// dockerName is docker's container-name grammar.
+var dockerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// kernelName maps a docker-style container name to the form ctlab's
+// kernel objects can carry (cgroup and veth names, file names): lower case,
+// at most 63 characters. A name that had to change gets a hash suffix, so
+// "barsA" and "barsa" stay two containers: barsA is barsa-<8 hex>.
+func kernelName(n string) string {
+	if sandbox.ValidName(n) == nil || !dockerName.MatchString(n) {
+		return n // already kernel-safe, or invalid (sandbox says why)
+	}
+	sum := sha256.Sum256([]byte(n))
+	low := strings.ToLower(n)
+	if len(low) > 54 {
+		low = low[:54]
+	}
+	return low + "-" + hex.EncodeToString(sum[:4])
+}
+
 // applyImage turns `run IMAGE [CMD...]` into a container config. Without
 // an image in the store (or with `-- CMD`), run keeps its rootfs behaviour.
 func applyImage(cmd *cobra.Command, cfg *sandbox.Config, args []string) error {
+	if cmd.Flags().Changed("name") {
+		cfg.Name = kernelName(cfg.Name)
+	}
 	os.Remove(imageRecordPath(cfg.Name))
 	if len(args) == 0 || cmd.ArgsLenAtDash() == 0 || cmd.Flags().Changed("rootfs") {
 		return nil
@@ -123,7 +151,7 @@ func applyImage(cmd *cobra.Command, cfg *sandbox.Config, args []string) error {
 }
 
 func loadContainer(name string) (*sandbox.Container, error) {
-	c, err := sandbox.Load(name)
+	c, err := sandbox.Load(kernelName(name))
 	if err != nil {
 		return nil, &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 	}

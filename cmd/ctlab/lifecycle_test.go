@@ -70,3 +70,29 @@ func TestRunImageLifecycle(t *testing.T) {
 		t.Errorf("run IMAGE CMD -e: %q", out)
 	}
 }
+
+// TestDockerNames: a name with capitals (docker's grammar) works with every
+// command; the kernel objects carry a lower-case form with a hash suffix.
+func TestDockerNames(t *testing.T) {
+	base := nginxBase(t)
+	const name = "ctlab-Test.Caps_A"
+	ctl("rm", "-f", name).Run()
+	kname := strings.TrimSpace(ctlOK(t, "run", "-d", "--name", name, base))
+	defer ctl("rm", "-f", name).Run()
+	if !regexp.MustCompile(`^ctlab-test\.caps_a-[0-9a-f]{8}$`).MatchString(kname) {
+		t.Fatalf("kernel name %q", kname)
+	}
+	if _, err := os.Stat("/run/ctlab/containers/" + kname + ".json"); err != nil {
+		t.Fatal(err)
+	}
+	if out := ctlOK(t, "exec", name, "--", "cat", "/etc/nginx/nginx.conf"); !strings.Contains(out, "listen 80") {
+		t.Errorf("exec by docker name: %q", out)
+	}
+	ctlOK(t, "rm", "-f", name)
+	if _, err := os.Stat("/run/ctlab/containers/" + kname + ".json"); err == nil {
+		t.Error("rm by docker name left the container")
+	}
+	if err := ctl("run", "--name=_bad", base).Run(); exitCodeOf(err) != 2 {
+		t.Errorf("a name outside docker's grammar: exit %d, want 2", exitCodeOf(err))
+	}
+}

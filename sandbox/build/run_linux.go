@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -118,8 +119,16 @@ func (b *builder) runContainer(ctx context.Context, st *stage, args, env []strin
 	}
 	out := &tail{w: b.opt.Log}
 	name := fmt.Sprintf("build-%s-%d", b.id, b.step)
+	layers := st.lowerdirs(b)
+	if b.opt.Network == "host" {
+		// docker build's RUN sees the host's resolv.conf, never stored in
+		// the layer: here it is a top lowerdir of its own (apt-get works).
+		if dns, err := b.resolvLayer(); err == nil {
+			layers = append([]string{dns}, layers...)
+		}
+	}
 	cfg := sandbox.Config{
-		Name: name, Namespaces: ns, Hostname: "ctlab-build", Layers: st.lowerdirs(b),
+		Name: name, Namespaces: ns, Hostname: "ctlab-build", Layers: layers,
 		Args: args, Env: env, Cwd: st.cfg.Config.WorkingDir, Stdout: out, Stderr: out,
 	}
 	t0 := time.Now()
@@ -168,4 +177,24 @@ func symbol(k overlay.ChangeKind) string {
 		return "-"
 	}
 	return "opaque"
+}
+
+// resolvLayer is a one-file lowerdir holding the host's /etc/resolv.conf.
+func (b *builder) resolvLayer() (string, error) {
+	dir := filepath.Join(b.tmp, "resolv")
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return "", err
+	}
+	tmp := dir + ".tmp"
+	if err := os.MkdirAll(filepath.Join(tmp, "etc"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "etc", "resolv.conf"), data, 0o644); err != nil {
+		return "", err
+	}
+	return dir, os.Rename(tmp, dir)
 }
