@@ -86,6 +86,9 @@ func newPsCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", c.Name, c.Pid, c.Status(), c.Created.Format("15:04:05"), addr, shellJoin(c.Args))
 			}
+			for _, s := range createdContainers() { // restart.go
+				fmt.Fprintf(w, "%s\t-\tcreated\t%s\t-\t%s\n", s.Name, s.Created.Format("15:04:05"), shellJoin(s.Args))
+			}
 			return w.Flush()
 		},
 	}
@@ -129,12 +132,17 @@ func newRmCmd() *cobra.Command {
 			defer cancel()
 			for _, n := range args {
 				c, err := sandbox.Load(kernelName(n))
+				if err != nil && removeSaved(kernelName(n)) { // a created container (restart.go)
+					fmt.Fprintln(cmd.OutOrStdout(), n)
+					continue
+				}
 				if err != nil {
 					return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 				}
 				if err := c.Remove(ctx, force); err != nil {
 					return err
 				}
+				removeSaved(c.Name)
 				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			return nil

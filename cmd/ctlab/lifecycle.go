@@ -32,6 +32,7 @@ type imageRecord struct {
 	Image      string `json:"image"`
 	Digest     string `json:"digest"`
 	StopSignal string `json:"stop_signal,omitempty"`
+	Cwd        string `json:"cwd,omitempty"`
 }
 
 func imageRecordPath(name string) string {
@@ -62,7 +63,7 @@ With --net, ctlab ps and ctlab inspect show its address: curl http://ADDR/.`
 			c.Flags().BoolP("all", "a", false, "accepted for docker compatibility: exited containers are always listed")
 		}
 	}
-	root.AddCommand(newStopCmd(), newLogsCmd(), newTopCmd(), newCpCmd(), newVersionCmd(), newInfoCmd())
+	root.AddCommand(newCreateCmd(), newStartCmd(), newRestartCmd(), newStopCmd(), newLogsCmd(), newTopCmd(), newCpCmd(), newVersionCmd(), newInfoCmd())
 }
 
 // dockerName is docker's container-name grammar.
@@ -143,7 +144,7 @@ func applyImage(cmd *cobra.Command, cfg *sandbox.Config, args []string) error {
 	if u := c.User; u != "" && u != "root" && u != "0" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "ctlab: note: the image's USER %s is not applied yet; the command runs as root\n", u)
 	}
-	rec, _ := json.Marshal(imageRecord{Image: args[0], Digest: im.Digest.String(), StopSignal: c.StopSignal})
+	rec, _ := json.Marshal(imageRecord{Image: args[0], Digest: im.Digest.String(), StopSignal: c.StopSignal, Cwd: c.WorkingDir})
 	if err := os.MkdirAll(filepath.Dir(imageRecordPath(cfg.Name)), 0o700); err != nil {
 		return err
 	}
@@ -189,27 +190,37 @@ exited until ctlab rm.`,
 				if err != nil {
 					return err
 				}
-				if !c.Running() {
-					continue
+				if how := stopContainer(c, secs); how != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s (%s)\n", n, how)
 				}
-				sig, sigName := stopSignal(n)
-				_ = c.Kill(sig)
-				deadline := time.Now().Add(time.Duration(secs) * time.Second)
-				for c.Running() && time.Now().Before(deadline) {
-					time.Sleep(20 * time.Millisecond)
-				}
-				how := sigName
-				if c.Running() {
-					_ = c.Kill(syscall.SIGKILL)
-					how += ", then SIGKILL after " + strconv.Itoa(secs) + "s"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s (%s)\n", n, how)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before SIGKILL")
 	return cmd
+}
+
+// stopContainer sends the stop signal, waits up to secs, then SIGKILL; it
+// says what it sent ("" when the container was not running).
+func stopContainer(c *sandbox.Container, secs int) string {
+	if !c.Running() {
+		return ""
+	}
+	sig, how := stopSignal(c.Name)
+	_ = c.Kill(sig)
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	for c.Running() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c.Running() {
+		_ = c.Kill(syscall.SIGKILL)
+		how += ", then SIGKILL after " + strconv.Itoa(secs) + "s"
+		for i := 0; i < 100 && c.Running(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return how
 }
 
 func newLogsCmd() *cobra.Command {
@@ -431,7 +442,14 @@ for running and exited containers (until ctlab rm).`,
 			}
 			c, err := loadContainer(name)
 			if err != nil {
-				return err
+				s, serr := loadSaved(kernelName(name))
+				if serr != nil {
+					return err
+				}
+				if out {
+					return cpCreated(s, p, dst, true)
+				}
+				return cpCreated(s, p, src, false)
 			}
 			if out {
 				hp, err := inRoot(c.Layout.Merged, p)

@@ -96,3 +96,44 @@ func TestDockerNames(t *testing.T) {
 		t.Errorf("a name outside docker's grammar: exit %d, want 2", exitCodeOf(err))
 	}
 }
+
+// TestCreateCpStartRestart: the course's "build, then copy out" method and
+// docker's lifecycle: create (no kernel objects), cp out and in, start,
+// files survive restart and stop+start, rm removes the saved layers.
+func TestCreateCpStartRestart(t *testing.T) {
+	base := nginxBase(t)
+	const name = "ctlab-test-Created"
+	ctl("rm", "-f", name).Run()
+	kname := strings.TrimSpace(ctlOK(t, "create", "--name", name, base))
+	defer ctl("rm", "-f", name).Run()
+	if ps := ctlOK(t, "ps", "-a"); !regexp.MustCompile(kname + `\s+-\s+created`).MatchString(ps) {
+		t.Fatalf("ps -a:\n%s", ps)
+	}
+	if _, err := os.Stat("/run/ctlab/containers/" + kname + ".json"); err == nil {
+		t.Fatal("create made a container")
+	}
+	dir := t.TempDir()
+	ctlOK(t, "cp", name+":/etc/nginx", dir)
+	if _, err := os.Stat(filepath.Join(dir, "nginx", "nginx.conf")); err != nil {
+		t.Fatalf("cp of a directory out of a created container: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("in"), 0o644)
+	ctlOK(t, "cp", filepath.Join(dir, "in.txt"), name+":/root/in.txt")
+	ctlOK(t, "start", name)
+	ctlOK(t, "exec", name, "--", "sh", "-c", "echo kept > /root/kept.txt")
+	ctlOK(t, "restart", "-t", "2", name)
+	for _, f := range []string{"/root/in.txt", "/root/kept.txt"} {
+		if out := ctlOK(t, "exec", name, "--", "cat", f); out == "" {
+			t.Errorf("%s lost across restart", f)
+		}
+	}
+	ctlOK(t, "stop", name)
+	ctlOK(t, "start", name)
+	if out := ctlOK(t, "exec", name, "--", "cat", "/root/kept.txt"); out != "kept\n" {
+		t.Errorf("after stop+start: %q", out)
+	}
+	ctlOK(t, "rm", "-f", name)
+	if _, err := os.Stat("/var/lib/ctlab/saved/" + kname); err == nil {
+		t.Error("rm left the saved layers")
+	}
+}
