@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/build"
 	"github.com/ctlab/ctlab/sandbox/cgroups"
 	"github.com/ctlab/ctlab/sandbox/image"
 )
@@ -63,6 +64,11 @@ With --net, ctlab ps and ctlab inspect show its address: curl http://ADDR/.`
 			c.Flags().BoolP("all", "a", false, "accepted for docker compatibility: exited containers are always listed")
 		}
 	}
+	root.AddCommand(&cobra.Command{
+		Use: build.AsUserArg + " USER[:GROUP] -- CMD [ARG...]", Hidden: true, DisableFlagParsing: true,
+		Short: "inside a container: switch to USER (the container's passwd/group), then exec CMD",
+		RunE:  func(cmd *cobra.Command, args []string) error { return build.AsUser(args) },
+	})
 	root.AddCommand(newCreateCmd(), newStartCmd(), newRestartCmd(), newStopCmd(), newLogsCmd(), newTopCmd(), newCpCmd(), newVersionCmd(), newInfoCmd())
 }
 
@@ -141,8 +147,11 @@ func applyImage(cmd *cobra.Command, cfg *sandbox.Config, args []string) error {
 		}
 		cfg.Env = append(cfg.Env, kv)
 	}
-	if u := c.User; u != "" && u != "root" && u != "0" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "ctlab: note: the image's USER %s is not applied yet; the command runs as root\n", u)
+	if wrapped := build.WrapUser(c.User, argv); len(wrapped) != len(argv) {
+		if self, _ := cmd.Flags().GetBool("mount-ctlab"); !self {
+			return &sandbox.InputError{Problem: fmt.Sprintf("image %s runs as USER %s, which needs /.ctlab/ctlab", args[0], c.User), Fix: "drop --mount-ctlab=false"}
+		}
+		cfg.MountSelf, cfg.Args = true, wrapped
 	}
 	rec, _ := json.Marshal(imageRecord{Image: args[0], Digest: im.Digest.String(), StopSignal: c.StopSignal, Cwd: c.WorkingDir})
 	if err := os.MkdirAll(filepath.Dir(imageRecordPath(cfg.Name)), 0o700); err != nil {

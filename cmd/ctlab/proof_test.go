@@ -172,6 +172,7 @@ COPY --chown=101:101 --chmod=0640 page.html ${APP_HOME}/private.html
 RUN echo "$GREETING on $APP_PORT" > greeting.txt && mkdir -p data && chown 101:101 data
 EXPOSE $PORT 9090/udp
 USER nginx
+RUN id -u > /tmp/uid.txt && id -gn >> /tmp/uid.txt
 ENTRYPOINT ["nginx"]
 CMD ["-g", "daemon off;"]
 `,

@@ -21,6 +21,11 @@ import (
 // TestMain: the test binary is also the container init RUN re-executes.
 func TestMain(m *testing.M) {
 	sandbox.MaybeInit()
+	if len(os.Args) > 1 && os.Args[1] == AsUserArg { // /.ctlab/ctlab as-user ...
+		err := AsUser(os.Args[2:])
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(127)
+	}
 	os.Exit(m.Run())
 }
 
@@ -338,4 +343,26 @@ func TestBuildBadInput(t *testing.T) {
 		})
 	}
 	noBuildContainers(t)
+}
+
+// TestBuildUser: RUN after USER runs with the user's ids (resolved in the
+// image's passwd), its files belong to it, and /.ctlab stays out of the layer.
+func TestBuildUser(t *testing.T) {
+	e := newEnv(t)
+	df := "FROM base:latest\nUSER nobody\nRUN id -u > /tmp/uid && id -g >> /tmp/uid\nUSER 0\nRUN chown 65534 /tmp && echo root > /tmp/by-root\n"
+	_, log, err := e.build(t, map[string]string{"Dockerfile": df}, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	im, m := e.merged(t, "out")
+	if got := readFile(t, m, "/tmp/uid"); got != "65534\n65534\n" {
+		t.Errorf("id -u, id -g as nobody: %q", got)
+	}
+	if fi, err := m.Lstat("/tmp/uid"); err != nil || fi.UID != 65534 {
+		t.Errorf("/tmp/uid owner: %+v %v", fi, err)
+	}
+	n := len(im.Manifest.Layers)
+	if names := strings.Join(layerNames(t, e, "out", n-2), " "); strings.Contains(names, ".ctlab") {
+		t.Errorf("the USER step's layer holds /.ctlab: %s", names)
+	}
 }

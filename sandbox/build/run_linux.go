@@ -14,6 +14,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/image"
 	"github.com/ctlab/ctlab/sandbox/overlay"
 )
 
@@ -87,16 +88,13 @@ func (b *builder) run(ctx context.Context, st *stage, c *instructions.RunCommand
 	if len(c.Files) > 0 {
 		return inputErr("%s:%d: RUN with a here-document is not supported by ctlab build", b.dfName, line(c))
 	}
-	if u := st.cfg.Config.User; u != "" && u != "root" && u != "0" && u != "0:0" {
-		return inputErr("%s:%d: RUN as USER %s is not supported by ctlab build yet (put USER after the RUN steps)", b.dfName, line(c), u)
-	}
 	args := st.cmdline(c.ShellDependantCmdLine)
 	env := st.runEnv()
 	createdBy := strings.Join(args, " ")
 	if !c.PrependShell {
 		createdBy = "RUN " + c.String()[4:]
 	}
-	key := chainKey(st.key, c.String(), strings.Join(env, "\x00"), st.cfg.Config.WorkingDir, b.opt.Network)
+	key := chainKey(st.key, c.String(), strings.Join(env, "\x00"), st.cfg.Config.WorkingDir, st.cfg.Config.User, b.opt.Network)
 	if l, ok := b.cache.get(key); ok && !b.opt.NoCache {
 		b.res.Cached++
 		return b.addLayer(ctx, st, l, key, true, nil)
@@ -129,8 +127,11 @@ func (b *builder) runContainer(ctx context.Context, st *stage, args, env []strin
 	}
 	cfg := sandbox.Config{
 		Name: name, Namespaces: ns, Hostname: "ctlab-build", Layers: layers,
-		Args: args, Env: env, Cwd: st.cfg.Config.WorkingDir, Stdout: out, Stderr: out,
+		Args: WrapUser(st.cfg.Config.User, args), Env: env, Cwd: st.cfg.Config.WorkingDir, Stdout: out, Stderr: out,
 	}
+	// RUN after USER: ctlab's own as-user step switches ids inside.
+	cfg.MountSelf = len(cfg.Args) != len(args)
+	selfMark := cfg.MountSelf && !b.inLowers(st, "/.ctlab")
 	t0 := time.Now()
 	ctr, err := sandbox.Start(ctx, cfg)
 	if err != nil {
@@ -145,6 +146,12 @@ func (b *builder) runContainer(ctx context.Context, st *stage, args, env []strin
 	if code != 0 {
 		return nil, nil, &Error{Status: 1, Msg: fmt.Sprintf("%s:%d: RUN %s: exit status %d; last lines of its output:\n%s",
 			b.dfName, line(c), strings.Join(args, " "), code, out.last())}
+	}
+	if selfMark {
+		// The mount point of /.ctlab/ctlab is the sandbox's, not the step's.
+		if err := os.RemoveAll(filepath.Join(ctr.Layout.Upper, ".ctlab")); err != nil {
+			return nil, nil, err
+		}
 	}
 	diff, err := overlay.Diff(ctr.Layout)
 	if err != nil {
@@ -197,4 +204,15 @@ func (b *builder) resolvLayer() (string, error) {
 		return "", err
 	}
 	return dir, os.Rename(tmp, dir)
+}
+
+// inLowers reports whether p exists in the stage's layers.
+func (b *builder) inLowers(st *stage, p string) bool {
+	m, err := image.NewMerged(st.lowerdirs(b))
+	if err != nil {
+		return false
+	}
+	defer m.Close()
+	_, err = m.Lstat(p)
+	return err == nil
 }
