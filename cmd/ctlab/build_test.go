@@ -55,6 +55,46 @@ func TestBuildHomework(t *testing.T) {
 	}
 }
 
+// TestBuildInterrupt: Ctrl-C (SIGINT) during a RUN removes its container
+// before ctlab build exits; nothing is left for cleanup.
+func TestBuildInterrupt(t *testing.T) {
+	base := nginxBase(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN sleep 61\n"})
+	cmd := ctl("build", "--no-cache", dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	name := waitRunContainer(t, "sleep 61")
+	if name == "" {
+		cmd.Process.Kill()
+		t.Fatal("no RUN container appeared")
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); exitCodeOf(err) == 0 {
+		t.Error("an interrupted build exited 0")
+	}
+	for _, p := range []string{"/run/ctlab/containers/" + name + ".json", "/run/ctlab/journal/" + name + ".jsonl", "/var/lib/ctlab/containers/" + name} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind by Ctrl-C", p)
+		}
+	}
+}
+
+// waitRunContainer waits for a RUN container whose command contains cmd.
+func waitRunContainer(t *testing.T, cmd string) string {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		time.Sleep(50 * time.Millisecond)
+		m, _ := filepath.Glob("/run/ctlab/containers/build-*.json")
+		for _, p := range m {
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), cmd) {
+				return strings.TrimSuffix(filepath.Base(p), ".json")
+			}
+		}
+	}
+	return ""
+}
+
 // TestBuildKill9: kill -9 of ctlab build during a RUN leaves a container
 // that ctlab cleanup removes completely (the RUN container is journalled).
 func TestBuildKill9(t *testing.T) {
@@ -64,17 +104,7 @@ func TestBuildKill9(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var name string
-	for i := 0; i < 200 && name == ""; i++ {
-		time.Sleep(50 * time.Millisecond)
-		m, _ := filepath.Glob("/run/ctlab/containers/build-*.json")
-		for _, p := range m {
-			n := strings.TrimSuffix(filepath.Base(p), ".json")
-			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "sleep 60") {
-				name = n
-			}
-		}
-	}
+	name := waitRunContainer(t, "sleep 60")
 	if name == "" {
 		cmd.Process.Kill()
 		t.Fatal("no RUN container appeared")

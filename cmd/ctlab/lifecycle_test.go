@@ -112,6 +112,9 @@ func TestCreateCpStartRestart(t *testing.T) {
 	if _, err := os.Stat("/run/ctlab/containers/" + kname + ".json"); err == nil {
 		t.Fatal("create made a container")
 	}
+	if err := ctl("create", "--name", name, base).Run(); exitCodeOf(err) != 2 {
+		t.Errorf("create with a name in use: exit %d, want 2", exitCodeOf(err))
+	}
 	dir := t.TempDir()
 	ctlOK(t, "cp", name+":/etc/nginx", dir)
 	if _, err := os.Stat(filepath.Join(dir, "nginx", "nginx.conf")); err != nil {
