@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/build"
 	"github.com/ctlab/ctlab/sandbox/image"
 	"github.com/ctlab/ctlab/sandbox/rootfs"
 )
@@ -334,7 +335,8 @@ func printInspect(w io.Writer, j inspectJSON) error {
 }
 
 func newImagePruneCmd() *cobra.Command {
-	return &cobra.Command{
+	var buildCache bool
+	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove blobs and unpacked layers no image in the store uses",
 		Long: `prune deletes the blobs in blobs/sha256/ that no name in index.json reaches,
@@ -353,9 +355,18 @@ The grader shares that cache: it unpacks a graded image again next time.` + stor
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %d blobs (%s) and %d unpacked layers (%s)\n",
 				rep.Blobs, image.HumanSize(rep.BlobBytes), rep.Layers, image.HumanSize(rep.LayerBytes))
+			if buildCache {
+				n, size, err := build.PruneCache("")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Deleted %d build cache layers (%s)\n", n, image.HumanSize(size))
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&buildCache, "build-cache", false, "also empty ctlab build's layer cache (/var/lib/ctlab/build-cache), like docker builder prune")
+	return cmd
 }
 
 func newImportPackagesCmd() *cobra.Command {

@@ -376,3 +376,19 @@ func TestBuildUser(t *testing.T) {
 		t.Errorf("the USER step's layer holds /.ctlab: %s", names)
 	}
 }
+
+// TestPruneCache: after a prune nothing is CACHED.
+func TestPruneCache(t *testing.T) {
+	e := newEnv(t)
+	files := map[string]string{"Dockerfile": "FROM base:latest\nRUN echo a > /a\n"}
+	if _, log, err := e.build(t, files, nil); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	n, size, err := PruneCache(e.cache)
+	if err != nil || n != 1 || size == 0 {
+		t.Fatalf("prune: %d layers, %d bytes, %v", n, size, err)
+	}
+	if r, _, err := e.build(t, files, nil); err != nil || r.Cached != 0 {
+		t.Fatalf("after prune: %+v %v", r, err)
+	}
+}

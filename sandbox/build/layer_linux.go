@@ -274,3 +274,29 @@ func (c *layerCache) putFile(key string, hf *hashFile, createdBy string) (newLay
 	}
 	return c.put(key, hf.f.Name(), d, createdBy)
 }
+
+// PruneCache empties the build cache (docker builder prune): every key and
+// layer tar. Builds running now keep their own temp dirs; a layer they
+// already stacked stays unpacked in the shared layer cache.
+func PruneCache(dir string) (layers int, bytes int64, err error) {
+	if dir == "" {
+		dir = DefaultCacheDir
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "layers"))
+	for _, e := range ents {
+		if fi, ierr := e.Info(); ierr == nil {
+			bytes += fi.Size()
+		}
+		if err := os.Remove(filepath.Join(dir, "layers", e.Name())); err != nil {
+			return layers, bytes, err
+		}
+		layers++
+	}
+	keys, _ := os.ReadDir(filepath.Join(dir, "keys"))
+	for _, k := range keys {
+		if err := os.Remove(filepath.Join(dir, "keys", k.Name())); err != nil {
+			return layers, bytes, err
+		}
+	}
+	return layers, bytes, nil
+}
