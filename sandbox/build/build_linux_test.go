@@ -331,6 +331,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"symlink out", "FROM base:latest\nCOPY link /s\n", 2, "outside the build context", nil},
 		{"missing base", "FROM 127.0.0.1:1/none:latest\n", 2, "Dockerfile:1", nil},
 		{"run mount", "FROM base:latest\nRUN --mount=type=cache,target=/c true\n", 2, "Dockerfile:2: RUN --mount", nil},
+		{"add url", "FROM base:latest\nADD https://example.com/x /x\n", 2, "Dockerfile:2: ADD https://example.com/x: remote", nil},
 		{"onbuild", "FROM base:latest\nONBUILD RUN true\n", 2, "Dockerfile:2: ONBUILD", nil},
 		{"failing run", "FROM base:latest\nRUN echo doomed-output; exit 3\n", 1, "exit status 3", nil},
 		{"bad tag", "FROM base:latest\n", 2, "-t", func(o *Options) { o.Tags = []string{"Bad Tag"} }},

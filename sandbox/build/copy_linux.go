@@ -238,6 +238,11 @@ func (b *builder) copy(ctx context.Context, st *stage, sd instructions.SourcesAn
 	if unsupported || len(sd.SourceContents) > 0 {
 		return inputErr("%s:%d: %s with --link, --parents, --exclude, --checksum or a here-document is not supported by ctlab build", b.dfName, line(c), name)
 	}
+	for _, src := range sd.SourcePaths {
+		if strings.Contains(src, "://") || strings.HasPrefix(src, "git@") {
+			return inputErr("%s:%d: %s %s: remote sources (URLs, git) are not supported by ctlab build: download into the context and COPY", b.dfName, line(c), name, src)
+		}
+	}
 	spec := copySpec{sources: sd.SourcePaths, dest: sd.DestPath, add: isAdd}
 	if !path.IsAbs(spec.dest) {
 		spec.dest = path.Join("/", st.cfg.Config.WorkingDir, spec.dest)
