@@ -64,18 +64,31 @@ type ActionDone struct {
 	Err      string        `json:"error,omitempty"`
 }
 
-// Snapshot is the live kernel state of the scenario's processes (and the
-// host) after a step's actions, for the panes the step asks to show.
+// Snapshot is the live kernel state of the host and the scenario's
+// containers, processes and stand-alone overlays after a step's actions:
+// the parts the panes the step shows need (see Engine.Snapshot). The
+// plain and JSON printers print it; the TUI draws its Focus.
 type Snapshot struct {
-	Time      time.Time                  `json:"time"`
-	Step      string                     `json:"step"`
-	Panes     []string                   `json:"panes"`
-	Processes map[string]*kstate.Process `json:"processes"` // by target name ("host", containers, processes)
-	Cgroups   map[string]*CgroupView     `json:"cgroups,omitempty"`
-	Links     map[string]*LinksView      `json:"links,omitempty"` // per target's net namespace
-	Upper     map[string]*UpperView      `json:"upper,omitempty"` // per container / overlay`
-	Errors    map[string]string          `json:"errors,omitempty"`
+	Time  time.Time `json:"time"`
+	Step  string    `json:"step"`
+	Panes []string  `json:"panes"`
+	// Focus is the target the step is about: its shell container, else the
+	// first declared container that runs, else a stand-alone overlay; ""
+	// when none exists. Set only by a focused read (SnapshotOptions.Focus).
+	Focus string `json:"focus,omitempty"`
+	// Targets is keyed by target name: "host", containers and background
+	// processes by their names in the scenario, overlays by their `as`.
+	Targets map[string]*TargetState `json:"targets"`
+	Errors  map[string]string       `json:"errors,omitempty"` // target -> why it was not read in full
 }
+
+// TargetState is the kernel state of one target of a Snapshot, and
+// ProcessState that of its process: named here so that the TUI, which
+// never reads the kernel itself, draws them through package lab alone.
+type (
+	TargetState  = kstate.Snapshot
+	ProcessState = kstate.Process
+)
 
 // CheckResult carries one check's evidence.
 type CheckResult struct {

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ctlab/ctlab/sandbox/kstate"
 )
 
 // JSONPrinter writes each event as one JSON object per line, with an
@@ -142,130 +145,141 @@ func indent(s, prefix string) string {
 	return strings.Join(lines, "\n")
 }
 
-// printSnapshot prints the panes a step asked for, compactly.
+// printSnapshot prints the panes a step asked for, compactly: a table of
+// namespace inodes, then one line per target for each other pane.
 func printSnapshot(w io.Writer, s Snapshot, lang string) {
 	if len(s.Panes) == 0 {
 		return
 	}
-	names := make([]string, 0, len(s.Processes))
-	for n := range s.Processes {
-		if n != "host" {
-			names = append(names, n)
-		}
+	names := slices.Sorted(maps.Keys(s.Targets))
+	if i := slices.Index(names, "host"); i > 0 {
+		names = append(append([]string{"host"}, names[:i]...), names[i+1:]...)
 	}
-	sort.Strings(names)
-	names = append([]string{"host"}, names...)
 	for _, pane := range s.Panes {
-		switch pane {
-		case "namespaces":
-			fmt.Fprintf(w, "   [namespaces] %-8s", "")
-			for _, n := range names {
-				fmt.Fprintf(w, " %-12s", n)
-			}
-			fmt.Fprintln(w)
-			for _, k := range []string{"mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"} {
-				fmt.Fprintf(w, "                %-8s", k)
-				hostIno := uint64(0)
-				for i, n := range names {
-					p := s.Processes[n]
-					if p == nil {
-						continue
-					}
-					ino := p.Namespaces[k].Value
-					if i == 0 {
-						hostIno = ino
-					}
-					mark := ""
-					if i > 0 && ino != hostIno {
-						mark = "*"
-					}
-					fmt.Fprintf(w, " %-12s", fmt.Sprintf("%d%s", ino, mark))
-				}
-				fmt.Fprintln(w)
-			}
-			fmt.Fprintf(w, "                (* = %s)\n", label(lang, "differs"))
-		case "hostname":
-			for _, n := range names {
-				if p := s.Processes[n]; p != nil {
-					fmt.Fprintf(w, "   [hostname] %-10s %s (domain %s)\n", n, p.Hostname.Value, p.Domainname.Value)
-				}
-			}
-		case "processes":
-			for _, n := range names {
-				if p := s.Processes[n]; p != nil && n != "host" {
-					st := p.Status.Value
-					fmt.Fprintf(w, "   [processes] %-10s pid %d (%s) NSpid %v ppid %d, %d descendants\n", n, p.Pid, st.Name, st.NSpid, st.PPid, len(p.Descendants.Value))
-				}
-			}
-		case "mounts":
-			for _, n := range names {
-				if p := s.Processes[n]; p != nil {
-					fmt.Fprintf(w, "   [mounts] %-10s %d mounts (%s)\n", n, len(p.Mounts.Value), p.Mounts.Source)
-				}
-			}
-		case "cgroup":
-			for _, n := range names {
-				if v := s.Cgroups[n]; v != nil && v.Stats != nil {
-					st := v.Stats
-					fmt.Fprintf(w, "   [cgroup] %-10s memory %d/%d  pids %d/%d  cpu throttled %d/%d  frozen %v\n", n,
-						st.MemoryCurrent, st.MemoryMax, st.PidsCurrent, st.PidsMax, st.NrThrottled, st.NrPeriods, st.Frozen)
-				}
-			}
-		case "ids":
-			for _, n := range names {
-				if p := s.Processes[n]; p != nil {
-					fmt.Fprintf(w, "   [ids] %-10s uid %v uid_map %v\n", n, p.Status.Value.UID, p.UIDMap.Value)
-				}
-			}
-		case "time":
-			for _, n := range names {
-				if p := s.Processes[n]; p != nil {
-					fmt.Fprintf(w, "   [time] %-10s monotonic %s boottime %s (offsets %s / %s)\n", n,
-						p.Clocks.Value.Monotonic.Round(time.Second), p.Clocks.Value.Boottime.Round(time.Second),
-						p.TimeOffsets.Value.Monotonic, p.TimeOffsets.Value.Boottime)
-				}
-			}
-		case "links":
-			for _, n := range names {
-				if v := s.Links[n]; v != nil {
-					var ls []string
-					for _, l := range v.Links {
-						ls = append(ls, fmt.Sprintf("%s(%s)%v", l.Name, l.State, l.Addrs))
-					}
-					fmt.Fprintf(w, "   [links] %-10s netns %d: %s\n", n, v.NetNS, strings.Join(ls, " "))
-				}
-			}
-		case "overlay":
-			ups := make([]string, 0, len(s.Upper))
-			for n := range s.Upper {
-				ups = append(ups, n)
-			}
-			sort.Strings(ups)
-			for _, n := range ups {
-				v := s.Upper[n]
-				var cs []string
-				for _, c := range v.Changes {
-					cs = append(cs, c.Kind.Symbol()+" "+c.Path)
-				}
-				fmt.Fprintf(w, "   [overlay] %-10s upper %s: %s\n", n, v.Layout.Upper, strings.Join(cs, ", "))
-			}
-		case "ipc":
-			for _, n := range names {
-				if p := s.Processes[n]; p != nil {
-					v := p.IPC.Value
-					fmt.Fprintf(w, "   [ipc] %-10s shm %d msg %d sem %d\n", n, len(v.Shm), len(v.Msg), len(v.Sem))
-				}
-			}
-		case "caps":
-			for _, n := range names {
-				if p := s.Processes[n]; p != nil {
-					st := p.Status.Value
-					fmt.Fprintf(w, "   [caps] %-10s CapEff %016x CapBnd %016x NoNewPrivs %v Seccomp %d\n", n, st.CapEff, st.CapBnd, st.NoNewPrivs, st.Seccomp)
+		if pane == "namespaces" {
+			printNamespaces(w, s, names, lang)
+			continue
+		}
+		line := paneLines[pane]
+		if line == nil {
+			continue
+		}
+		for _, n := range names {
+			if t := s.Targets[n]; t != nil {
+				if text := line(n, t); text != "" {
+					fmt.Fprintf(w, "   [%s] %-10s %s\n", pane, n, text)
 				}
 			}
 		}
 	}
-	for n, e := range s.Errors {
-		fmt.Fprintf(w, "   [state] %s: %s\n", n, e)
+	for _, n := range names {
+		for _, part := range slices.Sorted(maps.Keys(s.Targets[n].Errors)) {
+			fmt.Fprintf(w, "   [state] %s %s: %s\n", n, part, s.Targets[n].Errors[part])
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.Errors)) {
+		fmt.Fprintf(w, "   [state] %s: %s\n", n, s.Errors[n])
+	}
+}
+
+// printNamespaces prints one row per namespace kind, one column per
+// target whose process was read; * marks an inode that is not the host's.
+func printNamespaces(w io.Writer, s Snapshot, names []string, lang string) {
+	var cols []*kstate.Snapshot
+	fmt.Fprintf(w, "   [namespaces] %-8s", "")
+	for _, n := range names {
+		if t := s.Targets[n]; t.Namespaces != nil {
+			cols = append(cols, t)
+			fmt.Fprintf(w, " %-12s", n)
+		}
+	}
+	fmt.Fprintln(w)
+	for _, k := range kstate.NSKinds {
+		if strings.HasSuffix(k, "_for_children") {
+			continue
+		}
+		fmt.Fprintf(w, "                %-8s", k)
+		for _, t := range cols {
+			mark := ""
+			if !t.Namespaces[k].Shared {
+				mark = "*"
+			}
+			fmt.Fprintf(w, " %-12s", fmt.Sprintf("%d%s", t.Namespaces[k].Container, mark))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "                (* = %s)\n", label(lang, "differs"))
+}
+
+// paneLines renders the line of one target for each pane but namespaces;
+// "" prints nothing (the part does not apply to that target).
+var paneLines = map[string]func(name string, t *kstate.Snapshot) string{
+	"hostname": ofProcess(func(p *kstate.Process) string {
+		return fmt.Sprintf("%s (domain %s)", p.Hostname.Value, p.Domainname.Value)
+	}),
+	"processes": func(name string, t *kstate.Snapshot) string {
+		if name == "host" || t.Process == nil {
+			return ""
+		}
+		p, st := t.Process, t.Process.Status.Value
+		return fmt.Sprintf("pid %d (%s) NSpid %v ppid %d, %d descendants", p.Pid, st.Name, st.NSpid, st.PPid, len(p.Descendants.Value))
+	},
+	"mounts": ofProcess(func(p *kstate.Process) string {
+		return fmt.Sprintf("%d mounts (%s)", len(p.Mounts.Value), p.Mounts.Source)
+	}),
+	"cgroup": func(_ string, t *kstate.Snapshot) string {
+		st := t.CgroupStats
+		if st == nil {
+			return ""
+		}
+		return fmt.Sprintf("memory %d/%d  pids %d/%d  cpu throttled %d/%d  frozen %v",
+			st.MemoryCurrent, st.MemoryMax, st.PidsCurrent, st.PidsMax, st.NrThrottled, st.NrPeriods, st.Frozen)
+	},
+	"ids": ofProcess(func(p *kstate.Process) string {
+		return fmt.Sprintf("uid %v uid_map %v", p.Status.Value.UID, p.UIDMap.Value)
+	}),
+	"time": ofProcess(func(p *kstate.Process) string {
+		return fmt.Sprintf("monotonic %s boottime %s (offsets %s / %s)",
+			p.Clocks.Value.Monotonic.Round(time.Second), p.Clocks.Value.Boottime.Round(time.Second),
+			p.TimeOffsets.Value.Monotonic, p.TimeOffsets.Value.Boottime)
+	}),
+	"links": func(_ string, t *kstate.Snapshot) string {
+		if t.NetNS == 0 && len(t.Links) == 0 {
+			return ""
+		}
+		var ls []string
+		for _, l := range t.Links {
+			ls = append(ls, fmt.Sprintf("%s(%s)%v", l.Name, l.State, l.Addrs))
+		}
+		return fmt.Sprintf("netns %d: %s", t.NetNS, strings.Join(ls, " "))
+	},
+	"overlay": func(_ string, t *kstate.Snapshot) string {
+		if t.Layout == nil {
+			return ""
+		}
+		var cs []string
+		for _, c := range t.Upper {
+			cs = append(cs, c.Kind.Symbol()+" "+c.Path)
+		}
+		return fmt.Sprintf("upper %s: %s", t.Layout.Upper, strings.Join(cs, ", "))
+	},
+	"ipc": ofProcess(func(p *kstate.Process) string {
+		v := p.IPC.Value
+		return fmt.Sprintf("shm %d msg %d sem %d", len(v.Shm), len(v.Msg), len(v.Sem))
+	}),
+	"caps": ofProcess(func(p *kstate.Process) string {
+		st := p.Status.Value
+		return fmt.Sprintf("CapEff %016x CapBnd %016x NoNewPrivs %v Seccomp %d", st.CapEff, st.CapBnd, st.NoNewPrivs, st.Seccomp)
+	}),
+}
+
+// ofProcess is a pane line drawn from the target's process, for targets
+// that have one running.
+func ofProcess(f func(*kstate.Process) string) func(string, *kstate.Snapshot) string {
+	return func(_ string, t *kstate.Snapshot) string {
+		if t.Process == nil {
+			return ""
+		}
+		return f(t.Process)
 	}
 }

@@ -64,7 +64,8 @@ type Session interface {
 	// attached to nothing (tea.ExecProcess connects the terminal), and the
 	// function to call once it has exited.
 	Shell(ctx context.Context, i int) (*exec.Cmd, func(), error)
-	// Snapshot reads the live kernel state for the panes of step i.
+	// Snapshot is the live kernel state for the panes of step i, as the
+	// lab engine reads it (the TUI never reads the kernel itself).
 	Snapshot(ctx context.Context, i int) *statepane.Snapshot
 	// SetLang switches the language of later events (hints, titles).
 	SetLang(lang string)

@@ -4,17 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ctlab/ctlab/lab"
-	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/tui/components/statepane"
 )
 
-// labBackend is the real Backend: ctlab's scenario engine (package lab)
-// over the real sandbox.
+// labBackend is the real Backend: ctlab's scenario engine (package lab),
+// which drives the sandbox and reads the kernel.
 type labBackend struct {
 	progress progressStore
 	// catalogue replaces the shipped scenarios (tests load their own
@@ -78,9 +76,7 @@ type labSession struct {
 	quiet  atomic.Bool // while replaying: events are not news
 	mu     sync.Mutex  // serialises goto against itself
 
-	watchMu sync.Mutex
-	watch   *sandbox.Container // the container the last snapshot read
-	cache   readCache          // what is costly to read at every tick
+	cache lab.SnapshotCache // what is costly to read again at every tick
 }
 
 func (s *labSession) emit(ev lab.Event) {
@@ -164,30 +160,10 @@ func (s *labSession) Shell(ctx context.Context, i int) (*exec.Cmd, func(), error
 	return s.eng.ShellCommand()
 }
 
+// Snapshot asks the engine for the host and the step's focus, only the
+// parts its panes show, and maps that to the pane's view.
 func (s *labSession) Snapshot(ctx context.Context, i int) *statepane.Snapshot {
-	st := s.scen.Steps[i]
-	s.watchMu.Lock()
-	defer s.watchMu.Unlock()
-	s.watch = findContainer(ctx, s.watch, s.watched(st))
-	snap := readSnapshot(s.watch, &s.cache, st.Show)
-	if snap.Overlay == nil && slices.Contains(st.Show, "overlay") {
-		// No container yet: a stand-alone overlay the step mounted.
-		snap.Overlay = standaloneOverlay(s.scen)
-	}
-	return snap
-}
-
-// watched picks the container whose state the pane shows: the step's
-// shell container, else the first declared one that runs.
-func (s *labSession) watched(st *lab.Step) []string {
-	var names []string
-	if st.Shell != "" {
-		names = append(names, s.eng.ContainerName(st.Shell))
-	}
-	for _, k := range sortedKeys(s.scen.Containers) {
-		names = append(names, s.eng.ContainerName(k))
-	}
-	return names
+	return stateView(s.eng.Snapshot(ctx, lab.SnapshotOptions{Step: i, Focus: true, Cache: &s.cache}))
 }
 
 func (s *labSession) Close(ctx context.Context, keep bool) error {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"syscall"
@@ -147,4 +148,31 @@ func cpuTime() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
+
+// BenchmarkStateRead is one 4 Hz tick's kernel reading, without drawing:
+// the session's Snapshot of the golden scenario's running container for
+// the demo step's panes (namespaces, hostname) and the task step's
+// (hostname, cgroup, overlay, links, ids, time).
+func BenchmarkStateRead(b *testing.B) {
+	requireRoot(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sess, err := testBackend(b).Open(ctx, goldenScenario(b), "en")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close(context.Background(), false)
+	if ok, err := sess.Run(ctx, 0); err != nil || !ok {
+		b.Fatalf("run step 1: passed %v, %v", ok, err)
+	}
+	for _, step := range []int{0, 1} {
+		b.Run(fmt.Sprintf("step%d", step+1), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if snap := sess.Snapshot(ctx, step); snap.Container == "" || snap.Err != "" {
+					b.Fatalf("snapshot: container %q, %s", snap.Container, snap.Err)
+				}
+			}
+		})
+	}
 }

@@ -2,45 +2,23 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/sandbox/kstate"
-	"github.com/ctlab/ctlab/sandbox/network"
-	"github.com/ctlab/ctlab/sandbox/overlay"
 )
 
-// inspection is the live kernel state of one container. Every value comes
-// from package kstate, read from procfs, cgroupfs or netlink at the time of
-// the call; nothing comes from ctlab's own records except where to look
-// (the pid, the cgroup name, the overlay directories).
+// inspection is the live kernel state of one container: the kstate
+// snapshot (every value read from procfs, cgroupfs or netlink at the time
+// of the call; ctlab's records say only where to look: the pid, the
+// cgroup name, the overlay directories) and the container's status.
 type inspection struct {
-	Name       string            `json:"name"`
-	Pid        int               `json:"pid"` // the init's pid on the host (0 when not running)
-	Status     string            `json:"status"`
-	Namespaces map[string]nsView `json:"namespaces"`
-	Process    *kstate.Process   `json:"process,omitempty"`
-	Cgroup     []cgFile          `json:"cgroup_files,omitempty"`
-	Links      []network.Link    `json:"links,omitempty"`
-	Upper      []overlay.Change  `json:"upper_changes,omitempty"`
-	Layout     overlay.Layout    `json:"layout"`
-}
-
-type nsView struct {
-	Container uint64 `json:"container"`
-	Host      uint64 `json:"host"`
-	Shared    bool   `json:"shared"`
-}
-
-type cgFile struct {
-	Controller string `json:"controller"`
-	V1         string `json:"v1,omitempty"`
-	V2         string `json:"v2,omitempty"`
-	Path       string `json:"path"`
-	Value      string `json:"value"`
+	*kstate.Snapshot
+	Status string `json:"status"`
 }
 
 func newInspectCmd() *cobra.Command {
@@ -74,30 +52,11 @@ container init's pid on the host.`,
 }
 
 func inspect(c *sandbox.Container) inspection {
-	in := inspection{Name: c.Name, Status: c.Status(), Namespaces: map[string]nsView{}, Layout: c.Layout}
+	sub := kstate.Subject{Name: c.Name, Cgroup: c.Name, Layout: c.Layout}
 	if c.Running() {
-		in.Pid = c.Pid
-		if p, err := kstate.Of(c.Pid); err == nil {
-			in.Process = p
-		}
-		for _, ns := range sandbox.AllNamespaces {
-			a, _ := kstate.NSInode(c.Pid, string(ns))
-			h, _ := kstate.NSInode(os.Getpid(), string(ns))
-			in.Namespaces[string(ns)] = nsView{Container: a, Host: h, Shared: a == h}
-		}
-		if links, _, err := kstate.Links(c.NSPath(sandbox.NSNet)); err == nil {
-			in.Links = links
-		}
+		sub.Pid = c.Pid
 	}
-	if _, files, err := kstate.Cgroup(c.Name); err == nil {
-		for _, f := range files {
-			in.Cgroup = append(in.Cgroup, cgFile{f.Controller, f.V1Name, f.V2Name, f.Path, f.Value})
-		}
-	}
-	if ch, _, err := kstate.Upper(c.Layout); err == nil {
-		in.Upper = ch
-	}
-	return in
+	return inspection{Snapshot: kstate.ReadSnapshot(sub, kstate.PartsAll, nil), Status: c.Status()}
 }
 
 func printInspection(cmd *cobra.Command, in inspection) {
@@ -105,8 +64,11 @@ func printInspection(cmd *cobra.Command, in inspection) {
 	fmt.Fprintf(w, "%s  pid %d on the host  %s\n\n", in.Name, in.Pid, in.Status)
 	if in.Pid != 0 {
 		fmt.Fprintf(w, "%-8s %-12s %-12s\n", "NS", "CONTAINER", "HOST")
-		for _, ns := range sandbox.AllNamespaces {
-			v := in.Namespaces[string(ns)]
+		for _, ns := range kstate.NSKinds {
+			v, ok := in.Namespaces[ns]
+			if !ok {
+				continue // a "for children" link, or a kind this kernel lacks
+			}
 			mark := "new"
 			if v.Shared {
 				mark = "shared with the host"
@@ -138,19 +100,22 @@ func printInspection(cmd *cobra.Command, in inspection) {
 			}
 		}
 	}
-	if len(in.Cgroup) > 0 {
-		fmt.Fprintln(w, "\ncgroup files (v1 name / v2 name)")
-		for _, f := range in.Cgroup {
+	if len(in.CgroupFiles) > 0 {
+		fmt.Fprintf(w, "\ncgroup files of %s (v1 name / v2 name)\n", in.Cgroup)
+		for _, f := range in.CgroupFiles {
 			fmt.Fprintf(w, "  %-44s %s\n", f.Path, strings.TrimSpace(f.Value))
 		}
 	}
 	for _, l := range in.Links {
 		fmt.Fprintf(w, "link     %-6s %-8s %-6s %v\n", l.Name, l.Type, l.State, l.Addrs)
 	}
-	if len(in.Upper) > 0 {
+	if len(in.Upper) > 0 && in.Layout != nil {
 		fmt.Fprintf(w, "\nupper layer %s\n", in.Layout.Upper)
 		for _, ch := range in.Upper {
 			fmt.Fprintf(w, "  %s %s\n", ch.Kind.Symbol(), ch.Path)
 		}
+	}
+	for _, part := range slices.Sorted(maps.Keys(in.Errors)) {
+		fmt.Fprintf(w, "could not read %s: %s\n", part, in.Errors[part])
 	}
 }

@@ -117,6 +117,12 @@ func (c *Cache) Lookup(d v1.Hash) (*Unpacked, bool) {
 // stream, then renamed into place, so a crash or a bad layer never leaves a
 // half-unpacked directory under the final name.
 func (c *Cache) Unpack(ctx context.Context, src LayerSource) (*Unpacked, error) {
+	return c.unpack(ctx, src, c.Limits.MaxTotalBytes)
+}
+
+// unpack is Unpack with the layer's file bytes capped at maxBytes (at most
+// the per-layer cap): what is left of the image's budget.
+func (c *Cache) unpack(ctx context.Context, src LayerSource, maxBytes int64) (*Unpacked, error) {
 	d := src.DiffID()
 	dir, entries, lockPath, err := c.paths(d)
 	if err != nil {
@@ -157,7 +163,9 @@ func (c *Cache) Unpack(ctx context.Context, src LayerSource) (*Unpacked, error) 
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("chmod temp layer dir: %w", err)
 	}
-	meta, err := c.extractVerified(ctx, src, tmp, tmpEntries)
+	lim := c.Limits
+	lim.MaxTotalBytes = max(min(maxBytes, lim.MaxTotalBytes), 1)
+	meta, err := c.extractVerified(ctx, src, tmp, tmpEntries, lim)
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", d.String(), err)
 	}
@@ -174,7 +182,7 @@ func (c *Cache) Unpack(ctx context.Context, src LayerSource) (*Unpacked, error) 
 	return &Unpacked{DiffID: d, Dir: dir, Meta: meta, entries: entries}, nil
 }
 
-func (c *Cache) extractVerified(ctx context.Context, src LayerSource, dir, entriesPath string) (LayerMeta, error) {
+func (c *Cache) extractVerified(ctx context.Context, src LayerSource, dir, entriesPath string, lim Limits) (LayerMeta, error) {
 	meta := LayerMeta{Version: 1}
 	raw, digest, err := src.Open(ctx)
 	if err != nil {
@@ -192,7 +200,7 @@ func (c *Cache) extractVerified(ctx context.Context, src LayerSource, dir, entri
 	}
 	// The uncompressed stream may be a little larger than the files it
 	// holds (headers, padding); beyond that it is a bomb.
-	streamCap := c.Limits.MaxTotalBytes + int64(c.Limits.MaxEntries)*1536 + 1<<20
+	streamCap := lim.MaxTotalBytes + int64(lim.MaxEntries)*1536 + 1<<20
 	rawCap := &capReader{r: rawR, n: streamCap}
 	dec, err := decompress(rawCap)
 	if err != nil {
@@ -215,7 +223,7 @@ func (c *Cache) extractVerified(ctx context.Context, src LayerSource, dir, entri
 	if _, err := bw.WriteString(strings.Repeat(" ", 255) + "\n"); err != nil {
 		return meta, err
 	}
-	stats, err := Extract(ctx, tee, dir, c.Limits, func(e Entry) error { return enc.Encode(e) })
+	stats, err := Extract(ctx, tee, dir, lim, func(e Entry) error { return enc.Encode(e) })
 	if err != nil {
 		return meta, err
 	}
@@ -383,12 +391,19 @@ func (u *Unpacked) Entries(fn func(Entry) error) error {
 // lockFile takes an exclusive flock, polling so the caller's context can
 // cancel the wait.
 func lockFile(ctx context.Context, p string) (func(), error) {
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	return flockFile(ctx, p, unix.LOCK_EX)
+}
+
+// flockFile takes a flock of kind how (LOCK_EX or LOCK_SH). A layer in use
+// by a grading holds LOCK_SH on its lock file until the image is closed;
+// unpacking and removal need LOCK_EX.
+func flockFile(ctx context.Context, p string, how int) (func(), error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", p, err)
 	}
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
 		if err == nil {
 			return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 		}

@@ -17,6 +17,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -522,7 +523,11 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string
 		return fmt.Errorf("create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), base)
-	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(tr, hdr.Size), x.buf)
+	sw := &sparseWriter{f: f}
+	n, err := io.CopyBuffer(sw, io.LimitReader(tr, hdr.Size), x.buf)
+	if err == nil {
+		err = sw.finish()
+	}
 	if err == nil && n != hdr.Size {
 		err = fmt.Errorf("%w: incomplete file: %d of %d bytes", ErrInvalidLayer, n, hdr.Size)
 	}
@@ -545,9 +550,39 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name, dir, base string
 	return x.emit(Entry{Path: name, Kind: KindFile, Size: n, Mode: uint32(hdr.Mode & 0o7777)})
 }
 
-// writerOnly hides os.File's ReadFrom so CopyBuffer uses our buffer instead
-// of trying copy_file_range/splice on a tar reader.
-type writerOnly struct{ io.Writer }
+// sparseWriter writes a file's data but seeks over all-zero chunks, so a
+// sparse tar entry (or any run of zeros, such as a "layer bomb" of zeros)
+// stays a hole on disk instead of being written out as real zeros. The
+// apparent size still counts against the caps. It has no ReadFrom, so
+// CopyBuffer uses our buffer instead of trying copy_file_range/splice on a
+// tar reader.
+type sparseWriter struct {
+	f    *os.File
+	off  int64
+	hole bool // the last chunk was skipped: the size must be set at the end
+}
+
+var zeroChunk [256 << 10]byte
+
+func (w *sparseWriter) Write(p []byte) (int, error) {
+	if len(p) <= len(zeroChunk) && bytes.Equal(p, zeroChunk[:len(p)]) {
+		w.off += int64(len(p))
+		w.hole = true
+		return len(p), nil
+	}
+	n, err := w.f.WriteAt(p, w.off)
+	w.off += int64(n)
+	w.hole = false
+	return n, err
+}
+
+// finish gives the file its full size when it ends in a hole.
+func (w *sparseWriter) finish() error {
+	if !w.hole {
+		return nil
+	}
+	return w.f.Truncate(w.off)
+}
 
 func (x *extractor) dir(hdr *tar.Header, name, dir, base string, xa map[string]string) error {
 	pfd, err := x.parent(dir)

@@ -1,8 +1,6 @@
 package image
 
 import (
-	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -221,19 +219,6 @@ func LayerChanges(layers []*Unpacked, maxList int) ([]*Changes, error) {
 			lower[e.Path] = e.Kind
 		}
 		out[i] = ch
-	}
-	return out, nil
-}
-
-// Unpack unpacks every layer of the image into the cache, bottom first.
-func (im *Image) Unpack(ctx context.Context, c *Cache) ([]*Unpacked, error) {
-	var out []*Unpacked
-	for i, l := range im.layers {
-		u, err := c.Unpack(ctx, l)
-		if err != nil {
-			return nil, fmt.Errorf("layer %d of %d: %w", i+1, len(im.layers), err)
-		}
-		out = append(out, u)
 	}
 	return out, nil
 }

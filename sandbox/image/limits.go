@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Limits bound what one layer may cost. An image is untrusted input: a
+// Limits bound what one layer, one image and the layer cache may cost. An image is untrusted input: a
 // 10 MB gzip can expand to 100 GB, a tar can hold a million empty files, a
 // sparse entry can claim a 1 TiB size. Every cap is checked while the stream
 // is read, so an oversized layer is aborted early and its temp dir removed.
@@ -19,6 +19,12 @@ type Limits struct {
 	MaxXattrs     int           // xattrs kept per entry
 	MaxXattrBytes int           // one xattr value
 	MaxDuration   time.Duration // wall time for one layer (0: only the caller's context)
+
+	// Per image and for the cache as a whole (Image.Unpack): a bomb split
+	// over many layers, each under the per-layer caps, is still one image.
+	MaxImageBytes int64 // sum of the file sizes of all of an image's layers (apparent sizes)
+	MaxLayers     int   // layers in one image
+	MaxCacheBytes int64 // the layer cache; least recently used layers beyond it are evicted
 }
 
 // DefaultLimits are generous for real images (the biggest official images
@@ -33,33 +39,32 @@ func DefaultLimits() Limits {
 		MaxXattrs:     32,
 		MaxXattrBytes: 64 << 10,
 		MaxDuration:   10 * time.Minute,
+		MaxImageBytes: 8 << 30,
+		MaxLayers:     128, // overlayfs stacks ~500 lowerdirs; Docker used to cap at 127
+		MaxCacheBytes: 32 << 30,
 	}
 }
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxTotalBytes <= 0 {
-		l.MaxTotalBytes = d.MaxTotalBytes
-	}
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = d.MaxFileBytes
-	}
-	if l.MaxEntries <= 0 {
-		l.MaxEntries = d.MaxEntries
-	}
-	if l.MaxPathLen <= 0 {
-		l.MaxPathLen = d.MaxPathLen
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = d.MaxDepth
-	}
-	if l.MaxXattrs <= 0 {
-		l.MaxXattrs = d.MaxXattrs
-	}
-	if l.MaxXattrBytes <= 0 {
-		l.MaxXattrBytes = d.MaxXattrBytes
-	}
+	orDefault(&l.MaxTotalBytes, d.MaxTotalBytes)
+	orDefault(&l.MaxFileBytes, d.MaxFileBytes)
+	orDefault(&l.MaxEntries, d.MaxEntries)
+	orDefault(&l.MaxPathLen, d.MaxPathLen)
+	orDefault(&l.MaxDepth, d.MaxDepth)
+	orDefault(&l.MaxXattrs, d.MaxXattrs)
+	orDefault(&l.MaxXattrBytes, d.MaxXattrBytes)
+	orDefault(&l.MaxImageBytes, d.MaxImageBytes)
+	orDefault(&l.MaxLayers, d.MaxLayers)
+	orDefault(&l.MaxCacheBytes, d.MaxCacheBytes)
 	return l
+}
+
+// orDefault replaces an unset (zero or negative) limit with its default.
+func orDefault[T int | int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // ErrInvalidLayer marks a layer that is malformed or malicious (as opposed

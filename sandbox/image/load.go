@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sys/unix"
 )
 
 // Format names the way an image was handed in.
@@ -106,6 +107,9 @@ func open(ctx context.Context, ref string) (*Image, error) {
 	if st.IsDir() {
 		return openLayout(ref, ref)
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is neither a directory nor a regular file", ErrInvalidLayer, Quote(ref))
+	}
 	kind, err := sniffArchive(ref)
 	if err != nil {
 		return nil, err
@@ -119,9 +123,11 @@ func open(ctx context.Context, ref string) (*Image, error) {
 // sniffArchive reads only tar headers (skipping data with seeks) to tell a
 // docker-save tar (manifest.json) from an oci-archive (index.json), and to
 // refuse outer tars that are compressed, enormous in entry count, or carry
-// oversized metadata files before any library reads them into memory.
+// oversized metadata files before any library reads them into memory:
+// manifest.json and index.json must be regular entries, and so must every
+// config manifest.json names, each within maxMetaBytes.
 func sniffArchive(p string) (Format, error) {
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
 		return "", err
 	}
@@ -135,6 +141,8 @@ func sniffArchive(p string) (Format, error) {
 	}
 	tr := tar.NewReader(f)
 	hasManifest, hasIndex := false, false
+	entries := map[string]dockerSaveEntry{}
+	var manifest []byte
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -146,16 +154,23 @@ func sniffArchive(p string) (Format, error) {
 		if n > 100_000 {
 			return "", fmt.Errorf("%w: image archive has more than 100000 entries", ErrLimit)
 		}
-		switch path.Clean(strings.TrimPrefix(hdr.Name, "./")) {
-		case "manifest.json":
-			hasManifest = true
+		name := cleanTarName(hdr.Name)
+		entries[name] = dockerSaveEntry{typ: hdr.Typeflag, size: hdr.Size}
+		switch name {
+		case "manifest.json", "index.json":
 			if hdr.Size > maxMetaBytes {
-				return "", fmt.Errorf("%w: manifest.json is %d bytes", ErrLimit, hdr.Size)
+				return "", fmt.Errorf("%w: %s is %d bytes", ErrLimit, name, hdr.Size)
 			}
-		case "index.json":
-			hasIndex = true
-			if hdr.Size > maxMetaBytes {
-				return "", fmt.Errorf("%w: index.json is %d bytes", ErrLimit, hdr.Size)
+			if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+				return "", fmt.Errorf("%w: %s in the archive is not a regular file", ErrInvalidLayer, name)
+			}
+			if name == "index.json" {
+				hasIndex = true
+				break
+			}
+			hasManifest = true
+			if manifest, err = io.ReadAll(io.LimitReader(tr, hdr.Size)); err != nil {
+				return "", fmt.Errorf("%w: read manifest.json: %w", ErrInvalidLayer, err)
 			}
 		}
 		if strings.HasSuffix(hdr.Name, ".json") && hdr.Size > maxMetaBytes {
@@ -164,6 +179,9 @@ func sniffArchive(p string) (Format, error) {
 	}
 	switch {
 	case hasManifest: // docker save (v25+ writes an OCI layout too; manifest.json is simpler)
+		if err := checkDockerSaveConfigs(entries, manifest); err != nil {
+			return "", err
+		}
 		return FormatDockerArchive, nil
 	case hasIndex:
 		return FormatOCIArchive, nil
@@ -175,7 +193,8 @@ func openDockerArchive(ref, p string) (*Image, error) {
 	if _, err := sniffArchive(p); err != nil {
 		return nil, err
 	}
-	img, err := tarball.ImageFromPath(p, nil)
+	opener := func() (io.ReadCloser, error) { return openRegular(p) }
+	img, err := tarball.Image(opener, nil)
 	if err != nil {
 		return nil, fmt.Errorf("read docker-save tar: %w", err)
 	}
@@ -187,7 +206,7 @@ func openDockerArchive(ref, p string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list layers: %w", err)
 	}
-	tm, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(p) })
+	tm, err := tarball.LoadManifest(opener)
 	if err != nil || len(tm) == 0 {
 		return nil, fmt.Errorf("%w: read manifest.json: %v", ErrInvalidLayer, err)
 	}
@@ -206,14 +225,41 @@ func openDockerArchive(ref, p string) (*Image, error) {
 	return im, nil
 }
 
+// openLayout reads an OCI layout directory. Its metadata is copied into a
+// private temp layout first (copyLayoutMeta: no symlinks, regular files
+// only, sizes checked before reading); ggcr reads that copy, and layers are
+// opened in place beneath the layout dir, again without following links.
 func openLayout(ref, dir string) (*Image, error) {
-	// ggcr refuses a symlinked blob (ggcr#2306); refuse symlinked blob
-	// directories too, so no blob path can lead out of the layout.
-	for _, d := range []string{"blobs", "blobs/sha256"} {
-		if st, err := os.Lstat(path.Join(dir, d)); err == nil && !st.IsDir() {
-			return nil, fmt.Errorf("%w: %s in the OCI layout is not a directory", ErrInvalidLayer, d)
-		}
+	tmp, err := os.MkdirTemp("", "ctlab-oci-layout-")
+	if err != nil {
+		return nil, err
 	}
+	src, err := copyLayoutMeta(dir, tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	cleanup := func() { unix.Close(src); os.RemoveAll(tmp) }
+	open := func(h v1.Hash) (io.ReadCloser, bool, error) {
+		p, err := blobPath(h)
+		if err != nil {
+			return nil, true, err
+		}
+		f, err := openBeneath(src, p)
+		return f, true, err
+	}
+	im, err := openBlobLayout(ref, FormatOCILayout, tmp, open)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	im.cleanup = append(im.cleanup, cleanup)
+	return im, nil
+}
+
+// openBlobLayout opens the image an OCI layout at dir (a private copy of
+// the metadata) selects; open provides the layer blobs.
+func openBlobLayout(ref string, f Format, dir string, open func(v1.Hash) (io.ReadCloser, bool, error)) (*Image, error) {
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read OCI layout: %w", err)
@@ -226,7 +272,14 @@ func openLayout(ref, dir string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read image %s: %w", desc.Digest, err)
 	}
-	return newBlobImage(ref, FormatOCILayout, img, desc)
+	im, err := newBlobImage(ref, f, img, desc)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range im.layers {
+		l.(*blobSource).open = open
+	}
+	return im, nil
 }
 
 // pickManifest chooses the image to grade: the only one, or the one for
@@ -410,9 +463,10 @@ type blobSource struct {
 	img    v1.Image
 	desc   v1.Descriptor
 	diffID v1.Hash
-	// open, if set, is tried first (oci-archive: big blobs are read in
-	// place from the tar instead of being copied out).
-	open func(v1.Hash) (io.ReadCloser, bool)
+	// open, if set, is tried first (oci-archive, OCI layout: layer blobs
+	// are read in place instead of from the metadata copy); ok=false means
+	// "not mine, ask ggcr".
+	open func(v1.Hash) (rc io.ReadCloser, ok bool, err error)
 }
 
 func (b *blobSource) DiffID() v1.Hash { return b.diffID }
@@ -420,7 +474,10 @@ func (b *blobSource) DiffID() v1.Hash { return b.diffID }
 func (b *blobSource) Open(ctx context.Context) (io.ReadCloser, *v1.Hash, error) {
 	d := b.desc.Digest
 	if b.open != nil {
-		if rc, ok := b.open(d); ok {
+		if rc, ok, err := b.open(d); ok {
+			if err != nil {
+				return nil, nil, fmt.Errorf("open layer %s: %w", d, err)
+			}
 			return rc, &d, nil
 		}
 	}

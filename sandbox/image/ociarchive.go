@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
 var blobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
@@ -24,7 +23,7 @@ var blobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
 // layout package reads; big blobs (layers) are read in place from the tar
 // through a section reader, so a 1 GB image is not copied before grading.
 func openOCIArchive(ref, p string) (*Image, error) {
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
 		return nil, err
 	}
@@ -39,35 +38,17 @@ func openOCIArchive(ref, p string) (*Image, error) {
 		cleanup()
 		return nil, err
 	}
-	idx, err := layout.ImageIndexFromPath(tmp)
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("read oci-archive index: %w", err)
-	}
-	desc, err := pickManifest(idx, 0)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	img, err := layout.Path(tmp).Image(desc.Digest)
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("read image %s: %w", desc.Digest, err)
-	}
-	im, err := newBlobImage(ref, FormatOCIArchive, img, desc)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	open := func(h v1.Hash) (io.ReadCloser, bool) {
+	open := func(h v1.Hash) (io.ReadCloser, bool, error) {
 		sec, ok := inPlace[h.Hex]
 		if !ok || h.Algorithm != "sha256" {
-			return nil, false
+			return nil, false, nil
 		}
-		return io.NopCloser(io.NewSectionReader(f, sec[0], sec[1])), true
+		return io.NopCloser(io.NewSectionReader(f, sec[0], sec[1])), true, nil
 	}
-	for _, l := range im.layers {
-		l.(*blobSource).open = open
+	im, err := openBlobLayout(ref, FormatOCIArchive, tmp, open)
+	if err != nil {
+		cleanup()
+		return nil, err
 	}
 	im.cleanup = append(im.cleanup, cleanup)
 	return im, nil

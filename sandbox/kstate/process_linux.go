@@ -130,39 +130,7 @@ var ErrNoProcess = errors.New("no such process")
 
 // Of reads the snapshot of process pid. It fails only when the process
 // does not exist; parts that cannot be read carry their own Err.
-func Of(pid int) (*Process, error) {
-	dir := fmt.Sprintf("/proc/%d", pid)
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("kstate: pid %d: %w", pid, ErrNoProcess)
-	}
-	p := &Process{Pid: pid, Time: time.Now(), Namespaces: map[string]Read[uint64]{}}
-	for _, k := range NSKinds {
-		src := dir + "/ns/" + k
-		ino, err := NSInode(pid, k)
-		p.Namespaces[k] = readOf(ino, src, err)
-	}
-	st, err := ReadStatus(pid)
-	p.Status = readOf(st, dir+"/status", err)
-	um, err := readIDMap(dir + "/uid_map")
-	p.UIDMap = readOf(um, dir+"/uid_map", err)
-	gm, err := readIDMap(dir + "/gid_map")
-	p.GIDMap = readOf(gm, dir+"/gid_map", err)
-	off, err := ReadTimeOffsets(pid)
-	p.TimeOffsets = readOf(off, dir+"/timens_offsets", err)
-	p.Clocks = clocksFor(off, err)
-	cg, err := readCgroup(dir + "/cgroup")
-	p.Cgroups = readOf(cg, dir+"/cgroup", err)
-	mi, err := ReadMountinfo(pid)
-	p.Mounts = readOf(mi, dir+"/mountinfo", err)
-	host, dom, src, err := UTSNames(pid)
-	p.Hostname = readOf(host, src+"hostname", err)
-	p.Domainname = readOf(dom, src+"domainname", err)
-	ipc, src, err := IPCObjects(pid)
-	p.IPC = readOf(ipc, src, err)
-	desc, err := Descendants(pid)
-	p.Descendants = readOf(desc, "/proc/*/stat (ppid scan)", err)
-	return p, nil
-}
+func Of(pid int) (*Process, error) { return readParts(pid, PartsProcess, nil) }
 
 // NSInode returns the inode of /proc/<pid>/ns/<kind>.
 func NSInode(pid int, kind string) (uint64, error) {

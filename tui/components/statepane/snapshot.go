@@ -4,8 +4,9 @@ package statepane
 import "time"
 
 // Snapshot is one reading of the kernel for the panes a step shows. It is
-// plain data: the TUI fills it in a tea.Cmd (see tui/snapshot_linux.go) and
-// this package only draws it, so View never touches the kernel.
+// plain data: the TUI maps it from the lab engine's snapshot (see
+// tui/stateview.go) and this package only draws it, so View never touches
+// the kernel.
 type Snapshot struct {
 	Taken     time.Time
 	Container string // the scenario container being watched, "" if none runs
