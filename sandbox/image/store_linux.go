@@ -585,6 +585,9 @@ func (s *Store) pruneLayers(ctx context.Context, keep map[string]bool, rep *Prun
 		return err
 	}
 	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		h, err := v1.NewHash("sha256:" + e.Name())
 		if err != nil || !e.IsDir() || keep[h.Hex] {
 			continue
@@ -597,8 +600,8 @@ func (s *Store) pruneLayers(ctx context.Context, keep map[string]bool, rep *Prun
 		if !ok {
 			continue
 		}
-		if err := s.Cache.Remove(ctx, h); err != nil {
-			return err
+		if !s.Cache.removeIfUnused(h) {
+			continue // locked: a grading or an unpack uses it right now
 		}
 		rep.Layers++
 		rep.LayerBytes += u.Meta.StreamBytes
