@@ -81,6 +81,7 @@ func TestStoreNames(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dirs[0], "usr/share/nginx/html/index.html")); string(b) != "Hello World" {
 		t.Fatalf("top layer index.html = %q", b)
 	}
+	im.Close() // releases the layers' shared locks: prune may remove them
 	if _, err := s.Remove(ctx, e.ID.Hex[:12], false); err == nil {
 		t.Fatal("rmi by ID with two names succeeded without force")
 	}
@@ -201,6 +202,7 @@ func TestImportPackagesNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer im.Close()
 	if c := im.Config.Config; strings.Join(c.Cmd, " ") != "nginx -g daemon off;" || c.StopSignal != "SIGQUIT" || len(c.ExposedPorts) != 1 {
 		t.Fatalf("config: %+v", c)
 	}
