@@ -293,7 +293,8 @@ func (s *Store) Open(ref string) (*Image, error) {
 }
 
 // Unpack unpacks every layer of im into the shared cache and returns the
-// directories top-most first, ready to be an overlay's lowerdir list.
+// directories top-most first, ready to be an overlay's lowerdir list. The
+// layers stay share-locked against eviction and prune until im.Close.
 func (s *Store) Unpack(ctx context.Context, im *Image) ([]string, error) {
 	us, err := im.Unpack(ctx, s.Cache)
 	if err != nil {
