@@ -292,13 +292,19 @@ func (b *builder) runStage(ctx context.Context, idx int, ds instructions.Stage) 
 // commit assembles the target stage's image (base layers plus its own) and
 // puts it in the store under the tags.
 func (b *builder) commit(ctx context.Context, st *stage) (*Result, error) {
+	// New layers take the base's flavour: a Docker v2 manifest (a pulled
+	// docker.io image) must not list OCI layers, registries refuse the mix.
+	lmt := types.OCILayer
+	if mt, err := st.base.MediaType(); err == nil && mt == types.DockerManifestSchema2 {
+		lmt = types.DockerLayer
+	}
 	var adds []mutate.Addendum
 	for _, l := range st.layers {
-		layer, err := l.layer()
+		layer, err := l.layer(lmt)
 		if err != nil {
 			return nil, err
 		}
-		adds = append(adds, mutate.Addendum{Layer: layer, MediaType: types.OCILayer})
+		adds = append(adds, mutate.Addendum{Layer: layer, MediaType: lmt})
 	}
 	img, err := mutate.Append(st.base, adds...)
 	if err != nil {

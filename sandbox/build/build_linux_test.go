@@ -393,3 +393,29 @@ func TestPruneCache(t *testing.T) {
 		t.Fatalf("after prune: %+v %v", r, err)
 	}
 }
+
+// TestBuildDockerBase: on a base with Docker media types (docker save,
+// docker.io) the new layers are Docker layers too, never a mix.
+func TestBuildDockerBase(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tar := filepath.Join(t.TempDir(), "base.tar")
+	if err := e.store.Save(ctx, []string{"base"}, image.SaveDockerArchive, tar); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Remove(ctx, "base", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Load(ctx, tar, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, log, err := e.build(t, map[string]string{"Dockerfile": "FROM base:latest\nRUN echo d > /d\n"}, nil); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	im, _ := e.merged(t, "out")
+	for i, l := range im.Manifest.Layers {
+		if l.MediaType != "application/vnd.docker.image.rootfs.diff.tar.gzip" {
+			t.Errorf("layer %d: %s", i, l.MediaType)
+		}
+	}
+}

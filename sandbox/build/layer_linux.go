@@ -83,8 +83,8 @@ func (c *layerCache) put(key, tmp string, diffID v1.Hash, createdBy string) (new
 
 // layer is the go-containerregistry layer for the image (gzip, fastest
 // level: a build's own layers are small, and build time is what counts).
-func (l newLayer) layer() (v1.Layer, error) {
-	return tarball.LayerFromFile(l.tar, tarball.WithMediaType(types.OCILayer), tarball.WithCompressionLevel(gzip.BestSpeed))
+func (l newLayer) layer(mt types.MediaType) (v1.Layer, error) {
+	return tarball.LayerFromFile(l.tar, tarball.WithMediaType(mt), tarball.WithCompressionLevel(gzip.BestSpeed))
 }
 
 // fileSource lets the shared layer cache unpack a layer tar on disk.
