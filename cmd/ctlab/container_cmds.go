@@ -31,7 +31,7 @@ and the container's cgroup. Compare the inodes with:
   sudo ctlab exec web -- cat /proc/self/cgroup`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sandbox.Load(args[0])
+			c, err := sandbox.Load(kernelName(args[0]))
 			if err != nil {
 				return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 			}
@@ -78,9 +78,16 @@ func newPsCmd() *cobra.Command {
 				return writeJSON(cmd, rows)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tPID\tSTATUS\tCREATED\tCOMMAND")
+			fmt.Fprintln(w, "NAME\tPID\tSTATUS\tCREATED\tADDRESS\tCOMMAND")
 			for _, c := range cs {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", c.Name, c.Pid, c.Status(), c.Created.Format("15:04:05"), shellJoin(c.Args))
+				addr := "-"
+				if c.Net != nil {
+					addr = c.Net.ContainerAddr.Addr().String()
+				}
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", c.Name, c.Pid, c.Status(), c.Created.Format("15:04:05"), addr, shellJoin(c.Args))
+			}
+			for _, s := range createdContainers() { // restart.go
+				fmt.Fprintf(w, "%s\t-\tcreated\t%s\t-\t%s\n", s.Name, s.Created.Format("15:04:05"), shellJoin(s.Args))
 			}
 			return w.Flush()
 		},
@@ -100,7 +107,7 @@ func newPauseCmd(pause bool) *cobra.Command {
 		Long:  short + ".\nv1 writes FROZEN/THAWED to freezer.state; v2 writes 1/0 to cgroup.freeze and\nwaits for cgroup.events to say frozen.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sandbox.Load(args[0])
+			c, err := sandbox.Load(kernelName(args[0]))
 			if err != nil {
 				return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 			}
@@ -124,13 +131,18 @@ func newRmCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
 			for _, n := range args {
-				c, err := sandbox.Load(n)
+				c, err := sandbox.Load(kernelName(n))
+				if err != nil && removeSaved(kernelName(n)) { // a created container (restart.go)
+					fmt.Fprintln(cmd.OutOrStdout(), n)
+					continue
+				}
 				if err != nil {
 					return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 				}
 				if err := c.Remove(ctx, force); err != nil {
 					return err
 				}
+				removeSaved(c.Name)
 				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			return nil

@@ -35,7 +35,7 @@ container init's pid on the host.`,
   sudo ctlab inspect web --json | jq .namespaces`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sandbox.Load(args[0])
+			c, err := sandbox.Load(kernelName(args[0]))
 			if err != nil {
 				return &sandbox.InputError{Problem: err.Error(), Fix: "see ctlab ps"}
 			}

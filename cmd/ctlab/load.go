@@ -32,5 +32,6 @@ func newLoadCmd() *cobra.Command {
 			return err
 		}
 	}
+	addImageLoadFlag(root) // docker's `load -i FILE` (images.go)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/build"
 )
 
 // TestMain lets the test binary act as the ctlab binary: tests and
@@ -12,6 +13,9 @@ import (
 // it as a container init.
 func TestMain(m *testing.M) {
 	sandbox.MaybeInit()
+	if len(os.Args) > 1 && os.Args[1] == build.AsUserArg { // /.ctlab/ctlab as-user (RUN after USER)
+		os.Args = append([]string{os.Args[0], "ctlab"}, os.Args[1:]...)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "ctlab" {
 		os.Args = append(os.Args[:1], os.Args[2:]...)
 		os.Exit(exitStatus(newRootCmd().Execute()))

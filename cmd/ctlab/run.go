@@ -137,6 +137,9 @@ func runRun(cmd *cobra.Command, o *runOptions, args []string) error {
 		Limits: limits, Net: o.net, MountSelf: o.self, Detach: o.detach,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}
+	if err := applyImage(cmd, &cfg, args); err != nil { // run IMAGE [CMD...] (lifecycle.go)
+		return err
+	}
 	if o.timeOffset != 0 {
 		cfg.Time = sandbox.TimeOffsets{Monotonic: o.timeOffset, Boottime: o.timeOffset}
 	}

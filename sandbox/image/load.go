@@ -99,7 +99,10 @@ func open(ctx context.Context, ref string) (*Image, error) {
 	}
 	st, err := os.Stat(ref)
 	if err != nil {
-		return nil, fmt.Errorf("not a file, directory, docker:// or docker-daemon: reference: %w", err)
+		if im, serr := openFromStore(ref); serr == nil {
+			return im, nil
+		}
+		return nil, fmt.Errorf("not a file, directory, image in ctlab's store, docker:// or docker-daemon: reference: %w", err)
 	}
 	if st.IsDir() {
 		return openLayout(ref, ref)

@@ -53,6 +53,8 @@ type FileInfo struct {
 	Size   int64
 	Layer  int    // index into the dirs given to NewMerged (0 = top-most)
 	Target string // symlink target (Lstat only)
+	// UID and GID own the entry (the builder's COPY --from keeps them).
+	UID, GID int
 }
 
 // IsExecutable reports whether any execute bit is set on a regular file.
@@ -242,7 +244,10 @@ func toInfo(n mnode) FileInfo {
 	if n.st.Mode&unix.S_ISGID != 0 {
 		mode |= fs.ModeSetgid
 	}
-	return FileInfo{Path: "/" + n.rel, Mode: mode, Size: n.st.Size, Layer: n.layer}
+	if n.st.Mode&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return FileInfo{Path: "/" + n.rel, Mode: mode, Size: n.st.Size, Layer: n.layer, UID: int(n.st.Uid), GID: int(n.st.Gid)}
 }
 
 // Stat follows symlinks (inside the image) and describes the result.

@@ -48,9 +48,7 @@ var buildTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // image assembles a v1.Image with ggcr (diffIDs and digests computed by
 // the library from the layer files).
 func (b *Build) image() (v1.Image, error) {
-	// OCI media types throughout, so the layout is usable by OCI-only tools (umoci).
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img := EmptyOCI()
 	var hist []v1.History
 	addExtra := func(after int) {
 		for _, e := range b.Extra {
@@ -86,6 +84,17 @@ func (b *Build) image() (v1.Image, error) {
 	cf.Created = v1.Time{Time: buildTime}
 	return mutate.ConfigFile(img, cf)
 }
+
+// EmptyOCI is an image without layers (FROM scratch) with OCI media types
+// throughout, so layouts written from it suit OCI-only tools (umoci).
+func EmptyOCI() v1.Image {
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	return mutate.ConfigMediaType(img, types.OCIConfigJSON)
+}
+
+// Image returns the image as go-containerregistry assembles it (OCI media
+// types, gzip layers), e.g. to put it in the Store.
+func (b *Build) Image() (v1.Image, error) { return b.image() }
 
 // WriteDockerArchive writes what `docker save` writes: manifest.json, the
 // config as <hex>.json and each layer as an uncompressed <diffid>/layer.tar.
@@ -161,29 +170,7 @@ func (b *Build) WriteOCIArchive(path string) error {
 	if err := b.WriteOCILayout(tmp); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.Walk(tmp, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || p == tmp {
-			return err
-		}
-		rel, _ := filepath.Rel(tmp, p)
-		if fi.IsDir() {
-			return tw.WriteHeader(&tar.Header{Name: rel + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: buildTime})
-		}
-		return tarFile(tw, rel, p)
-	})
-	if err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return f.Close()
+	return tarDir(tmp, path)
 }
 
 func tarBytes(tw *tar.Writer, name string, b []byte) error {
