@@ -1,0 +1,110 @@
+package common
+
+import (
+	"fmt"
+	str "strings"
+	"unicode"
+	"unicode/utf8"
+
+	"charm.land/glamour/v2"
+	gansi "charm.land/glamour/v2/ansi"
+	"charm.land/glamour/v2/styles"
+)
+
+// RenderMarkdown renders md with Glamour's style ("dark" or "light"),
+// word-wrapped to exactly width columns: no document or code-block margin,
+// so a pane's text uses the pane's whole width and an 80-column diagram
+// fits an 80-column terminal. Line breaks between two CJK characters are
+// joined first (see JoinCJKBreaks).
+func RenderMarkdown(style, md string, width int) (string, error) {
+	if width < 10 {
+		width = 10
+	}
+	r, err := glamour.NewTermRenderer(glamour.WithStyles(styleConfig(style)), glamour.WithWordWrap(width))
+	if err != nil {
+		return "", fmt.Errorf("markdown renderer: %w", err)
+	}
+	out, err := r.Render(JoinCJKBreaks(md))
+	if err != nil {
+		return "", fmt.Errorf("render lesson text: %w", err)
+	}
+	return str.Trim(out, "\n"), nil
+}
+
+// styleConfig is Glamour's standard style without margins.
+func styleConfig(style string) gansi.StyleConfig {
+	base := styles.DarkStyleConfig
+	if style == "light" {
+		base = styles.LightStyleConfig
+	}
+	zero := uint(0)
+	base.Document.Margin = &zero
+	base.CodeBlock.Margin = &zero
+	return base
+}
+
+// JoinCJKBreaks removes the line break of a hard-wrapped paragraph where
+// the text on both sides is Chinese (or Japanese). Markdown turns a soft
+// break into a space, which is right between English words but shows as
+// a stray gap in "占据主导\n地位". Code fences are left alone; a break
+// before a line that starts a block (list item, heading, table, quote) is
+// kept.
+func JoinCJKBreaks(md string) string {
+	lines := str.Split(md, "\n")
+	out := make([]string, 0, len(lines))
+	fence := false
+	for _, ln := range lines {
+		t := str.TrimSpace(ln)
+		if str.HasPrefix(t, "```") || str.HasPrefix(t, "~~~") {
+			fence = !fence
+			out = append(out, ln)
+			continue
+		}
+		if !fence && len(out) > 0 && !startsBlock(t) && endsCJK(out[len(out)-1]) && startsCJK(t) {
+			out[len(out)-1] = str.TrimRight(out[len(out)-1], " \t") + t
+			continue
+		}
+		out = append(out, ln)
+	}
+	return str.Join(out, "\n")
+}
+
+// emphasis marks may sit between the text and the break ("**容器**\n的").
+const marks = "*_`"
+
+func endsCJK(s string) bool {
+	if str.HasSuffix(s, "  ") || str.HasSuffix(s, "\\") {
+		return false // an explicit hard break
+	}
+	s = str.TrimRight(s, " \t")
+	s = str.TrimRight(s, marks)
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return isCJK(r)
+}
+
+func startsCJK(s string) bool {
+	s = str.TrimLeft(s, marks)
+	r, _ := utf8.DecodeRuneInString(s)
+	return isCJK(r)
+}
+
+func startsBlock(t string) bool {
+	if t == "" {
+		return true
+	}
+	switch t[0] {
+	case '#', '|', '>', '-', '+', '*':
+		return !str.HasPrefix(t, "**") || t[0] != '*'
+	}
+	if i := str.IndexAny(t, ".)"); i > 0 && i <= 3 {
+		if _, err := fmt.Sscanf(t[:i], "%d", new(int)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func isCJK(r rune) bool {
+	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) ||
+		(r >= 0x3000 && r <= 0x303f) || (r >= 0xff00 && r <= 0xffef) || r == '“' || r == '”'
+}
