@@ -36,14 +36,18 @@ func (m *Model) viewLesson() string {
 	st := m.scen.Steps[m.step]
 	header := fmt.Sprintf("%d/%d · %s · %s", m.step+1, len(m.scen.Steps), m.t("step."+st.Kind), st.Title.In(m.lang))
 	innerW := l.LeftW - 2
-	if m.opts.Present {
+	zoom := m.zoom && !m.opts.Present
+	switch {
+	case m.opts.Present:
 		innerW = l.Width - 4
+	case zoom:
+		innerW = l.Width - 2
 	}
 	left := m.styles.Title.Render(ansi.Truncate(header, innerW, "…")) + "\n" +
 		ansi.Truncate(m.stepState(), innerW, "…") + "\n"
 	textH := m.layout.BodyH - 4
-	if m.opts.Present {
-		textH = l.BodyH - 4
+	if zoom {
+		textH = l.BodyH + l.LogH - 4
 	}
 	if h := m.hints[m.step]; h != "" {
 		// The latest hint stays under the step, where the learner looks
@@ -72,6 +76,8 @@ func (m *Model) viewLesson() string {
 			content, title = left, m.t("pane.lesson")
 		}
 		body = m.boxes.box("present", m.styles.PaneFocus.Padding(0, 1), l.Width, l.BodyH, content, title)
+	} else if zoom {
+		body = m.boxes.box("zoom", m.styles.Pane, l.Width, l.BodyH+l.LogH, left, m.t("pane.lesson"))
 	} else {
 		lp := m.boxes.box("lesson", m.styles.Pane, l.LeftW, l.BodyH, left, m.t("pane.lesson"))
 		rp := m.boxes.box("state", m.styles.Pane, l.RightW, l.BodyH, m.state.View(), m.t("pane.state"))
