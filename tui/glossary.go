@@ -15,6 +15,7 @@ import (
 type glossaryView struct {
 	cursor int
 	from   screen // where esc goes back to
+	ret    place  // the page it was opened from (from == screenReader)
 }
 
 // openGlossary shows the glossary, on term when it is given.
@@ -25,6 +26,9 @@ func (m *Model) openGlossary(term string) tea.Cmd {
 		m.gl.from = m.srch.from
 	default:
 		m.gl.from = m.screen
+	}
+	if m.gl.from == screenReader {
+		m.gl.ret = place{lang: m.rd.lang, page: m.rd.page, offset: m.rd.offset}
 	}
 	m.screen = screenGlossary
 	if term == "" {
@@ -48,10 +52,10 @@ func (m *Model) updateGlossary(msg tea.Msg) tea.Cmd {
 	case key.Matches(k, m.keys.Quit):
 		return m.quit()
 	case key.Matches(k, m.keys.Back):
-		m.screen = m.gl.from
-		if m.screen == screenGlossary || m.screen == screenSearch {
-			m.screen = screenHome
+		if m.gl.from == screenReader && m.gl.ret.page != "" {
+			return m.goPlace(m.gl.ret) // the page the glossary was opened from
 		}
+		m.screen = screenHome
 	case key.Matches(k, m.keys.Up):
 		m.gl.cursor = max(m.gl.cursor-1, 0)
 	case key.Matches(k, m.keys.Down):

@@ -38,6 +38,8 @@ type reader struct {
 	outline    bool
 	outCur     int
 	find       string // text to scroll to once the page is rendered
+	findNth    int    // ... its findNth occurrence (0: the first)
+	heading    string // or this heading
 }
 
 // pageRenderedMsg carries one rendering back to Update.
@@ -110,7 +112,7 @@ func (m *Model) openPage(page, anchor, find string) tea.Cmd {
 	}
 	m.showPage(m.lang, page, 0)
 	if anchor != "" {
-		m.rd.find = headingText(m.rd.lang, page, anchor)
+		m.rd.heading = headingText(m.rd.lang, page, anchor)
 	}
 	if find != "" {
 		m.rd.find = find
@@ -122,7 +124,7 @@ func (m *Model) openPage(page, anchor, find string) tea.Cmd {
 func (m *Model) showPage(lang, page string, offset int) {
 	m.screen = screenReader
 	m.rd.lang, m.rd.page, m.rd.offset, m.rd.xoff = lang, page, offset, 0
-	m.rd.sel, m.rd.outline, m.rd.outCur, m.rd.find = -1, false, 0, ""
+	m.rd.sel, m.rd.outline, m.rd.outCur, m.rd.find, m.rd.findNth, m.rd.heading = -1, false, 0, "", 0, ""
 	md, _ := content.Page(lang, page)
 	m.rd.links = pageLinks(page, string(md), glossaryTerms(lang), m.knownScenario)
 }
@@ -183,14 +185,23 @@ func (m *Model) placeDoc() tea.Cmd {
 			l.line, cur = n, n
 		}
 	}
+	if n := findHeadingLine(d.plain, m.rd.heading); m.rd.heading != "" && n >= 0 {
+		m.rd.offset = n
+	}
 	if m.rd.find != "" {
-		if n := findHeadingLine(d.plain, m.rd.find); n >= 0 {
-			m.rd.offset = n
-		} else if n := findLine(d.plain, m.rd.find, 0); n >= 0 {
+		n := -1
+		for i := 0; i <= m.rd.findNth; i++ {
+			next := findLine(d.plain, m.rd.find, n+1)
+			if next < 0 {
+				break
+			}
+			n = next
+		}
+		if n >= 0 {
 			m.rd.offset = max(n-2, 0)
 		}
-		m.rd.find = ""
 	}
+	m.rd.find, m.rd.findNth, m.rd.heading = "", 0, ""
 	m.clampReader()
 	return m.markRead()
 }

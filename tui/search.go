@@ -32,6 +32,7 @@ type entry struct {
 	where string // the page's heading, the scenario and step, the term
 	text  string
 	lower string
+	line  int    // hitPage: index among the page's entries
 	scen  string // hitStep: scenario id
 	term  string // hitTerm: the English term
 }
@@ -57,6 +58,9 @@ func (m *Model) searchIndex() []entry {
 	for _, lang := range content.Languages {
 		pages, _ := content.Pages(lang)
 		for _, p := range pages {
+			if p == glossaryPage {
+				continue // its rows are indexed as terms
+			}
 			out = append(out, pageEntries(lang, p)...)
 		}
 		for _, e := range glossary(lang) {
@@ -86,7 +90,7 @@ func pageEntries(lang, page string) []entry {
 		if h := strings.TrimLeft(t, "#"); h != t && strings.HasPrefix(h, " ") {
 			where = strings.TrimSpace(h)
 		}
-		out = append(out, entry{kind: hitPage, lang: lang, page: page, where: where, text: t, lower: strings.ToLower(t)})
+		out = append(out, entry{kind: hitPage, lang: lang, page: page, where: where, text: t, lower: strings.ToLower(t), line: len(out)})
 	}
 	return out
 }
@@ -191,11 +195,22 @@ func (m *Model) openHit() tea.Cmd {
 	if m.srch.from == screenReader && m.rd.page != "" {
 		m.screen = screenReader // so openPage keeps the page left in the history
 	}
-	cmd := m.openPage(h.page, "", strings.TrimSpace(m.srch.query))
+	cmd := m.openPage(h.page, "", "")
 	if h.lang != m.rd.lang {
 		m.showPage(h.lang, h.page, 0)
-		m.rd.find = strings.TrimSpace(m.srch.query)
 		cmd = m.needDoc()
+	}
+	// The hit is the nth line of the page with the query: go to the nth
+	// rendered line with it.
+	q := strings.ToLower(strings.TrimSpace(m.srch.query))
+	m.rd.find, m.rd.findNth = q, 0
+	for _, e := range pageEntries(h.lang, h.page) {
+		if e.line < h.line && strings.Contains(e.lower, q) {
+			m.rd.findNth++
+		}
+	}
+	if m.doc() != nil {
+		return m.placeDoc()
 	}
 	return cmd
 }

@@ -122,7 +122,7 @@ type ReaderKeys struct{ KeyMap }
 
 // ShortHelp is the one-line help bar.
 func (k ReaderKeys) ShortHelp() []key.Binding {
-	return []key.Binding{k.NextLink, k.Open, k.HistBack, k.Outline, k.Search, k.Glossary, k.Help}
+	return []key.Binding{k.NextLink, k.Open, k.HistBack, k.Outline, k.Search, k.Help}
 }
 
 // FullHelp is the "?" screen.
