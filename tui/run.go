@@ -78,6 +78,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer cancel()
 
 	m := New(ctx, opts.Backend, opts)
+	if opts.Input == nil && opts.Output == nil {
+		prepaint(os.Stdout, os.Stdout.Fd(), m, opts.NoColor)
+	}
 	popts := append(programOptions(), tea.WithContext(ctx))
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
