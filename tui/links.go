@@ -33,6 +33,28 @@ var (
 	fenceLine   = regexp.MustCompile("^\\s*(```|~~~)")
 )
 
+// pageMD is a page's Markdown ("" when there is no such page).
+func pageMD(lang, page string) string {
+	md, err := content.Page(lang, page)
+	if err != nil {
+		return ""
+	}
+	return string(md)
+}
+
+// eachLine calls fn with every line of md outside code fences (fenced is
+// false) and inside them (true); the fence lines themselves are skipped.
+func eachLine(md string, fn func(ln string, fenced bool)) {
+	fence := false
+	for _, ln := range strings.Split(md, "\n") {
+		if fenceLine.MatchString(ln) {
+			fence = !fence
+			continue
+		}
+		fn(ln, fence)
+	}
+}
+
 // pageLinks finds the links of page md (on page): Markdown links to other
 // pages, mentions of a scenario, glossary terms in bold, and, in the
 // glossary itself, each row's page. Code blocks are skipped.
@@ -48,14 +70,9 @@ func pageLinks(page, md string, terms map[string]string, isScenario func(string)
 		l.line = -1
 		out = append(out, l)
 	}
-	fence := false
-	for _, ln := range strings.Split(md, "\n") {
-		if fenceLine.MatchString(ln) {
-			fence = !fence
-			continue
-		}
-		if fence {
-			continue
+	eachLine(md, func(ln string, fenced bool) {
+		if fenced {
+			return
 		}
 		for _, m := range mdLink.FindAllStringSubmatch(ln, -1) {
 			if p, a, ok := resolvePage(page, m[2]); ok {
@@ -71,14 +88,14 @@ func pageLinks(page, md string, terms map[string]string, isScenario func(string)
 			if e, ok := glossaryRow(ln); ok {
 				add(link{kind: linkPage, text: e.en, target: e.page})
 			}
-			continue
+			return
 		}
 		for _, m := range boldTerm.FindAllStringSubmatch(ln, -1) {
 			if t, ok := terms[strings.ToLower(m[1])]; ok {
 				add(link{kind: linkTerm, text: m[1], target: t})
 			}
 		}
-	}
+	})
 	return out
 }
 
@@ -105,12 +122,8 @@ func glossaryRow(ln string) (glossaryEntry, bool) {
 
 // glossary returns the glossary's entries in lang's file order.
 func glossary(lang string) []glossaryEntry {
-	md, err := content.Page(lang, glossaryPage)
-	if err != nil {
-		return nil
-	}
 	var out []glossaryEntry
-	for _, ln := range strings.Split(string(md), "\n") {
+	for _, ln := range strings.Split(pageMD(lang, glossaryPage), "\n") {
 		if e, ok := glossaryRow(ln); ok {
 			out = append(out, e)
 		}

@@ -151,23 +151,13 @@ type heading struct {
 }
 
 func pageHeadings(lang, page string) []heading {
-	md, err := content.Page(lang, page)
-	if err != nil {
-		return nil
-	}
 	var out []heading
-	fence := false
-	for _, ln := range strings.Split(string(md), "\n") {
-		if fenceLine.MatchString(ln) {
-			fence = !fence
-			continue
-		}
+	eachLine(pageMD(lang, page), func(ln string, fenced bool) {
 		t := strings.TrimLeft(ln, "#")
-		if fence || t == ln || !strings.HasPrefix(t, " ") {
-			continue
+		if !fenced && t != ln && strings.HasPrefix(t, " ") {
+			out = append(out, heading{level: len(ln) - len(t), text: strings.TrimSpace(t)})
 		}
-		out = append(out, heading{level: len(ln) - len(t), text: strings.TrimSpace(t)})
-	}
+	})
 	return out
 }
 

@@ -76,22 +76,18 @@ func (m *Model) searchIndex() []entry {
 }
 
 func pageEntries(lang, page string) []entry {
-	md, err := content.Page(lang, page)
-	if err != nil {
-		return nil
-	}
 	var out []entry
 	where := pageTitle(lang, page)
-	for _, ln := range strings.Split(string(md), "\n") {
+	eachLine(pageMD(lang, page), func(ln string, fenced bool) {
 		t := strings.TrimSpace(ln)
-		if t == "" || strings.HasPrefix(t, "```") {
-			continue
+		if t == "" {
+			return
 		}
-		if h := strings.TrimLeft(t, "#"); h != t && strings.HasPrefix(h, " ") {
+		if h := strings.TrimLeft(t, "#"); !fenced && h != t && strings.HasPrefix(h, " ") {
 			where = strings.TrimSpace(h)
 		}
 		out = append(out, entry{kind: hitPage, lang: lang, page: page, where: where, text: t, lower: strings.ToLower(t), line: len(out)})
-	}
+	})
 	return out
 }
 
