@@ -28,6 +28,26 @@ func (m *Model) stepState() string {
 	return m.styles.Subtle.Render(m.t("step.ready"))
 }
 
+// stepNotes are the lines between the step's state and its text: the
+// latest hint. This is where a step's question goes (predict, then
+// observe: the choices before the action, the learner's answer beside the
+// kernel's after it), so it stays in view while the text scrolls.
+func (m *Model) stepNotes(innerW int) []string {
+	var out []string
+	if h := m.hints[m.step]; h != "" {
+		// The latest hint stays under the step, where the learner looks
+		// (the log scrolls, and presenter mode hides it).
+		wrapped := strings.Split(ansi.Wrap("💡 "+h, innerW, ""), "\n")
+		if len(wrapped) > 3 {
+			wrapped = wrapped[:3]
+		}
+		for _, ln := range wrapped {
+			out = append(out, m.styles.Warn.Render(ln))
+		}
+	}
+	return out
+}
+
 // viewLesson draws the lesson screen: lesson text and step on the left,
 // kernel state on the right, the action log below, the status bar last.
 // Presenter mode draws one of the three at a time, full size.
@@ -49,19 +69,11 @@ func (m *Model) viewLesson() string {
 	if zoom {
 		textH = l.BodyH + l.LogH - 4
 	}
-	if h := m.hints[m.step]; h != "" {
-		// The latest hint stays under the step, where the learner looks
-		// (the log scrolls, and presenter mode hides it).
-		wrapped := strings.Split(ansi.Wrap("💡 "+h, innerW, ""), "\n")
-		if len(wrapped) > 3 {
-			wrapped = wrapped[:3]
-		}
-		for _, ln := range wrapped {
-			left += m.styles.Warn.Render(ln) + "\n"
-		}
-		textH -= len(wrapped)
+	notes := m.stepNotes(innerW)
+	for _, ln := range notes {
+		left += ln + "\n"
 	}
-	left += m.narr.ViewLines(max(textH, 1))
+	left += m.narr.ViewLines(max(textH-len(notes), 1))
 
 	var body string
 	if m.opts.Present {
