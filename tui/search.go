@@ -239,7 +239,7 @@ func (m *Model) viewSearch() string {
 	if m.srch.limited {
 		right = fmt.Sprintf("%d+ ", maxHits)
 	}
-	return strings.Join(body, "\n") + "\n" + m.bar.View(" "+m.t("key.search"), right, common.ListKeys{KeyMap: m.keys})
+	return strings.Join(body, "\n") + "\n" + m.bar.View(" "+m.t("key.search"), right, common.SearchKeys{KeyMap: m.keys})
 }
 
 func (m *Model) hitLocation(e entry) string {

@@ -134,6 +134,20 @@ func (k ReaderKeys) FullHelp() [][]key.Binding {
 	}
 }
 
+// SearchKeys is the help.KeyMap of the search screen (letters are typed).
+type SearchKeys struct{ KeyMap }
+
+// ShortHelp is the one-line help bar.
+func (k SearchKeys) ShortHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("up"), key.WithHelp("↑/↓", k.Up.Help().Desc+"/"+k.Down.Help().Desc)),
+		k.Open, k.Back,
+	}
+}
+
+// FullHelp is the "?" screen.
+func (k SearchKeys) FullHelp() [][]key.Binding { return [][]key.Binding{k.ShortHelp()} }
+
 // ListKeys is the help.KeyMap of the search results and the glossary.
 type ListKeys struct{ KeyMap }
 
