@@ -478,7 +478,10 @@ func (m *Model) readerStatus() string {
 		l := m.rd.links[m.rd.sel]
 		switch l.kind {
 		case linkScenario:
-			return fmt.Sprintf(" %s → %s: ctlab learn %s", m.t("reader.scenario"), l.text, l.target)
+			if i, ok := m.scenarioByID(l.target); ok {
+				return fmt.Sprintf(" %s → %s · %s", m.t("reader.scenario"), l.target, m.items[i].scen.Title.In(m.lang))
+			}
+			return fmt.Sprintf(" %s → %s", m.t("reader.scenario"), l.target)
 		case linkTerm:
 			return fmt.Sprintf(" %s → %s", m.t("reader.term"), l.target)
 		}
