@@ -211,8 +211,13 @@ func findLine(plain []string, s string, start int) int {
 			return i
 		}
 	}
-	if w := strings.Fields(s); len(w) > 1 && start >= 0 {
-		return findLine(plain, w[0], start) // a link that wraps
+	// A link that wraps: look for its start (its first word, or the
+	// first two characters of a Chinese one).
+	if w := strings.Fields(s); len(w) > 1 {
+		return findLine(plain, w[0], start)
+	}
+	if r := []rune(s); len(r) > 2 && r[0] > 0x2e80 {
+		return findLine(plain, string(r[:2]), start)
 	}
 	return -1
 }

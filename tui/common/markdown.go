@@ -2,6 +2,7 @@ package common
 
 import (
 	"fmt"
+	"regexp"
 	str "strings"
 	"unicode"
 	"unicode/utf8"
@@ -24,11 +25,45 @@ func RenderMarkdown(style, md string, width int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("markdown renderer: %w", err)
 	}
-	out, err := r.Render(JoinCJKBreaks(md))
+	out, err := r.Render(breakCJK(JoinCJKBreaks(md)))
 	if err != nil {
 		return "", fmt.Errorf("render lesson text: %w", err)
 	}
-	return str.Trim(out, "\n"), nil
+	return str.Trim(str.ReplaceAll(out, cjkBreak, ""), "\n"), nil
+}
+
+// cjkBreak marks a place where a line may wrap between two CJK
+// characters. Glamour wraps only at spaces, so a Chinese paragraph, one
+// long "word", would be cut at the width wherever it reaches it, leaving
+// ragged lines around every Latin word. NEL (U+0085) is white space to
+// the wrapper but zero cells wide; it is removed from the rendering.
+const cjkBreak = "\u0085"
+
+var cjkPair = regexp.MustCompile(`([\p{Han}\p{Hiragana}\p{Katakana}，。、；：！？”）])([\p{Han}\p{Hiragana}\p{Katakana}“（])`)
+
+// breakCJK puts a cjkBreak between CJK characters outside code.
+func breakCJK(md string) string {
+	lines := str.Split(md, "\n")
+	fence := false
+	for i, ln := range lines {
+		t := str.TrimSpace(ln)
+		if str.HasPrefix(t, "```") || str.HasPrefix(t, "~~~") {
+			fence = !fence
+			continue
+		}
+		if fence || !cjkPair.MatchString(ln) {
+			continue
+		}
+		// Code spans are the odd fields of a split on backticks.
+		parts := str.Split(ln, "`")
+		for j := 0; j < len(parts); j += 2 {
+			for range 2 { // pairs overlap: a second pass catches the rest
+				parts[j] = cjkPair.ReplaceAllString(parts[j], "${1}"+cjkBreak+"${2}")
+			}
+		}
+		lines[i] = str.Join(parts, "`")
+	}
+	return str.Join(lines, "\n")
 }
 
 // styleConfig is Glamour's standard style without margins.
@@ -93,8 +128,10 @@ func startsBlock(t string) bool {
 		return true
 	}
 	switch t[0] {
-	case '#', '|', '>', '-', '+', '*':
-		return !str.HasPrefix(t, "**") || t[0] != '*'
+	case '#', '|', '>':
+		return true
+	case '-', '+', '*': // a list item (or a rule), not emphasis
+		return len(t) == 1 || t[1] == ' ' || str.Trim(t, string(t[0])+" ") == ""
 	}
 	if i := str.IndexAny(t, ".)"); i > 0 && i <= 3 {
 		if _, err := fmt.Sscanf(t[:i], "%d", new(int)); err == nil {
