@@ -150,10 +150,11 @@ func (p *Progress) Record(s *Scenario, r *Result) {
 	sp.Updated = time.Now().UTC().Truncate(time.Second)
 }
 
-// Reset forgets one scenario, or all when id is "".
+// Reset forgets one scenario, or everything (pages read too) when id is "".
 func (p *Progress) Reset(id string) {
 	if id == "" {
 		p.Scenarios = map[string]*ScenarioProgress{}
+		p.Pages = nil
 		return
 	}
 	delete(p.Scenarios, id)
