@@ -331,3 +331,15 @@ func TestLessonZoom(t *testing.T) {
 		t.Errorf("z again: text width %d, want %d", m.narr.Width(), m.layout.LeftW-2)
 	}
 }
+
+// TestReaderWideOutline: on a wide terminal the outline stands beside
+// the page, the section on screen marked.
+func TestReaderWideOutline(t *testing.T) {
+	m := courseModel(t, "en", 130, 30)
+	drain(t, m, m.openPage("namespaces/pid.md", "pid-1-is-special", ""))
+	out := view(m)
+	checkSize(t, out, 130, 30)
+	if !strings.Contains(out, "▸  PID 1 is special") || !strings.Contains(out, "│## PID 1 is special") {
+		t.Errorf("no outline beside the page, or not at the section:\n%s", out)
+	}
+}

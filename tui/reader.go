@@ -87,7 +87,7 @@ func renderDoc(style, lang, page string, w int) *renderedDoc {
 
 // doc is the current page's rendering, nil until it is ready.
 func (m *Model) doc() *renderedDoc {
-	return m.docs[docKey(m.rd.lang, m.rd.page, m.width)]
+	return m.docs[docKey(m.rd.lang, m.rd.page, m.textW())]
 }
 
 // needDoc asks for the current page's rendering when it is not cached.
@@ -95,7 +95,7 @@ func (m *Model) needDoc() tea.Cmd {
 	if d := m.doc(); d != nil {
 		return m.placeDoc()
 	}
-	return renderPage(m.narr.Style, m.rd.lang, m.rd.page, m.width)
+	return renderPage(m.narr.Style, m.rd.lang, m.rd.page, m.textW())
 }
 
 // openPage shows page in the reader, at the heading anchor (an English
@@ -235,6 +235,18 @@ func findHeadingLine(plain []string, text string) int {
 
 func (m *Model) readerBodyH() int { return max(m.height-2, 1) }
 
+// sideW is the width of the outline beside the page on a wide terminal
+// (0: no room, the outline is o's full-screen list).
+const sideW, sideMinWidth = 30, 120
+
+// textW is the width pages are rendered at.
+func (m *Model) textW() int {
+	if m.width >= sideMinWidth {
+		return m.width - sideW - 1
+	}
+	return m.width
+}
+
 // clampReader keeps the offsets inside the page.
 func (m *Model) clampReader() {
 	d := m.doc()
@@ -242,7 +254,7 @@ func (m *Model) clampReader() {
 		return
 	}
 	m.rd.offset = min(max(m.rd.offset, 0), max(len(d.lines)-m.readerBodyH(), 0))
-	m.rd.xoff = min(max(m.rd.xoff, 0), max(d.wide-m.width, 0))
+	m.rd.xoff = min(max(m.rd.xoff, 0), max(d.wide-m.textW(), 0))
 }
 
 // markRead records the page as read once its end has been on screen.
@@ -418,6 +430,9 @@ func (m *Model) viewReader() string {
 		body = scrollTo([]string{m.styles.Subtle.Render("…")}, 0, h)
 	default:
 		body = m.viewPageLines(d, h)
+		if m.textW() < m.width {
+			body = m.withSide(d, body)
+		}
 	}
 	return strings.Join(body, "\n") + "\n" + m.bar.View(m.readerStatus(), m.readerPos(), common.ReaderKeys{KeyMap: m.keys})
 }
@@ -435,12 +450,46 @@ func (m *Model) viewPageLines(d *renderedDoc, h int) []string {
 		if i == sel {
 			ln = m.highlight(d.plain[i], needle)
 		}
-		if m.rd.xoff > 0 || ansi.StringWidth(d.plain[i]) > m.width {
-			ln = ansi.Cut(ln, m.rd.xoff, m.rd.xoff+m.width)
+		if m.rd.xoff > 0 || ansi.StringWidth(d.plain[i]) > m.textW() {
+			ln = ansi.Cut(ln, m.rd.xoff, m.rd.xoff+m.textW())
 		}
 		out = append(out, ln)
 	}
 	return scrollTo(out, 0, h)
+}
+
+// withSide puts the page's outline to the left of its lines, the
+// section on screen marked.
+func (m *Model) withSide(d *renderedDoc, body []string) []string {
+	cur, line := -1, 0
+	hs := pageHeadings(m.rd.lang, m.rd.page)
+	for i, hd := range hs {
+		n := findLine(d.plain, hd.text, line)
+		if n < 0 {
+			continue
+		}
+		line = n
+		if n <= m.rd.offset+2 {
+			cur = i
+		}
+	}
+	side := make([]string, 0, len(body))
+	for i, hd := range hs {
+		row := ansi.Truncate(strings.Repeat(" ", max(hd.level-1, 0))+hd.text, sideW-2, "…")
+		if i == cur {
+			row = m.styles.Accent.Render("▸ " + row)
+		} else {
+			row = m.styles.Subtle.Render("  " + row)
+		}
+		side = append(side, row)
+	}
+	side = scrollTo(side, max(cur, 0), len(body))
+	out := make([]string, len(body))
+	for i := range body {
+		pad := max(sideW-ansi.StringWidth(side[i]), 0)
+		out[i] = side[i] + strings.Repeat(" ", pad) + m.styles.Subtle.Render("│") + body[i]
+	}
+	return out
 }
 
 // highlight shows the selected link's words reversed on its line.
@@ -501,7 +550,7 @@ func (m *Model) readerPos() string {
 		return m.rd.lang + " "
 	}
 	pos := fmt.Sprintf("%d/%d", min(m.rd.offset+m.readerBodyH(), len(d.lines)), len(d.lines))
-	if d.wide > m.width {
+	if d.wide > m.textW() {
 		pos = m.t("reader.wide") + " · " + pos
 	}
 	if n := len(m.rd.links); n > 0 {
