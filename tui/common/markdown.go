@@ -25,7 +25,7 @@ func RenderMarkdown(style, md string, width int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("markdown renderer: %w", err)
 	}
-	out, err := r.Render(breakCJK(JoinCJKBreaks(md)))
+	out, err := r.Render(breakCJK(joinListLines(JoinCJKBreaks(md))))
 	if err != nil {
 		return "", fmt.Errorf("render lesson text: %w", err)
 	}
@@ -98,6 +98,36 @@ func JoinCJKBreaks(md string) string {
 		if !fence && len(out) > 0 && !startsBlock(t) && endsCJK(out[len(out)-1]) && startsCJK(t) {
 			out[len(out)-1] = str.TrimRight(out[len(out)-1], " \t") + t
 			continue
+		}
+		out = append(out, ln)
+	}
+	return str.Join(out, "\n")
+}
+
+// listItem is the start of a list item.
+var listItem = regexp.MustCompile(`^\s*([-*+]|\d{1,3}[.)])\s+\S`)
+
+// joinListLines joins the hard-wrapped lines of a list item into one.
+// Glamour keeps a soft break inside a list item as a line break (and
+// drops the indentation), so at a narrow width each source line wraps on
+// its own: "the process gets its own view of the" and then "file" alone.
+func joinListLines(md string) string {
+	lines := str.Split(md, "\n")
+	out := make([]string, 0, len(lines))
+	fence, item := false, false
+	for _, ln := range lines {
+		t := str.TrimSpace(ln)
+		switch {
+		case str.HasPrefix(t, "```") || str.HasPrefix(t, "~~~"):
+			fence, item = !fence, false
+		case fence:
+		case listItem.MatchString(ln):
+			item = true
+		case item && !startsBlock(t) && !str.HasSuffix(out[len(out)-1], "  "):
+			out[len(out)-1] = str.TrimRight(out[len(out)-1], " \t") + " " + t
+			continue
+		default:
+			item = false
 		}
 		out = append(out, ln)
 	}

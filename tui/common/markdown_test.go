@@ -48,6 +48,19 @@ func TestZhRenderingHasNoStraySpaces(t *testing.T) {
 	}
 }
 
+func TestJoinListLines(t *testing.T) {
+	for in, want := range map[string]string{
+		"- the process gets its own view of the\n  file system\n- next": "- the process gets its own view of the file system\n- next",
+		"1. one\n   two\n\npara\nline":                                  "1. one two\n\npara\nline",
+		"- item\n  ```\n  code\n  ```":                                  "- item\n  ```\n  code\n  ```",
+		"para\n- item\n  more\n  - sub\n    subm":                       "para\n- item more\n  - sub subm",
+	} {
+		if got := joinListLines(in); got != want {
+			t.Errorf("joinListLines(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestJoinCJKBreaks(t *testing.T) {
 	for in, want := range map[string]string{
 		"占据主导\n地位":        "占据主导地位",
