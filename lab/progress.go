@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -20,6 +21,7 @@ type ScenarioProgress struct {
 	Passed  []string       `json:"passed"`           // step ids, in scenario order
 	Solved  []string       `json:"solved,omitempty"` // steps fast-forwarded with solve
 	Hints   map[string]int `json:"hints,omitempty"`  // most hints revealed per step
+	Read    []string       `json:"read,omitempty"`   // only in the pagesKey entry: lesson pages read
 	Done    bool           `json:"done"`             // every step passed
 	Updated time.Time      `json:"updated"`
 }
@@ -27,10 +29,28 @@ type ScenarioProgress struct {
 // Progress is the learner's progress file: a JSON object with one line per
 // scenario, keys sorted, so it diffs well and can be read by eye.
 type Progress struct {
-	Path       string `json:"-"`
-	uid, gid   int
-	Scenarios  map[string]*ScenarioProgress
+	Path      string `json:"-"`
+	uid, gid  int
+	Scenarios map[string]*ScenarioProgress
+	// Pages are the lesson pages the learner has read in the TUI's reader
+	// ("images/layers.md"), sorted. The file keeps them under the entry
+	// pagesKey, which no scenario id can be, so older ctlab versions read
+	// the file unchanged (they see one more, empty, scenario entry).
+	Pages      []string
 	chownOwner bool
+}
+
+// pagesKey is the progress file's entry for the pages read.
+const pagesKey = "_pages"
+
+// MarkRead records that page was read; false when it already was.
+func (p *Progress) MarkRead(page string) bool {
+	i, found := slices.BinarySearch(p.Pages, page)
+	if found {
+		return false
+	}
+	p.Pages = slices.Insert(p.Pages, i, page)
+	return true
 }
 
 // ProgressPath returns where the invoking user's progress lives:
@@ -88,6 +108,10 @@ func LoadProgress(path string) (*Progress, error) {
 	if pr.Scenarios == nil {
 		pr.Scenarios = map[string]*ScenarioProgress{}
 	}
+	if sp := pr.Scenarios[pagesKey]; sp != nil {
+		pr.Pages = slices.Sorted(slices.Values(sp.Read))
+		delete(pr.Scenarios, pagesKey)
+	}
 	return pr, nil
 }
 
@@ -126,10 +150,11 @@ func (p *Progress) Record(s *Scenario, r *Result) {
 	sp.Updated = time.Now().UTC().Truncate(time.Second)
 }
 
-// Reset forgets one scenario, or all when id is "".
+// Reset forgets one scenario, or everything (pages read too) when id is "".
 func (p *Progress) Reset(id string) {
 	if id == "" {
 		p.Scenarios = map[string]*ScenarioProgress{}
+		p.Pages = nil
 		return
 	}
 	delete(p.Scenarios, id)
@@ -137,15 +162,21 @@ func (p *Progress) Reset(id string) {
 
 // Marshal renders the file: keys sorted, one line per scenario.
 func (p *Progress) Marshal() ([]byte, error) {
-	ids := make([]string, 0, len(p.Scenarios))
+	ids := make([]string, 0, len(p.Scenarios)+1)
 	for id := range p.Scenarios {
 		ids = append(ids, id)
+	}
+	entries := p.Scenarios
+	if len(p.Pages) > 0 {
+		entries = maps.Clone(p.Scenarios)
+		entries[pagesKey] = &ScenarioProgress{Read: p.Pages}
+		ids = append(ids, pagesKey)
 	}
 	sort.Strings(ids)
 	var b strings.Builder
 	b.WriteString("{")
 	for i, id := range ids {
-		v, err := json.Marshal(p.Scenarios[id])
+		v, err := json.Marshal(entries[id])
 		if err != nil {
 			return nil, err
 		}

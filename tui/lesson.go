@@ -214,6 +214,9 @@ func (m *Model) lessonKey(k tea.KeyPressMsg) tea.Cmd {
 		m.narr.Scroll(-1)
 	case key.Matches(k, m.keys.Pane):
 		m.pane = (m.pane + 1) % 3
+	case key.Matches(k, m.keys.Zoom):
+		m.zoom = !m.zoom // the text alone, full width (presenter mode has its own)
+		return m.resize(m.width, m.height)
 	}
 	return nil
 }

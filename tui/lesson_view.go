@@ -28,23 +28,12 @@ func (m *Model) stepState() string {
 	return m.styles.Subtle.Render(m.t("step.ready"))
 }
 
-// viewLesson draws the lesson screen: lesson text and step on the left,
-// kernel state on the right, the action log below, the status bar last.
-// Presenter mode draws one of the three at a time, full size.
-func (m *Model) viewLesson() string {
-	l := m.layout
-	st := m.scen.Steps[m.step]
-	header := fmt.Sprintf("%d/%d · %s · %s", m.step+1, len(m.scen.Steps), m.t("step."+st.Kind), st.Title.In(m.lang))
-	innerW := l.LeftW - 2
-	if m.opts.Present {
-		innerW = l.Width - 4
-	}
-	left := m.styles.Title.Render(ansi.Truncate(header, innerW, "…")) + "\n" +
-		ansi.Truncate(m.stepState(), innerW, "…") + "\n"
-	textH := m.layout.BodyH - 4
-	if m.opts.Present {
-		textH = l.BodyH - 4
-	}
+// stepNotes are the lines between the step's state and its text: the
+// latest hint. This is where a step's question goes (predict, then
+// observe: the choices before the action, the learner's answer beside the
+// kernel's after it), so it stays in view while the text scrolls.
+func (m *Model) stepNotes(innerW int) []string {
+	var out []string
 	if h := m.hints[m.step]; h != "" {
 		// The latest hint stays under the step, where the learner looks
 		// (the log scrolls, and presenter mode hides it).
@@ -53,11 +42,38 @@ func (m *Model) viewLesson() string {
 			wrapped = wrapped[:3]
 		}
 		for _, ln := range wrapped {
-			left += m.styles.Warn.Render(ln) + "\n"
+			out = append(out, m.styles.Warn.Render(ln))
 		}
-		textH -= len(wrapped)
 	}
-	left += m.narr.ViewLines(max(textH, 1))
+	return out
+}
+
+// viewLesson draws the lesson screen: lesson text and step on the left,
+// kernel state on the right, the action log below, the status bar last.
+// Presenter mode draws one of the three at a time, full size.
+func (m *Model) viewLesson() string {
+	l := m.layout
+	st := m.scen.Steps[m.step]
+	header := fmt.Sprintf("%d/%d · %s · %s", m.step+1, len(m.scen.Steps), m.t("step."+st.Kind), st.Title.In(m.lang))
+	innerW := l.LeftW - 2
+	zoom := m.zoom && !m.opts.Present
+	switch {
+	case m.opts.Present:
+		innerW = l.Width - 4
+	case zoom:
+		innerW = l.Width - 2
+	}
+	left := m.styles.Title.Render(ansi.Truncate(header, innerW, "…")) + "\n" +
+		ansi.Truncate(m.stepState(), innerW, "…") + "\n"
+	textH := m.layout.BodyH - 4
+	if zoom {
+		textH = l.BodyH + l.LogH - 4
+	}
+	notes := m.stepNotes(innerW)
+	for _, ln := range notes {
+		left += ln + "\n"
+	}
+	left += m.narr.ViewLines(max(textH-len(notes), 1))
 
 	var body string
 	if m.opts.Present {
@@ -72,6 +88,8 @@ func (m *Model) viewLesson() string {
 			content, title = left, m.t("pane.lesson")
 		}
 		body = m.boxes.box("present", m.styles.PaneFocus.Padding(0, 1), l.Width, l.BodyH, content, title)
+	} else if zoom {
+		body = m.boxes.box("zoom", m.styles.Pane, l.Width, l.BodyH+l.LogH, left, m.t("pane.lesson"))
 	} else {
 		lp := m.boxes.box("lesson", m.styles.Pane, l.LeftW, l.BodyH, left, m.t("pane.lesson"))
 		rp := m.boxes.box("state", m.styles.Pane, l.RightW, l.BodyH, m.state.View(), m.t("pane.state"))

@@ -21,6 +21,9 @@ type screen int
 const (
 	screenHome screen = iota
 	screenLesson
+	screenReader
+	screenSearch
+	screenGlossary
 )
 
 // Refresh periods: the state pane at about 4 Hz, a task's grading at 1 Hz
@@ -58,12 +61,24 @@ type Model struct {
 	notice   string // one line in the status bar: errors, "no more hints"
 	fatal    error  // returned by Run (e.g. an unknown scenario id)
 
-	// home screen
+	// home screen: the course, chapter by chapter
 	items      []homeItem
-	cursor     int
+	rows       []homeRow
+	cursor     int    // index into rows
+	selectedID string // the scenario last selected or opened
+	read       map[string]bool
+	progress   progressStore
 	homeLoaded bool
 	opening    bool
-	closing    bool // back from a lesson: its kernel objects are being removed
+	closing    bool   // back from a lesson: its kernel objects are being removed
+	lessonFrom screen // where closing a lesson goes back to
+
+	// the reader, search and glossary
+	rd    reader
+	docs  map[string]*renderedDoc
+	srch  search
+	gl    glossaryView
+	index []entry
 
 	// lesson screen
 	sess      Session
@@ -79,6 +94,7 @@ type Model struct {
 	lastCheck time.Time
 	seen      map[string]string // check desc -> last logged result, to keep polling quiet
 	pane      int               // presenter mode: 0 lesson, 1 state, 2 log
+	zoom      bool              // z: the lesson text alone, full width
 	tickID    int
 	tickGen   int
 	loader    *lab.Loader
@@ -128,12 +144,19 @@ func New(ctx context.Context, backend Backend, opts Options) *Model {
 		open:    &openSessions{},
 		seen:    map[string]string{},
 		boxes:   boxCache{},
+		read:    map[string]bool{},
+		docs:    map[string]*renderedDoc{},
 	}
+	m.rows = courseRows(nil)
+	m.cursor = m.nextSelectable(-1, +1)
 	m.state.SetPresent(opts.Present)
 	if opts.ScenarioID != "" {
 		m.opening = true
 	}
 	m.resize(common.MinWidth, common.MinHeight)
+	if opts.Page != "" {
+		m.showPage(m.lang, opts.Page, 0) // `ctlab learn PAGE`
+	}
 	return m
 }
 
@@ -144,7 +167,11 @@ func (m *Model) t(id string) string { return common.T(m.lang, id) }
 func (m *Model) Init() tea.Cmd {
 	// The background query is answered asynchronously (v2 never blocks
 	// on it, unlike v1's 5 s stall); no answer simply keeps "dark".
-	return tea.Batch(loadHome(m.ctx, m.backend), tea.RequestBackgroundColor)
+	cmds := []tea.Cmd{loadHome(m.ctx, m.backend), loadPagesRead(m.progress), tea.RequestBackgroundColor}
+	if m.screen == screenReader {
+		cmds = append(cmds, m.needDoc())
+	}
+	return tea.Batch(cmds...)
 }
 
 // Update routes a message to the screen in front.
@@ -161,9 +188,29 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case narration.RenderedMsg:
 		m.narr.Update(msg)
 		return m, nil
+	case pageRenderedMsg:
+		m.docs[msg.key] = msg.doc
+		if m.screen == screenReader {
+			return m, m.placeDoc()
+		}
+		return m, nil
+	case pagesReadMsg:
+		for _, p := range msg.pages {
+			m.read[p] = true
+		}
+		if msg.err != nil {
+			m.notice = msg.err.Error()
+		}
+		return m, nil
 	case tea.KeyPressMsg:
 		if key.Matches(msg, m.keys.ForceQuit) {
 			return m, m.quit()
+		}
+		if m.screen == screenSearch {
+			return m, m.updateSearch(msg) // every other key is typed
+		}
+		if m.screen != screenLesson {
+			m.notice = ""
 		}
 		if m.showHelp {
 			if key.Matches(msg, m.keys.Help, m.keys.Back, m.keys.Quit) {
@@ -183,7 +230,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case sessionOpenedMsg:
 		return m, m.sessionOpened(msg)
 	case sessionClosedMsg:
-		m.screen = screenHome
+		m.screen, m.lessonFrom = m.lessonFrom, screenHome
+		if m.screen == screenLesson {
+			m.screen = screenHome
+		}
 		m.opening, m.closing = false, false
 		if msg.err != nil {
 			m.notice = msg.err.Error()
@@ -195,8 +245,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
-	if m.screen == screenLesson {
+	switch m.screen {
+	case screenLesson:
 		return m, m.updateLesson(msg)
+	case screenReader:
+		return m, m.updateReader(msg)
+	case screenGlossary:
+		return m, m.updateGlossary(msg)
 	}
 	return m, m.updateHome(msg)
 }
@@ -220,9 +275,15 @@ func (m *Model) toggleLang() tea.Cmd {
 	m.keys.SetLang(m.lang)
 	m.state.SetLang(m.lang)
 	m.log.SetEmptyText(m.t("log.empty"))
-	if m.screen == screenLesson {
+	switch m.screen {
+	case screenLesson:
 		m.sess.SetLang(m.lang) // no kernel work: the engine only stores it
 		return m.showStep()
+	case screenReader:
+		m.showPage(m.lang, m.rd.page, m.rd.offset)
+		return m.needDoc()
+	case screenSearch:
+		m.runSearch()
 	}
 	return nil
 }
@@ -246,7 +307,14 @@ func (m *Model) resize(w, h int) tea.Cmd {
 	}
 	m.state.SetSize(l.RightW-2, l.BodyH-2)
 	m.log.SetSize(l.Width-2, l.LogH-2)
-	return m.narr.SetSize(l.LeftW-2, l.BodyH-4)
+	var doc tea.Cmd
+	if m.screen == screenReader {
+		doc = m.needDoc()
+	}
+	if m.zoom {
+		return tea.Batch(doc, m.narr.SetSize(l.Width-2, l.BodyH+l.LogH-4))
+	}
+	return tea.Batch(doc, m.narr.SetSize(l.LeftW-2, l.BodyH-4))
 }
 
 // View draws the screen in front.
@@ -258,6 +326,12 @@ func (m *Model) View() tea.View {
 		s = m.viewHelp()
 	case m.screen == screenLesson:
 		s = m.viewLesson()
+	case m.screen == screenReader:
+		s = m.viewReader()
+	case m.screen == screenSearch:
+		s = m.viewSearch()
+	case m.screen == screenGlossary:
+		s = m.viewGlossary()
 	default:
 		s = m.viewHome()
 	}
@@ -273,8 +347,13 @@ func (m *Model) viewHelp() string {
 		ShortHelp() []key.Binding
 		FullHelp() [][]key.Binding
 	} = common.HomeKeys{KeyMap: m.keys}
-	if m.screen == screenLesson {
+	switch m.screen {
+	case screenLesson:
 		keys = common.LessonKeys{KeyMap: m.keys}
+	case screenReader:
+		keys = common.ReaderKeys{KeyMap: m.keys}
+	case screenSearch, screenGlossary:
+		keys = common.ListKeys{KeyMap: m.keys}
 	}
 	body := m.styles.Title.Render("ctlab — "+m.t("key.help")) + "\n\n" + m.bar.FullHelp(keys) +
 		"\n\n" + m.styles.Subtle.Render(fmt.Sprintf("? / esc %s", m.t("key.back")))

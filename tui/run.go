@@ -23,6 +23,7 @@ type Options struct {
 	Lang       string // "zh" or "en"
 	Present    bool   // presenter mode: large, one pane at a time
 	ScenarioID string // open this scenario directly (`ctlab learn ID`)
+	Page       string // open this content page in the reader (`ctlab learn PAGE`)
 	Keep       bool   // leave the scenario's kernel objects behind on quit
 	// NoColor drops colour (NO_COLOR is set); Run fills it from the
 	// environment.
@@ -77,6 +78,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer cancel()
 
 	m := New(ctx, opts.Backend, opts)
+	if opts.Input == nil && opts.Output == nil {
+		prepaint(os.Stdout, os.Stdout.Fd(), m, opts.NoColor)
+	}
 	popts := append(programOptions(), tea.WithContext(ctx))
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))

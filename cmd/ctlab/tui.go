@@ -54,8 +54,8 @@ func addTUIFlags(cmd *cobra.Command, f *tuiFlags) {
 // owns its flags and help (`ctlab learn --help`).
 func newLearnCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:                "learn ID [--lang zh|en] [--present] [--keep]",
-		Short:              "Open one lesson in the terminal UI",
+		Use:                "learn ID|PAGE [--lang zh|en] [--present] [--keep]",
+		Short:              "Open one lesson (or a page of the course, e.g. images/layers) in the terminal UI",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return execTUI(append([]string{"learn"}, args...))

@@ -8,6 +8,10 @@ type KeyMap struct {
 	Run, Next, Prev, Shell, Hint, Check, ResetStep, ResetAll key.Binding
 	Lang, Help, Quit, Back, Up, Down, Open, PageUp, PageDown key.Binding
 	ForceQuit, Pane                                          key.Binding
+	// the course: search, glossary, the reader's links and outline, and
+	// the lesson's full-width text view
+	Search, Glossary, Zoom, Outline, NextLink, PrevLink key.Binding
+	HistBack, HistForward, Left, Right                  key.Binding
 }
 
 // DefaultKeyMap returns the bindings described in the lesson help (issue 4).
@@ -33,6 +37,17 @@ func DefaultKeyMap() KeyMap {
 		Open:      key.NewBinding(key.WithKeys("enter")),
 		PageUp:    key.NewBinding(key.WithKeys("pgup", "b")),
 		PageDown:  key.NewBinding(key.WithKeys("pgdown", " ")),
+
+		Search:      key.NewBinding(key.WithKeys("/")),
+		Glossary:    key.NewBinding(key.WithKeys("g")),
+		Zoom:        key.NewBinding(key.WithKeys("z")),
+		Outline:     key.NewBinding(key.WithKeys("o")),
+		NextLink:    key.NewBinding(key.WithKeys("tab")),
+		PrevLink:    key.NewBinding(key.WithKeys("shift+tab")),
+		HistBack:    key.NewBinding(key.WithKeys("esc", "backspace")),
+		HistForward: key.NewBinding(key.WithKeys("f")),
+		Left:        key.NewBinding(key.WithKeys("left", "h")),
+		Right:       key.NewBinding(key.WithKeys("right", "l")),
 	}
 	k.SetLang("en")
 	return k
@@ -60,6 +75,16 @@ func (k *KeyMap) SetLang(lang string) {
 	t(&k.Open, "enter", "key.open")
 	t(&k.PageUp, "pgup/b", "key.pgup")
 	t(&k.PageDown, "pgdn/space", "key.pgdown")
+	t(&k.Search, "/", "key.search")
+	t(&k.Glossary, "g", "key.glossary")
+	t(&k.Zoom, "z", "key.zoom")
+	t(&k.Outline, "o", "key.outline")
+	t(&k.NextLink, "tab", "key.nextlink")
+	t(&k.PrevLink, "shift+tab", "key.prevlink")
+	t(&k.HistBack, "esc", "key.histback")
+	t(&k.HistForward, "f", "key.histfwd")
+	t(&k.Left, "←/h", "key.left")
+	t(&k.Right, "→/l", "key.right")
 }
 
 // LessonKeys is the help.KeyMap of the lesson screen.
@@ -75,7 +100,7 @@ func (k LessonKeys) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Run, k.Next, k.Prev, k.Shell, k.Hint},
 		{k.Check, k.ResetStep, k.ResetAll, k.Lang, k.Quit},
-		{k.PageUp, k.PageDown, k.Pane, k.Back},
+		{k.PageUp, k.PageDown, k.Pane, k.Zoom, k.Back},
 	}
 }
 
@@ -84,10 +109,54 @@ type HomeKeys struct{ KeyMap }
 
 // ShortHelp is the one-line help bar.
 func (k HomeKeys) ShortHelp() []key.Binding {
-	return []key.Binding{k.Up, k.Down, k.Open, k.Lang, k.Help, k.Quit}
+	return []key.Binding{k.Open, k.Search, k.Glossary, k.Lang, k.Help, k.Quit}
 }
 
 // FullHelp is the "?" screen.
 func (k HomeKeys) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{k.Up, k.Down, k.Open}, {k.Lang, k.Help, k.Quit}}
+	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Open}, {k.Search, k.Glossary, k.Lang, k.Help, k.Quit}}
+}
+
+// ReaderKeys is the help.KeyMap of the page reader.
+type ReaderKeys struct{ KeyMap }
+
+// ShortHelp is the one-line help bar.
+func (k ReaderKeys) ShortHelp() []key.Binding {
+	return []key.Binding{k.NextLink, k.Open, k.HistBack, k.Outline, k.Search, k.Help}
+}
+
+// FullHelp is the "?" screen.
+func (k ReaderKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Left, k.Right},
+		{k.NextLink, k.PrevLink, k.Open, k.HistBack, k.HistForward},
+		{k.Outline, k.Search, k.Glossary, k.Lang, k.Quit},
+	}
+}
+
+// SearchKeys is the help.KeyMap of the search screen (letters are typed).
+type SearchKeys struct{ KeyMap }
+
+// ShortHelp is the one-line help bar.
+func (k SearchKeys) ShortHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("up"), key.WithHelp("↑/↓", k.Up.Help().Desc+"/"+k.Down.Help().Desc)),
+		k.Open, k.Back,
+	}
+}
+
+// FullHelp is the "?" screen.
+func (k SearchKeys) FullHelp() [][]key.Binding { return [][]key.Binding{k.ShortHelp()} }
+
+// ListKeys is the help.KeyMap of the search results and the glossary.
+type ListKeys struct{ KeyMap }
+
+// ShortHelp is the one-line help bar.
+func (k ListKeys) ShortHelp() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.Open, k.Back}
+}
+
+// FullHelp is the "?" screen.
+func (k ListKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown}, {k.Open, k.Back, k.Quit}}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/glamour/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ctlab/ctlab/tui/common"
@@ -91,21 +90,10 @@ func Render(style, key, md string, width int) tea.Cmd {
 	}
 }
 
-// RenderNow renders md with Glamour, word-wrapped to width.
+// RenderNow renders md with Glamour, word-wrapped to width (the pane's
+// whole width: common.RenderMarkdown has no margins).
 func RenderNow(style, md string, width int) (string, error) {
-	wrap := width - 4 // Glamour's document margin
-	if wrap < 10 {
-		wrap = 10
-	}
-	r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(style), glamour.WithWordWrap(wrap))
-	if err != nil {
-		return "", fmt.Errorf("markdown renderer: %w", err)
-	}
-	out, err := r.Render(md)
-	if err != nil {
-		return "", fmt.Errorf("render lesson text: %w", err)
-	}
-	return strings.Trim(out, "\n"), nil
+	return common.RenderMarkdown(style, md, width)
 }
 
 // Update stores renderings.
