@@ -78,6 +78,7 @@ Run it as root in a Linux VM:
 	root.AddCommand(newRunCmd(), newExecCmd(), newPsCmd(), newInspectCmd(), newPauseCmd(true), newPauseCmd(false),
 		newRmCmd(), newDoctorCmd(), newCleanupCmd(), newLoadCmd())
 	addExtraCommands(root)
+	addVersion(root)
 	wrapArgErrors(root)
 	return root
 }
