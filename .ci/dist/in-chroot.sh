@@ -15,7 +15,7 @@ want=$(dpkg-query -W -f='${Version}' ctlab)
 
 step "ctlab version / --version"
 ctlab version
-[ "$(ctlab version | head -1)" = "ctlab $want" ] || fail "ctlab version is not the package's $want"
+[ "$(ctlab version | sed -n 1p)" = "ctlab $want" ] || fail "ctlab version is not the package's $want"
 [ "$(ctlab --version)" = "$(ctlab version)" ] || fail "ctlab --version differs from ctlab version"
 
 step "ctlab doctor"
@@ -28,7 +28,7 @@ step "a container left running, for the purge to remove"
 ctlab run -d --name distleft --net --memory 64M -- sleep 600
 ctlab ps
 # So that the checks after the purge are known to see such objects:
-ls /sys/class/net | grep -q '^ctl' || fail "no ctl* link for the running container"
+grep -q '^ctl' <<<"$(ls /sys/class/net)" || fail "no ctl* link for the running container"
 [ -n "$(find /sys/fs/cgroup -path '*ctlab/distleft' -type d)" ] || fail "no cgroup ctlab/distleft"
 grep -q ctlab /proc/self/mountinfo || fail "no ctlab mount for the running container"
 

@@ -48,7 +48,8 @@ for t in "${tars[@]}"; do
 done
 tdir=$(mktemp -d)
 tar -C "$tdir" -xzf dist/ctlab_*_linux_amd64.tar.gz
-"$tdir"/*/bin/ctlab version | head -1 | grep -qx "ctlab $version" || fail "the tarball's ctlab version is not $version"
+got=$("$tdir"/*/bin/ctlab version)
+[ "${got%%$'\n'*}" = "ctlab $version" ] || fail "the tarball's ctlab says $got, not version $version"
 rm -rf "$tdir"
 echo "tarballs: complete; amd64 ctlab says version $version"
 
