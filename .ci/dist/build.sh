@@ -90,7 +90,7 @@ tarball() {
   mv "$st/usr/share/fish/vendor_completions.d/ctlab.fish" "$root/completions/ctlab.fish"
   sed "s/@VERSION@/$version/g; s/@ARCH@/$arch/g" $here/INSTALL >"$root/INSTALL"
   tar -C "$work/tar" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@"$SOURCE_DATE_EPOCH" \
-    -cf - "$name" | gzip -9n >"$out/$name.tar.gz"
+    -cf - "$name" | gzip -6n >"$out/$name.tar.gz"
 }
 
 for arch in amd64 arm64; do

@@ -47,11 +47,18 @@ for t in "${tars[@]}"; do
   done
 done
 tdir=$(mktemp -d)
-tar -C "$tdir" -xzf dist/ctlab_*_linux_amd64.tar.gz
-got=$("$tdir"/*/bin/ctlab version)
+for t in "${tars[@]}"; do tar -C "$tdir" -xzf "$t"; done
+# Every binary is static (no program interpreter) and of its architecture.
+for b in "$tdir"/*/bin/*; do
+  case $b in *_linux_amd64/*) want="X86-64" ;; *_linux_arm64/*) want=AArch64 ;; esac
+  hdr=$(readelf -h -l "$b")
+  grep -q "Machine:.*$want" <<<"$hdr" || fail "$b is not $want"
+  ! grep -q 'INTERP' <<<"$hdr" || fail "$b is dynamically linked"
+done
+got=$("$tdir"/*_linux_amd64/bin/ctlab version)
 [ "${got%%$'\n'*}" = "ctlab $version" ] || fail "the tarball's ctlab says $got, not version $version"
 rm -rf "$tdir"
-echo "tarballs: complete; amd64 ctlab says version $version"
+echo "tarballs: complete, static binaries of their architecture; amd64 ctlab says version $version"
 
 echo "== clean Debian 12 chroot"
 tarball=$(bash "$here/rootfs.sh")
