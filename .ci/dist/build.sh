@@ -16,7 +16,7 @@ version=${VERSION:-$(bash $here/version.sh)}
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export CGO_ENABLED=1
-first=$(git log --max-parents=0 --format=%cd --date=format:%Y 2>/dev/null | sort | sed -n 1p)
+first=$( (git log --max-parents=0 --format=%cd --date=format:%Y 2>/dev/null || true) | sort | sed -n 1p)
 last=$(date -u -d @"$SOURCE_DATE_EPOCH" +%Y)
 years=${first:-$last}
 [ "$years" = "$last" ] || years="$years-$last"

@@ -63,7 +63,7 @@ done
 [ -z "$left" ] || fail "package files left:$left"
 # Any file with ctlab in its name, on disk and in /run; the learner's
 # progress (~/.config/ctlab) is user data and stays, as Debian asks.
-files=$(find / /run -xdev -name '*ctlab*' -not -path '/root/.config/ctlab*' 2>/dev/null || true)
+files=$(find / /run /tmp -xdev -name '*ctlab*' -not -path '/root/.config/ctlab*' 2>/dev/null || true)
 [ -z "$files" ] || fail "files left: $files"
 [ ! -e /var/lib/ctlab ] && [ ! -e /run/ctlab ] || fail "/var/lib/ctlab or /run/ctlab left"
 cgs=$(find /sys/fs/cgroup -name 'ctlab*' -type d 2>/dev/null || true)
