@@ -36,7 +36,7 @@ build: ## build bin/ctlab, bin/ctlab-tui (the UI) and bin/ctlab-init (the contai
 run: build ## build and start the lessons (TUI)
 	./$(BIN)
 
-test: deps lint build test-root test-v2 test-dist ## everything: vet, unit + root kernel tests here, the cgroup v2 VM suite
+test: deps lint build test-root test-v2 test-dist ## everything: vet, unit + root kernel tests here, the cgroup v2 VM suite, the packages
 	@echo "make test: all suites passed"
 
 test-root: ## unit and kernel tests on this host (as root)
