@@ -45,7 +45,7 @@ fi
 MIRROR=${CTLAB_SYSTEMDVM_MIRROR:-}
 if [ -z "$MIRROR" ]; then
 	MIRROR=$(grep -hsE '^(URIs:|deb ) *' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-		grep -v security | sed -E 's/^URIs: *//; s/^deb (\[[^]]*\] )?//' | awk '{ print $1; exit }')
+		grep -v security | sed -E 's/^URIs: *//; s/^deb (\[[^]]*\] )?//' | awk '{ print $1; exit }' || true)
 	MIRROR=${MIRROR:-http://deb.debian.org/debian}
 fi
 

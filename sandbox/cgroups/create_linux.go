@@ -26,6 +26,8 @@ type Cgroup struct {
 
 	v2    *cgroup2.Manager
 	v2dir string
+
+	unit string // systemd driver: the scope unit that owns v2dir (systemd_linux.go)
 }
 
 // group is the cgroup path relative to each hierarchy's root.
