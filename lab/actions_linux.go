@@ -50,7 +50,7 @@ func (e *Engine) container(name string) *sandbox.Container {
 }
 
 // labDir holds a scenario's stand-alone overlays and committed layers.
-func (e *Engine) labDir() string { return filepath.Join(sandbox.DataDir, "lab", e.s.ID) }
+func (e *Engine) labDir() string { return sandbox.LabDir(e.s.ID) }
 
 func (e *Engine) doActions(ctx context.Context, st *Step, acts []*Action, solve bool) error {
 	for _, a := range acts {
@@ -182,7 +182,7 @@ func (e *Engine) act(ctx context.Context, a *Action) (string, *int, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		att, err := network.Setup(ctx, c.Name, c.Pid)
+		att, err := sandbox.LinkContainer(ctx, c)
 		if err != nil {
 			return "", nil, err
 		}
@@ -577,7 +577,7 @@ func (e *Engine) mountOverlay(m *MountOverlay) error {
 			return err
 		}
 	}
-	if err := overlay.Mount(l); err != nil {
+	if err := sandbox.MountOverlay(e.s.ID, l); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -598,7 +598,7 @@ func (e *Engine) commitLayer(c *CommitLayer) (string, *int, error) {
 		return "", nil, err
 	}
 	os.RemoveAll(dst)
-	if err := overlay.CommitDir(l, dst); err != nil {
+	if err := sandbox.Commit(e.s.ID, l, dst); err != nil {
 		return "", nil, err
 	}
 	e.mu.Lock()
@@ -715,6 +715,9 @@ func (e *Engine) removeAll(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if err := sandbox.CleanupLab(ctx, e.s.ID); err != nil { // what the lab journal still names
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("reset scenario %s: %w", e.s.ID, err)

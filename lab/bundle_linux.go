@@ -126,6 +126,9 @@ func (e *Engine) writeBundle(w *WriteBundle) (string, *int, error) {
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return "", nil, fmt.Errorf("write_bundle: %w", err)
 	}
+	if err := sandbox.IntendCgroupPath(e.s.ID, e.bundleCgroup(w.As)); err != nil { // runc makes it
+		return "", nil, fmt.Errorf("write_bundle: %w", err)
+	}
 	spec := ociSpec(c, e.bundleCgroup(w.As))
 	b, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
@@ -139,8 +142,8 @@ func (e *Engine) writeBundle(w *WriteBundle) (string, *int, error) {
 	e.mu.Lock()
 	e.bundles[w.As] = dir
 	e.mu.Unlock()
-	if err := unix.Mount(c.Layout.Merged, rootfs, "", unix.MS_BIND, ""); err != nil {
-		return "", nil, fmt.Errorf("write_bundle: bind %s on %s: %w", c.Layout.Merged, rootfs, err)
+	if err := sandbox.BindMount(e.s.ID, c.Layout.Merged, rootfs); err != nil {
+		return "", nil, fmt.Errorf("write_bundle: %w", err)
 	}
 	return fmt.Sprintf("bundle %s\n  config.json (ociVersion %s, %d namespaces, cgroupsPath %s)\n  rootfs/ = bind mount of %s\n",
 		dir, spec.Version, len(spec.Linux.Namespaces), spec.Linux.CgroupsPath, c.Layout.Merged), nil, nil

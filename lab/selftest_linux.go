@@ -3,11 +3,11 @@ package lab
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/mountinfo"
 	"github.com/ctlab/ctlab/sandbox/network"
 )
 
@@ -156,11 +156,10 @@ func allKernelObjects() []string {
 			out = append(out, "link "+l)
 		}
 	}
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) > 4 && (strings.HasPrefix(f[4], "/var/lib/ctlab/") || strings.HasPrefix(f[4], "/run/ctlab/")) {
-				out = append(out, "mount "+f[4])
+	if ms, err := mountinfo.Read(0); err == nil {
+		for _, m := range ms {
+			if strings.HasPrefix(m.MountPoint, "/var/lib/ctlab/") || strings.HasPrefix(m.MountPoint, "/run/ctlab/") {
+				out = append(out, "mount "+m.MountPoint)
 			}
 		}
 	}

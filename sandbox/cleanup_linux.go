@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"golang.org/x/sys/unix"
 
@@ -45,10 +44,11 @@ func leftBehind(name string) bool {
 }
 
 // Cleanup removes every kernel object and directory a killed ctlab run left
-// behind: containers named in the journal, plus stray objects that carry
-// ctlab's names (cgroups ctlab/*, links ctl????????[hc], mounts and dirs
-// under /var/lib/ctlab/containers). It never touches anything else, and
-// running it twice is harmless. A global lock keeps two cleanups apart.
+// behind: containers named in the journal, the objects of killed scenario
+// runs named in their lab journals, plus stray objects that carry ctlab's
+// names (cgroups ctlab/*, links ctl????????[hc], mounts and dirs under
+// /var/lib/ctlab/containers). It never touches anything else, and running
+// it twice is harmless. A global lock keeps two cleanups apart.
 func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 	if os.Geteuid() != 0 {
 		return nil, &InputError{Problem: "cleanup must run as root", Fix: "sudo ctlab cleanup"}
@@ -64,8 +64,21 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 	if err := unix.Flock(int(glk.Fd()), unix.LOCK_EX); err != nil {
 		return nil, err
 	}
-
 	rep := &CleanupReport{}
+	live, err := cleanupContainers(ctx, opt, rep)
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	errs := []error{err}
+	errs = append(errs, sweepStrays(ctx, live, rep)...)
+	errs = append(errs, cleanupLabs(ctx, rep), sweepLabDirs(rep))
+	return rep, errors.Join(errs...)
+}
+
+// cleanupContainers removes the containers that have a journal or a state
+// file and are debris of a killed run (or all, with opt.All). It returns
+// the names of those it kept running.
+func cleanupContainers(ctx context.Context, opt CleanupOptions, rep *CleanupReport) (live map[string]bool, err error) {
 	names := map[string]bool{}
 	jn, err := journalNames()
 	if err != nil {
@@ -78,16 +91,11 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 	for _, c := range cs {
 		names[c.Name] = true
 	}
-	var sorted []string
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
 	var errs []error
-	live := map[string]bool{}
-	for _, n := range sorted {
+	live = map[string]bool{}
+	for _, n := range sorted(keys(names)) {
 		if ctx.Err() != nil {
-			return rep, ctx.Err()
+			return live, ctx.Err()
 		}
 		// Decide under the name's lock: a start in progress holds it.
 		lk, lerr := lockName(n)
@@ -103,11 +111,14 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 			lk.Close()
 		}
 	}
+	return live, errors.Join(errs...)
+}
 
-	// Strays: objects with ctlab's names but no journal (e.g. a journal lost
-	// with /run at reboot while /var/lib survived). A container started by
-	// another process since the listing above has a journal by now (it is
-	// written before any object): leave those alone.
+// sweepStrays removes objects with ctlab's names but no journal (e.g. a
+// journal lost with /run at reboot while /var/lib survived). A container
+// started by another process since the listing has a journal by now (it is
+// written before any object): those are left alone.
+func sweepStrays(ctx context.Context, live map[string]bool, rep *CleanupReport) []error {
 	tracked := func(n string) bool {
 		if live[n] || locked(n) {
 			return true
@@ -115,6 +126,7 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 		_, err := os.Stat(filepath.Join(journalDir(), n+".jsonl"))
 		return err == nil
 	}
+	var errs []error
 	if cgs, err := cgroups.List(); err == nil {
 		for _, n := range cgs {
 			if tracked(n) {
@@ -127,24 +139,7 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 			}
 		}
 	}
-	liveLinks := map[string]bool{}
-	now, _ := journalNames()
-	for _, n := range append(now, keys(live)...) {
-		h, p := network.LinkNames(n)
-		liveLinks[h], liveLinks[p] = true, true
-	}
-	if links, err := network.Owned(); err == nil {
-		for _, l := range links {
-			if liveLinks[l] {
-				continue
-			}
-			if err := network.DeleteLink(l); err != nil {
-				errs = append(errs, fmt.Errorf("link %s: %w", l, err))
-			} else {
-				rep.Swept = append(rep.Swept, "link "+l)
-			}
-		}
-	}
+	errs = append(errs, sweepLinks(live, rep)...)
 	ents, err := os.ReadDir(containersDir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
@@ -164,10 +159,55 @@ func Cleanup(ctx context.Context, opt CleanupOptions) (*CleanupReport, error) {
 			rep.Swept = append(rep.Swept, "dir "+d)
 		}
 	}
-	if err := sweepLabDirs(rep); err != nil {
-		errs = append(errs, err)
+	return errs
+}
+
+// sweepLinks deletes links with ctlab's names whose container has no
+// journal and is not running.
+func sweepLinks(live map[string]bool, rep *CleanupReport) []error {
+	liveLinks := map[string]bool{}
+	now, _ := journalNames()
+	for _, n := range append(now, keys(live)...) {
+		h, p := network.LinkNames(n)
+		liveLinks[h], liveLinks[p] = true, true
 	}
-	return rep, errors.Join(errs...)
+	links, err := network.Owned()
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, l := range links {
+		if liveLinks[l] {
+			continue
+		}
+		if err := network.DeleteLink(l); err != nil {
+			errs = append(errs, fmt.Errorf("link %s: %w", l, err))
+		} else {
+			rep.Swept = append(rep.Swept, "link "+l)
+		}
+	}
+	return errs
+}
+
+// cleanupLabs removes, by their lab journals, the objects of scenario runs
+// that no process runs any more (their lock is free).
+func cleanupLabs(ctx context.Context, rep *CleanupReport) error {
+	owners, err := labOwners()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range owners {
+		if lockHeld(ScenarioLock(o)) {
+			continue
+		}
+		if err := CleanupLab(ctx, o); err != nil {
+			errs = append(errs, fmt.Errorf("scenario %s: %w", o, err))
+		} else {
+			rep.Swept = append(rep.Swept, "lab "+LabDir(o))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // locked reports whether a start of name is in progress right now.
@@ -201,9 +241,11 @@ func LabDir(id string) string { return filepath.Join(DataDir, "lab", id) }
 // whole run, so a cleanup can tell a live scenario from a killed one.
 func ScenarioLock(id string) string { return filepath.Join(RunDir, "locks", "scenarios", id+".lock") }
 
-// sweepLabDirs unmounts and removes the lab directories of scenarios that
-// no process is running (their lock is free): what a killed scenario run
-// left behind. Everything under DataDir/lab is ctlab's by construction.
+// sweepLabDirs removes the lab directories of scenarios that no process is
+// running (their lock is free) and that have no lab journal (cleanupLabs
+// handles those): what a killed scenario run left when /run was lost. A
+// directory with something mounted under it is left alone: without a
+// journal nothing says the mount is ctlab's.
 func sweepLabDirs(rep *CleanupReport) error {
 	root := filepath.Join(DataDir, "lab")
 	ents, err := os.ReadDir(root)
@@ -218,16 +260,17 @@ func sweepLabDirs(rep *CleanupReport) error {
 		if !e.IsDir() || lockHeld(ScenarioLock(e.Name())) {
 			continue
 		}
+		if _, err := os.Stat(labJournalPath(e.Name())); err == nil {
+			continue
+		}
 		dir := filepath.Join(root, e.Name())
 		mps, err := overlay.MountsUnder(dir)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, mp := range mps { // deepest first
-			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
-			}
+		if len(mps) > 0 {
+			continue
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)

@@ -113,24 +113,30 @@ func TestCleanupAfterKill9(t *testing.T) {
 	}
 }
 
-// A scenario run killed mid-way leaves its stand-alone mounts under
-// DataDir/lab/<id>: cleanup removes them, unless that scenario is running
-// (its lock is held).
+// A scenario run killed mid-way leaves its journalled mounts under
+// DataDir/lab/<id>: cleanup removes them by the lab journal, unless that
+// scenario is running (its lock is held). A mount under a lab dir that no
+// journal names is not ctlab's to touch.
 func TestCleanupLabDirs(t *testing.T) {
 	requireRoot(t)
-	mk := func(id string) string {
+	mk := func(id string, journalled bool) string {
 		dir := filepath.Join(LabDir(id), "img", "merged")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		if journalled {
+			if err := BindMount(id, t.TempDir(), dir); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
 			t.Fatal(err)
 		}
 		return dir
 	}
-	dead, live := "cleanup-test-dead", "cleanup-test-live"
-	mk(dead)
-	liveMount := mk(live)
+	dead, live, foreign := "cleanup-test-dead", "cleanup-test-live", "cleanup-test-foreign"
+	mk(dead, true)
+	liveMount := mk(live, true)
+	foreignMount := mk(foreign, false)
 	os.MkdirAll(filepath.Dir(ScenarioLock(live)), 0o700)
 	lk, err := os.OpenFile(ScenarioLock(live), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -141,8 +147,11 @@ func TestCleanupLabDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
-		unix.Unmount(liveMount, unix.MNT_DETACH)
-		os.RemoveAll(LabDir(live))
+		for _, m := range []string{liveMount, foreignMount} {
+			unix.Unmount(m, unix.MNT_DETACH)
+		}
+		CleanupLab(context.Background(), live)
+		os.RemoveAll(LabDir(foreign))
 	}()
 	if _, err := Cleanup(context.Background(), CleanupOptions{}); err != nil {
 		t.Fatal(err)
@@ -150,10 +159,113 @@ func TestCleanupLabDirs(t *testing.T) {
 	if _, err := os.Stat(LabDir(dead)); err == nil {
 		t.Errorf("the killed scenario's lab dir survived")
 	}
+	if _, err := os.Stat(labJournalPath(dead)); err == nil {
+		t.Errorf("the killed scenario's lab journal survived")
+	}
 	if mps, _ := overlay.MountsUnder(LabDir(dead)); len(mps) > 0 {
 		t.Errorf("mounts left: %v", mps)
 	}
 	if mps, _ := overlay.MountsUnder(LabDir(live)); len(mps) != 1 {
 		t.Errorf("the running scenario's mount was touched: %v", mps)
 	}
+	if mps, _ := overlay.MountsUnder(LabDir(foreign)); len(mps) != 1 {
+		t.Errorf("a mount no journal names was touched: %v", mps)
+	}
+}
+
+// crashyLab is a scenario run for the crash tests: it makes one lab object
+// through the journalled functions, then SIGKILLs itself.
+//
+//	crashy-lab overlay OWNER   a stand-alone overlay under LabDir(OWNER)
+//	crashy-lab link NAME       a container NAME (no --net) and a `link`
+func crashyLab(args []string) int {
+	err := func() error {
+		switch args[0] {
+		case "overlay":
+			d := filepath.Join(LabDir(args[1]), "ov")
+			l := overlay.Layout{Lower: []string{filepath.Join(d, "lower")}, Upper: filepath.Join(d, "upper"),
+				Work: filepath.Join(d, "work"), Merged: filepath.Join(d, "merged")}
+			for _, x := range []string{l.Lower[0], l.Upper, l.Work, l.Merged} {
+				if err := os.MkdirAll(x, 0o755); err != nil {
+					return err
+				}
+			}
+			return MountOverlay(args[1], l)
+		case "link":
+			c, err := Start(context.Background(), Config{Name: args[1], Args: []string{"sleep", "60"}})
+			if err != nil {
+				return err
+			}
+			_, err = LinkContainer(context.Background(), c)
+			return err
+		}
+		return fmt.Errorf("crashy-lab: unknown %q", args[0])
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	unix.Kill(os.Getpid(), unix.SIGKILL)
+	select {}
+}
+
+// TestCleanupLabAfterKill9: a scenario run killed right after making a
+// stand-alone overlay, or a link for a container, leaves a journal that
+// names it; cleanup removes it by that record.
+func TestCleanupLabAfterKill9(t *testing.T) {
+	requireRoot(t)
+	kill9 := func(t *testing.T, args ...string) {
+		cmd := exec.Command("/proc/self/exe", append([]string{"crashy-lab"}, args...)...)
+		out, _ := cmd.CombinedOutput()
+		if ws := cmd.ProcessState.String(); !strings.Contains(ws, "killed") {
+			t.Fatalf("crashy-lab %v did not die: %s %s", args, ws, out)
+		}
+	}
+	cleanup := func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		for i := 0; i < 2; i++ { // twice: the second run must be harmless
+			if _, err := Cleanup(ctx, CleanupOptions{}); err != nil {
+				t.Fatalf("cleanup #%d: %v", i+1, err)
+			}
+		}
+	}
+	t.Run("overlay", func(t *testing.T) {
+		owner := testName(t)
+		kill9(t, "overlay", owner)
+		merged := filepath.Join(LabDir(owner), "ov", "merged")
+		if ok, _ := overlay.IsMounted(merged); !ok {
+			t.Fatalf("the killed run left no overlay at %s", merged)
+		}
+		if recs, _ := readJournalFile(labJournalPath(owner)); len(recs) != 1 || recs[0].Kind != recMount || recs[0].Path != merged {
+			t.Fatalf("lab journal: %+v", recs)
+		}
+		cleanup(t)
+		if ok, _ := overlay.IsMounted(merged); ok {
+			t.Errorf("overlay %s still mounted after cleanup", merged)
+		}
+		for _, p := range []string{LabDir(owner), labJournalPath(owner)} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s survived cleanup", p)
+			}
+		}
+	})
+	t.Run("link", func(t *testing.T) {
+		name := testName(t)
+		kill9(t, "link", name)
+		host, _ := network.LinkNames(name)
+		recs, _ := readJournal(name)
+		found := false
+		for _, r := range recs {
+			found = found || (r.Kind == recLink && r.Name == host)
+		}
+		if !found {
+			t.Fatalf("the container's journal does not name the link %s: %+v", host, recs)
+		}
+		cleanup(t)
+		time.Sleep(300 * time.Millisecond) // veth removal follows netns teardown asynchronously
+		if left := objects(t, name); len(left) > 0 {
+			t.Errorf("after cleanup: %v", left)
+		}
+	})
 }

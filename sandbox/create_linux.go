@@ -11,8 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -136,42 +134,92 @@ func lockName(name string) (*os.File, error) {
 // Start creates a container and returns once its command has been exec'd
 // (or has failed to start, in which case nothing is left behind).
 //
+// It runs the phases of docs/start-path.md in order: validate, lower dirs,
+// journal, dirs, cgroup (and its placement strategy), rootfs, clone,
+// handshake, network, go. Each phase journals its object before making it,
+// so a failure or a kill -9 at any point is undone by cleanupOne.
+//
 // Preconditions: root; the host passes `ctlab doctor` for the requested
 // namespaces and limits.
 func Start(ctx context.Context, cfg Config) (c *Container, err error) {
+	s := &starter{ctx: ctx, cfg: cfg, tl: cfg.Timeline}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	lk, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Close()
+	s.t0 = time.Now()
+	if err := s.lowerDirs(); err != nil {
+		return nil, err
+	}
+	if s.j, err = openJournal(s.cfg.Name); err != nil {
+		return nil, err
+	}
+	defer s.j.close()
+	s.c = s.newContainer()
+	defer s.closeAll()
+
+	// From here on every failure must undo what was made. The journal knows.
+	defer func() {
+		if err != nil {
+			err = s.undo(err)
+			c = nil
+		}
+	}()
+	for _, phase := range []func() error{
+		s.dirs, s.cgroup, s.rootfs, s.clone, s.handshake, s.network, s.goAhead,
+	} {
+		if err = phase(); err != nil {
+			return s.c, err
+		}
+	}
+	return s.c, nil
+}
+
+// starter carries one Start through its phases.
+type starter struct {
+	ctx    context.Context
+	cfg    Config
+	tl     *Timeline
+	t0     time.Time // end of the previous timed phase
+	userns bool
+	owner  int // host uid (and gid) of the container's root
+	lowers []string
+	j      *journal
+	c      *Container
+	cg     *cgroups.Cgroup
+	place  placement
+	stage  string // what the init's C stage unshares; "" = no C stage
+	cmd    *exec.Cmd
+
+	// The init reads its configuration and, later, a go-ahead from ctlR; it
+	// reports errors and its own phase timings on statusW, which closes on
+	// exec (O_CLOEXEC), so EOF means "the command is running". See
+	// "The init protocol" in docs/start-path.md.
+	ctlR, ctlW, statusR, statusW *os.File
+	status                       *bufio.Reader
+	closers                      []io.Closer
+}
+
+// validate fills in the defaults and refuses bad input before anything is
+// made.
+func (s *starter) validate() error {
+	cfg := &s.cfg
 	if cfg.Namespaces == nil {
 		cfg.Namespaces = append([]Namespace(nil), AllNamespaces...)
 	}
 	if err := cfg.validate(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := ensureDirs(); err != nil {
-		return nil, err
-	}
-	lk, err := lockName(cfg.Name)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", cfg.Name, err)
-	}
-	defer lk.Close()
-	if old, err := Load(cfg.Name); err == nil {
-		if old.Running() {
-			return nil, &InputError{Problem: fmt.Sprintf("the name %q is already in use by a running container", cfg.Name), Fix: "ctlab rm -f " + cfg.Name + " or pick another --name"}
-		}
-		// An exited container of the same name: remove it first, as its
-		// upper layer and cgroup would otherwise be reused.
-		return nil, &InputError{Problem: fmt.Sprintf("the name %q is used by an exited container", cfg.Name), Fix: "ctlab rm " + cfg.Name}
-	}
-	if _, err := os.Stat(filepath.Join(journalDir(), cfg.Name+".jsonl")); err == nil {
-		return nil, &InputError{Problem: fmt.Sprintf("a killed run left objects named %q behind", cfg.Name), Fix: "ctlab cleanup"}
-	}
-
-	userns := Has(cfg.Namespaces, NSUser)
-	if cfg.UIDBase == 0 && userns {
+	s.userns = Has(cfg.Namespaces, NSUser)
+	if cfg.UIDBase == 0 && s.userns {
 		cfg.UIDBase = DefaultUIDBase
 	}
-	owner := 0
-	if userns {
-		owner = cfg.UIDBase
+	if s.userns {
+		s.owner = cfg.UIDBase
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = cfg.Name
@@ -179,45 +227,77 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	if cfg.Env == nil {
 		cfg.Env = DefaultEnv()
 	}
+	s.stage = initStage(*cfg)
+	return ensureDirs()
+}
 
-	tl := cfg.Timeline
-	t0 := time.Now()
+// lock takes the name's lock and refuses a name that is in use, or whose
+// killed run has not been cleaned up yet.
+func (s *starter) lock() (*os.File, error) {
+	name := s.cfg.Name
+	lk, err := lockName(name)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	if old, err := Load(name); err == nil {
+		lk.Close()
+		if old.Running() {
+			return nil, &InputError{Problem: fmt.Sprintf("the name %q is already in use by a running container", name), Fix: "ctlab rm -f " + name + " or pick another --name"}
+		}
+		// An exited container of the same name: remove it first, as its
+		// upper layer and cgroup would otherwise be reused.
+		return nil, &InputError{Problem: fmt.Sprintf("the name %q is used by an exited container", name), Fix: "ctlab rm " + name}
+	}
+	if _, err := os.Stat(filepath.Join(journalDir(), name+".jsonl")); err == nil {
+		lk.Close()
+		return nil, &InputError{Problem: fmt.Sprintf("a killed run left objects named %q behind", name), Fix: "ctlab cleanup"}
+	}
+	return lk, nil
+}
 
-	// The base rootfs is cached; building it is only slow the first time.
-	var lowers []string
-	rootDesc := cfg.Rootfs
+// lowerDirs finds (or, the first time, builds) the overlay's lower layers:
+// image layers, a cached base rootfs, or a directory.
+func (s *starter) lowerDirs() error {
+	cfg := s.cfg
 	switch {
 	case len(cfg.Layers) > 0:
-		lowers = cfg.Layers
-		rootDesc = "image"
+		s.lowers = cfg.Layers
 	case cfg.Rootfs == "" || cfg.Rootfs == "default" || cfg.Rootfs == "busybox" || cfg.Rootfs == "host":
 		kind := cfg.Rootfs
 		if kind == "" {
 			kind = "default"
 		}
-		dir, err := rootfs.Ensure(ctx, kind, filepath.Join(DataDir, "rootfs"), rootfs.Owner{UID: owner, GID: owner})
+		dir, err := rootfs.Ensure(s.ctx, kind, filepath.Join(DataDir, "rootfs"), rootfs.Owner{UID: s.owner, GID: s.owner})
 		if err != nil {
-			return nil, fmt.Errorf("prepare %s rootfs: %w", kind, err)
+			return fmt.Errorf("prepare %s rootfs: %w", kind, err)
 		}
-		lowers = []string{dir}
-		rootDesc = kind
+		s.lowers = []string{dir}
 	default:
 		abs, _ := filepath.Abs(cfg.Rootfs)
-		lowers = []string{abs}
+		s.lowers = []string{abs}
 	}
-	t0 = tl.Since("rootfs", t0)
+	s.t0 = s.tl.Since("rootfs", s.t0)
+	return nil
+}
 
-	j, err := openJournal(cfg.Name)
-	if err != nil {
-		return nil, err
+// rootDesc names the root filesystem for the state file.
+func (cfg *Config) rootDesc() string {
+	switch {
+	case len(cfg.Layers) > 0:
+		return "image"
+	case cfg.Rootfs == "":
+		return "default"
 	}
-	defer j.close()
+	return cfg.Rootfs
+}
 
+func (s *starter) newContainer() *Container {
+	cfg := s.cfg
 	st := State{
 		Name: cfg.Name, Created: time.Now(), Namespaces: cfg.Namespaces, Hostname: cfg.Hostname,
-		Rootfs: rootDesc, Args: cfg.Args, Env: cfg.Env, Limits: cfg.Limits, Detached: cfg.Detach,
+		Rootfs: cfg.rootDesc(), Args: cfg.Args, Env: cfg.Env, Limits: cfg.Limits, Detached: cfg.Detach,
 	}
-	if userns {
+	if s.userns {
 		st.UIDBase = cfg.UIDBase
 	}
 	if !cfg.Detach {
@@ -225,122 +305,122 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 		ms, _ := procStartTime(me)
 		st.Owner = &Owner{Pid: me, Start: ms}
 	}
-	c = &Container{State: st}
+	return &Container{State: st}
+}
 
-	// From here on every failure must undo what was made. The journal knows.
-	defer func() {
-		if err != nil {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if cerr := cleanupOne(rctx, cfg.Name); cerr != nil {
-				err = fmt.Errorf("%w (and cleanup failed: %v)", err, cerr)
-			}
-			c = nil
-		}
-	}()
+// undo removes whatever a failed start made, as the journal names it.
+func (s *starter) undo(err error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
+	defer cancel()
+	if cerr := cleanupOne(rctx, s.cfg.Name); cerr != nil {
+		return fmt.Errorf("%w (and cleanup failed: %v)", err, cerr)
+	}
+	return err
+}
 
-	dir := filepath.Join(containersDir(), cfg.Name)
-	if err = j.intend(Record{Kind: recDir, Path: dir}); err != nil {
-		return c, err
+// closeAll closes the pipes and files the start opened, once it is over.
+func (s *starter) closeAll() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i].Close()
+	}
+}
+
+func (s *starter) keep(c io.Closer) { s.closers = append(s.closers, c) }
+
+// dirs creates the container's directory (0710, group = its root's gid),
+// upper and work, and writes the first state file.
+func (s *starter) dirs() error {
+	c := s.c
+	dir := filepath.Join(containersDir(), s.cfg.Name)
+	if err := s.j.intend(Record{Kind: recDir, Path: dir}); err != nil {
+		return err
 	}
 	c.Dir = dir
-	c.Layout = overlay.Layout{Lower: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged"), Volatile: true}
-	if err = os.MkdirAll(dir, 0o710); err != nil {
-		return c, fmt.Errorf("create container dir: %w", err)
+	c.Layout = overlay.Layout{Lower: s.lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged"), Volatile: true}
+	if err := os.MkdirAll(dir, 0o710); err != nil {
+		return fmt.Errorf("create container dir: %w", err)
 	}
-	if err = os.Chown(dir, 0, owner); err != nil {
-		return c, err
+	if err := os.Chown(dir, 0, s.owner); err != nil {
+		return err
 	}
-	if err = os.Chmod(dir, 0o710); err != nil {
-		return c, err
+	if err := os.Chmod(dir, 0o710); err != nil {
+		return err
 	}
-	if err = prepareUpper(c.Layout, owner); err != nil {
-		return c, err
+	if err := prepareUpper(c.Layout, s.owner); err != nil {
+		return err
 	}
-	if err = c.State.save(); err != nil {
-		return c, err
+	return c.State.save()
+}
+
+// cgroup creates ctlab/NAME with its limits and picks how the init will
+// get into it (see placement_linux.go).
+func (s *starter) cgroup() error {
+	if err := s.j.intend(Record{Kind: recCgroup, Name: s.cfg.Name}); err != nil {
+		return err
 	}
-	if err = j.intend(Record{Kind: recCgroup, Name: cfg.Name}); err != nil {
-		return c, err
-	}
-	cg, err := cgroups.Create(cfg.Name, cfg.Limits)
+	cg, err := cgroups.Create(s.cfg.Name, s.cfg.Limits)
 	if err != nil {
-		return c, fmt.Errorf("create cgroup: %w", err)
+		return fmt.Errorf("create cgroup: %w", err)
 	}
-	t0 = tl.Since("cgroup create", t0)
+	s.cg = cg
+	s.place = choosePlacement(cg, s.stage != "", s.userns, s.owner)
+	s.t0 = s.tl.Since("cgroup create", s.t0)
 	failpoint("after-cgroup")
+	return nil
+}
 
-	if err = j.intend(Record{Kind: recMount, Path: c.Layout.Merged}); err != nil {
-		return c, err
+// rootfs mounts the container's overlay on the host (see "The overlay is
+// mounted by the parent" in docs/start-path.md).
+func (s *starter) rootfs() error {
+	if err := s.j.intend(Record{Kind: recMount, Path: s.c.Layout.Merged}); err != nil {
+		return err
 	}
-	if err = overlay.Mount(c.Layout); err != nil {
-		return c, fmt.Errorf("mount overlay rootfs: %w", err)
+	if err := overlay.Mount(s.c.Layout); err != nil {
+		return fmt.Errorf("mount overlay rootfs: %w", err)
 	}
-	t0 = tl.Since("overlay mount", t0)
+	s.t0 = s.tl.Since("overlay mount", s.t0)
 	failpoint("after-mount")
+	return nil
+}
 
-	// The init reads its configuration and, later, a go-ahead from ctlR; it
-	// reports errors and its own phase timings on statusW, which closes on
-	// exec (O_CLOEXEC), so EOF means "the command is running".
-	ctlR, ctlW, err := os.Pipe()
-	if err != nil {
-		return c, err
+// initCommand builds the init's command: ctlab-init exec'd through fd 5,
+// the pipes on fds 3 and 4, the namespaces to clone into, the id maps and
+// stdio. The protocol is described in docs/start-path.md ("The init
+// protocol").
+func (s *starter) initCommand() (*exec.Cmd, error) {
+	cfg := s.cfg
+	var err error
+	if s.ctlR, s.ctlW, err = os.Pipe(); err != nil {
+		return nil, err
 	}
-	defer ctlR.Close()
-	defer ctlW.Close()
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return c, err
+	s.keep(s.ctlR)
+	s.keep(s.ctlW)
+	if s.statusR, s.statusW, err = os.Pipe(); err != nil {
+		return nil, err
 	}
-	defer statusR.Close()
-	defer statusW.Close()
-
-	// The init is exec'd through an fd opened here: with a user namespace
-	// the exec happens as the container's root, an unprivileged uid on the
-	// host, which may not traverse the directory ctlab is installed in
-	// (/proc/self/fd/N, like /proc/self/exe, skips that walk).
+	s.keep(s.statusR)
+	s.keep(s.statusW)
+	// Exec'd through an fd opened here: with a user namespace the exec
+	// happens as the container's root, an unprivileged uid on the host,
+	// which may not traverse the directory ctlab is installed in.
 	initFile, err := os.Open(InitBinary)
 	if err != nil {
-		return c, fmt.Errorf("open the init binary: %w", err)
+		return nil, fmt.Errorf("open the init binary: %w", err)
 	}
-	defer initFile.Close()
+	s.keep(initFile)
 	cmd := exec.Command("/proc/self/fd/5", initArg)
 	cmd.Args[0] = filepath.Base(InitBinary)
-	cmd.ExtraFiles = []*os.File{ctlR, statusW, initFile} // fds 3, 4, 5
-	cmd.Env = []string{}                                 // the init gets its environment over the pipe
-	stage := initStage(cfg)
-	joined := false // born in its cgroup: no attach needed
-	if stage != "" {
-		cmd.Env = append(cmd.Env, "_CTLAB_INIT="+stage)
-		if d := cg.V2Dir(); d != "" && !userns {
-			// clone3 into the cgroup (nsexec.c). From inside a user
-			// namespace v2 refuses it (the move needs write access to
-			// cgroup.procs of the common ancestor, the root): then the
-			// parent attaches the init by pid below.
-			cmd.Env = append(cmd.Env, "_CTLAB_CG_V2="+d)
-			joined = true
-		} else if tasks, terr := cgroupTasksFor(cg, owner); terr == nil && len(tasks) > 0 {
-			cmd.Env = append(cmd.Env, "_CTLAB_CG_JOIN="+strings.Join(tasks, ":")) // the init moves itself (nsexec.c)
-			joined = true
-		}
+	cmd.ExtraFiles = []*os.File{s.ctlR, s.statusW, initFile} // fds 3, 4, 5
+	cmd.Env = []string{}                                     // the init gets its environment over the pipe
+	if s.stage != "" {
+		cmd.Env = append(cmd.Env, envInitStage+"="+s.stage)
 	}
 	var flags uintptr
 	for _, ns := range cfg.Namespaces {
 		flags |= cloneFlags[ns]
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
-	// On cgroup v2 the child is born in its cgroup (clone3 with
-	// CLONE_INTO_CGROUP); on v1 the parent moves it before releasing it.
-	intoCgroup := false
-	if d := cg.V2Dir(); d != "" && stage == "" {
-		if cgfd, oerr := os.Open(d); oerr == nil {
-			defer cgfd.Close()
-			cmd.SysProcAttr.UseCgroupFD = true
-			cmd.SysProcAttr.CgroupFD = int(cgfd.Fd())
-			intoCgroup = true
-		}
-	}
-	if userns {
+	if s.userns {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
@@ -350,126 +430,128 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	}
 	if cfg.Detach {
 		cmd.SysProcAttr.Setsid = true
-		logf, lerr := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if lerr != nil {
-			return c, lerr
+		logf, err := os.OpenFile(filepath.Join(s.c.Dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, err
 		}
-		defer logf.Close()
+		s.keep(logf)
 		cmd.Stdout, cmd.Stderr = logf, logf
 	} else {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
 	}
+	return cmd, nil
+}
 
-	if !joined && !intoCgroup && cgroups.Effective() == cgroups.V1 {
-		// Clone from a thread already in the container's cgroups.
-		runtime.LockOSThread()
-		back, terr := enterCgroupThread(cg)
-		if terr == nil {
-			err = cmd.Start()
-			if berr := back(); berr != nil {
-				// This thread must not run ctlab's work inside the container's
-				// limits: leave it locked, so it dies with its goroutine.
-				if err == nil {
-					cmd.Process.Kill()
-				}
-				return c, fmt.Errorf("move back from the container's cgroup: %w", berr)
-			}
-			runtime.UnlockOSThread()
-			joined = true
-		} else {
-			runtime.UnlockOSThread()
-			err = cmd.Start()
-		}
-	} else {
-		err = cmd.Start()
-	}
+// clone starts the init in its new namespaces, placed in its cgroup as the
+// placement strategy says, and journals its pid.
+func (s *starter) clone() error {
+	cmd, err := s.initCommand()
 	if err != nil {
-		return c, fmt.Errorf("clone container init: %w", err)
+		return err
 	}
-	ctlR.Close()
-	statusW.Close()
-	t0 = tl.Since("clone", t0)
+	if err := s.place.prepare(cmd); err != nil {
+		return err
+	}
+	if err := s.place.clone(cmd); err != nil {
+		return err
+	}
+	s.ctlR.Close()
+	s.statusW.Close()
+	s.t0 = s.tl.Since("clone", s.t0)
+	s.cmd = cmd
+	c := s.c
 	c.cmd = cmd
 	c.Pid = cmd.Process.Pid
 	c.Start, _ = procStartTime(c.Pid)
-	if err = j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start}); err != nil {
+	if err := s.j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start}); err != nil {
 		cmd.Process.Kill()
-		return c, err
+		return err
 	}
-	status := bufio.NewReader(statusR)
-	if stage != "" {
-		// The C stage forked the real init; its first word is that pid.
-		if c.Pid, err = readInitPid(status); err != nil {
-			cmd.Process.Kill()
-			return c, err
-		}
-		c.Start, _ = procStartTime(c.Pid)
-		if err = j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start}); err != nil {
-			return c, err
-		}
+	s.status = bufio.NewReader(s.statusR)
+	if s.stage == "" {
+		return nil
 	}
+	// The C stage forked the real init; its first word is that pid.
+	if c.Pid, err = readInitPid(s.status); err != nil {
+		cmd.Process.Kill()
+		return err
+	}
+	c.Start, _ = procStartTime(c.Pid)
+	return s.j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start})
+}
+
+// handshake sends the init its configuration, starts the reaper and
+// completes the cgroup placement. The init may prepare its mounts
+// meanwhile (the first cgroup v1 attach after an idle spell waits for an
+// RCU grace period); it execs nothing before the go-ahead.
+func (s *starter) handshake() error {
+	cfg, c := s.cfg, s.c
 	self := ""
 	if cfg.MountSelf {
+		var err error
 		if self, err = selfCopy(); err != nil {
-			return c, err
+			return err
 		}
 	}
 	ic := initConfig{
 		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: c.Layout.Merged,
 		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
-		Self: self, UserNS: userns,
+		Self: self, UserNS: s.userns,
 	}
-	// The init may prepare its mounts while we place it in its cgroup and
-	// network (the first cgroup v1 attach after an idle spell waits for an
-	// RCU grace period); it execs nothing before the go-ahead below.
-	if err = json.NewEncoder(ctlW).Encode(ic); err != nil {
-		return c, fmt.Errorf("send config to init: %w", err)
+	if err := json.NewEncoder(s.ctlW).Encode(ic); err != nil {
+		return fmt.Errorf("send config to init: %w", err)
 	}
 	// The reaper keeps its own pointer: on failure the deferred cleanup
-	// sets the named result c to nil while the reaper may still run.
-	cc := c
+	// sets Start's result to nil while the reaper may still run.
+	cc, cmd := c, s.cmd
 	cc.waited = make(chan struct{})
 	go func() {
 		werr := cmd.Wait()
 		cc.exit, cc.werr = exitCode(cmd, werr)
 		close(cc.waited)
 	}()
-
-	if !intoCgroup && !joined {
-		if err = cg.Add(c.Pid); err != nil {
-			return c, fmt.Errorf("place init in cgroup: %w", err)
-		}
-		t0 = tl.Since("cgroup attach", t0)
+	attached, err := s.place.attach(c.Pid)
+	if err != nil {
+		return fmt.Errorf("place init in cgroup: %w", err)
+	}
+	if attached {
+		s.t0 = s.tl.Since("cgroup attach", s.t0)
 	}
 	failpoint("after-cgroup-attach")
+	return nil
+}
 
-	if cfg.Net {
-		host, _ := network.LinkNames(cfg.Name)
-		if err = j.intend(Record{Kind: recLink, Name: host}); err != nil {
-			return c, err
+// network gives the container its veth pair (with --net), journalled
+// first, then saves the state file.
+func (s *starter) network() error {
+	if s.cfg.Net {
+		host, _ := network.LinkNames(s.cfg.Name)
+		if err := s.j.intend(Record{Kind: recLink, Name: host}); err != nil {
+			return err
 		}
-		c.Net, err = network.Setup(ctx, cfg.Name, c.Pid)
+		att, err := network.Setup(s.ctx, s.cfg.Name, s.c.Pid)
 		if err != nil {
-			return c, fmt.Errorf("network: %w", err)
+			return fmt.Errorf("network: %w", err)
 		}
-		t0 = tl.Since("veth setup", t0)
+		s.c.Net = att
+		s.t0 = s.tl.Since("veth setup", s.t0)
 		failpoint("after-veth")
 	}
-	if err = c.State.save(); err != nil {
-		return c, err
-	}
+	return s.c.State.save()
+}
 
-	if _, err = ctlW.Write([]byte{'G'}); err != nil {
-		return c, fmt.Errorf("release init: %w", err)
+// goAhead releases the init and waits until its command has been exec'd.
+func (s *starter) goAhead() error {
+	if _, err := s.ctlW.Write([]byte{'G'}); err != nil {
+		return fmt.Errorf("release init: %w", err)
 	}
-	ctlW.Close()
-
-	if err = readStatus(ctx, status, tl); err != nil {
-		return c, err
+	s.ctlW.Close()
+	if err := readStatus(s.ctx, s.status, s.tl); err != nil {
+		return err
 	}
-	tl.Since("init until exec", t0)
+	s.tl.Since("init until exec", s.t0)
 	failpoint("after-start")
-	return c, nil
+	return nil
 }
 
 // initStage says what the init's C stage must unshare before the Go
@@ -486,96 +568,6 @@ func initStage(cfg Config) string {
 			int64(t.Boottime/time.Second), int64(t.Boottime%time.Second)))
 	}
 	return strings.Join(parts, " ")
-}
-
-// enterCgroupThread moves the calling OS thread — only it — into the
-// container's v1 cgroups, so that a child cloned from it is born there.
-// A thread moving itself ("0" to a v1 "tasks" file) skips the global
-// cgroup_threadgroup_rwsem the kernel takes to move a pid, and with it the
-// RCU grace period (5-10 ms) the first such move after an idle spell waits
-// for. It returns the function that moves the thread back, and the cgroup
-// directories it came from.
-//
-// Preconditions: the goroutine is locked to its thread; cgroup v1.
-func enterCgroupThread(cg *cgroups.Cgroup) (back func() error, err error) {
-	own, err := os.ReadFile("/proc/thread-self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	ownPath := map[string]string{} // controller -> this thread's path in its hierarchy
-	for _, line := range strings.Split(string(own), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && parts[1] != "" {
-			for _, ctrl := range strings.Split(parts[1], ",") {
-				ownPath[ctrl] = parts[2]
-			}
-		}
-	}
-	seen := map[string]bool{}
-	var join, home []string
-	for ctrl, dir := range cg.Paths() {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			return nil, err
-		}
-		if seen[real] {
-			continue
-		}
-		seen[real] = true
-		root, ok := strings.CutSuffix(dir, "/ctlab/"+cg.Name())
-		p, known := ownPath[ctrl]
-		if !ok || !known {
-			return nil, fmt.Errorf("no own cgroup for %s", ctrl)
-		}
-		join = append(join, filepath.Join(dir, "tasks"))
-		home = append(home, filepath.Join(root, p, "tasks"))
-	}
-	writeSelf := func(files []string) error {
-		for _, f := range files {
-			if err := os.WriteFile(f, []byte("0"), 0); err != nil {
-				return fmt.Errorf("move thread to %s: %w", f, err)
-			}
-		}
-		return nil
-	}
-	back = func() error { return writeSelf(home) }
-	if err := writeSelf(join); err != nil {
-		back()
-		return nil, err
-	}
-	return back, nil
-}
-
-// cgroupTasksFor returns the v1 "tasks" files of the container's cgroup,
-// one per hierarchy, made writable for the container's root (uid owner on
-// the host) so that the init can move itself in before anything else runs
-// (see nsexec.c). The container never sees these files: it has no cgroupfs
-// of its own, and v1 cannot be mounted from a user namespace.
-func cgroupTasksFor(cg *cgroups.Cgroup, owner int) ([]string, error) {
-	if cgroups.Effective() != cgroups.V1 {
-		return nil, nil
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, dir := range cg.Paths() {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			return nil, err
-		}
-		if seen[real] {
-			continue
-		}
-		seen[real] = true
-		f := filepath.Join(real, "tasks")
-		if owner != 0 {
-			if err := os.Chown(f, owner, owner); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // readInitPid reads the {"pid":N} line the C stage writes first.
@@ -667,15 +659,6 @@ func exitCode(cmd *exec.Cmd, err error) (int, error) {
 		return ee.ExitCode(), nil
 	}
 	return -1, err
-}
-
-// failpoint lets the crash tests kill ctlab at a chosen step:
-// CTLAB_FAILPOINT=after-mount makes the process SIGKILL itself there.
-func failpoint(name string) {
-	if fp := os.Getenv("CTLAB_FAILPOINT"); fp != "" && fp == name {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {}
-	}
 }
 
 // selfCopy returns a copy of the running binary under DataDir/bin, made

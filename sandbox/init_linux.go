@@ -19,8 +19,9 @@ import (
 )
 
 // initArg is the hidden first argument that turns the ctlab binary into a
-// container init (runc's `runc init` idea): Start re-executes /proc/self/exe
-// with it inside the new namespaces.
+// container init (runc's `runc init` idea): Start execs InitBinary
+// (ctlab-init when installed, else ctlab itself) through an fd with it,
+// inside the new namespaces; see docs/start-path.md, "The init protocol".
 const initArg = "__ctlab_init"
 
 func init() {
@@ -63,7 +64,8 @@ type statusMsg struct {
 }
 
 // containerInit runs in the child: fd 3 is the control pipe, fd 4 the
-// status pipe.
+// status pipe (the whole protocol: docs/start-path.md, "The init
+// protocol").
 func containerInit() {
 	ctl := os.NewFile(3, "ctl")
 	status := os.NewFile(4, "status")
@@ -146,22 +148,8 @@ func containerInit() {
 	if interp := missingInterpreter(path); interp != "" {
 		fail(fmt.Errorf("%s is dynamically linked and its loader %s is not in the container's rootfs (build ctlab static: make build)", cfg.Args[0], interp))
 	}
-	if cfg.Harden.NoNewPrivs {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			fail(fmt.Errorf("no_new_privs: %w", err))
-		}
-	}
-	if cfg.Harden.DropCaps {
-		if err := dropCapabilities(); err != nil {
-			fail(err)
-		}
-	}
-	if cfg.Harden.Seccomp {
-		// Last, "as close to execve as possible" (runc): nothing of ctlab's
-		// own runs under the filter except the exec itself.
-		if err := installSeccomp(); err != nil {
-			fail(err)
-		}
+	if err := harden(cfg.Harden); err != nil {
+		fail(err)
 	}
 	mark("hardening (child)")
 	json.NewEncoder(status).Encode(statusMsg{Phases: phases})
@@ -171,6 +159,27 @@ func containerInit() {
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	err = syscall.Exec(path, cfg.Args, os.Environ())
 	fail(fmt.Errorf("exec %s: %w", path, err))
+}
+
+// harden applies the last restrictions before the exec: no_new_privs,
+// the capability drop, and the seccomp filter last, "as close to execve as
+// possible" (runc): nothing of ctlab's own runs under the filter except the
+// exec itself.
+func harden(h Hardening) error {
+	if h.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+	}
+	if h.DropCaps {
+		if err := dropCapabilities(); err != nil {
+			return err
+		}
+	}
+	if h.Seccomp {
+		return installSeccomp()
+	}
+	return nil
 }
 
 // missingInterpreter returns the ELF program interpreter of path when the

@@ -34,8 +34,9 @@ const (
 )
 
 // Record is one intent in the journal: "I am about to create this". It is
-// written and synced before the object exists, so a run killed at any point
-// leaves a journal that names everything it may have made.
+// written (one write(2), not fsynced: see intend) before the object exists,
+// so a run killed at any point leaves a journal that names everything it
+// may have made.
 type Record struct {
 	Kind  string    `json:"kind"`
 	Path  string    `json:"path,omitempty"`
@@ -83,7 +84,8 @@ func openJournal(name string) (*journal, error) {
 	return &journal{f: f}, nil
 }
 
-// intend appends r and syncs it to the journal file before returning.
+// intend appends r to the journal file with one write(2) before returning.
+// It does not fsync, on purpose: see below.
 func (j *journal) intend(r Record) error {
 	r.Time = time.Now()
 	b, err := json.Marshal(r)
@@ -114,7 +116,12 @@ func removeJournal(name string) error {
 
 // readJournal returns the records of one container's journal.
 func readJournal(name string) ([]Record, error) {
-	f, err := os.Open(filepath.Join(journalDir(), name+".jsonl"))
+	return readJournalFile(filepath.Join(journalDir(), name+".jsonl"))
+}
+
+// readJournalFile returns the records of one journal file.
+func readJournalFile(path string) ([]Record, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +138,11 @@ func readJournal(name string) ([]Record, error) {
 }
 
 // journalNames lists the containers that have a journal.
-func journalNames() ([]string, error) {
-	ents, err := os.ReadDir(journalDir())
+func journalNames() ([]string, error) { return journalFiles(journalDir()) }
+
+// journalFiles lists the names of the journals (NAME.jsonl) in dir.
+func journalFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -141,7 +151,7 @@ func journalNames() ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e.Name(), ".jsonl"); ok {
+		if n, ok := strings.CutSuffix(e.Name(), ".jsonl"); ok && !e.IsDir() {
 			names = append(names, n)
 		}
 	}

@@ -26,6 +26,8 @@ func TestMain(m *testing.M) {
 			os.Exit(load.Main(os.Args[2:]))
 		case "crashy-run":
 			os.Exit(crashyRun(os.Args[2:]))
+		case "crashy-lab":
+			os.Exit(crashyLab(os.Args[2:]))
 		}
 	}
 	flag.Parse()

@@ -18,14 +18,14 @@ import (
 )
 
 func TestParseSize(t *testing.T) {
-	good := map[string]int64{"64M": 64 << 20, "1G": 1 << 30, "512k": 512 << 10, "4096": 4096, "1.5G": 3 << 29, "2MiB": 2 << 20, "10mb": 10 << 20}
+	good := map[string]int64{"64M": 64 << 20, "1G": 1 << 30, "512k": 512 << 10, "4096": 4096, "1.5G": 3 << 29, "2MiB": 2 << 20, "10mb": 10 << 20, "max": -1, " max ": -1, "0.5k": 512}
 	for in, want := range good {
 		got, err := ParseSize(in)
 		if err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1", "M", "12X", "abc", "99999999999999999999", "9000000000G"} {
+	for _, in := range []string{"", "-1", "M", "12X", "abc", "99999999999999999999", "9000000000G", "MAX", "maxx", "-max", "1.5.G"} {
 		if got, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
 		}

@@ -167,3 +167,38 @@ func rmdirRetry(ctx context.Context, p string) error {
 		}
 	}
 }
+
+// RemovePath kills the processes of the cgroup at rel (a path relative to
+// each hierarchy's root, such as an OCI bundle's cgroupsPath
+// "/ctlab-runc-ID-AS") and removes its directories in every hierarchy. Only
+// paths whose first component starts with "ctlab-" are accepted, so it can
+// only ever remove a cgroup ctlab asked a runtime to make. A missing cgroup
+// is not an error.
+func RemovePath(ctx context.Context, rel string) error {
+	clean := filepath.Clean("/" + rel)
+	top, _, _ := strings.Cut(strings.TrimPrefix(clean, "/"), "/")
+	if clean != rel || !strings.HasPrefix(top, parentName+"-") {
+		return fmt.Errorf("remove cgroup %s: not a ctlab-* cgroup path", rel)
+	}
+	c := &Cgroup{name: rel, mode: Effective(), paths: map[string]string{}}
+	switch c.mode {
+	case V1:
+		roots, err := v1Roots()
+		if err != nil {
+			return fmt.Errorf("remove cgroup %s: %w", rel, err)
+		}
+		for ctrl, root := range roots {
+			if p := filepath.Join(root, clean); exists(p) {
+				c.paths[ctrl] = p
+			}
+		}
+	case V2:
+		if p := filepath.Join(unifiedRoot, clean); exists(p) {
+			c.v2dir, c.paths["unified"] = p, p
+		}
+	}
+	if len(c.paths) == 0 {
+		return nil
+	}
+	return c.Delete(ctx)
+}

@@ -7,10 +7,19 @@ import (
 	"strings"
 )
 
-// ParseSize parses a byte size: plain bytes ("1048576") or a number with a
-// K, M, G or T suffix in powers of 1024 ("512k", "64M", "1.5G"; "MB"/"MiB"
-// mean the same). It refuses empty, negative and overflowing sizes.
+// Unlimited is what ParseSize returns for "max": no limit (the word cgroup
+// v2 limit files use).
+const Unlimited int64 = -1
+
+// ParseSize parses a byte size, the one grammar for sizes on the command
+// line and in scenario YAML: plain bytes ("1048576"), a number with a K, M,
+// G or T suffix in powers of 1024 ("512k", "64M", "1.5G"; "MB"/"MiB" mean
+// the same), or "max", which returns Unlimited (-1). It refuses empty,
+// negative and overflowing sizes.
 func ParseSize(s string) (int64, error) {
+	if strings.TrimSpace(s) == "max" {
+		return Unlimited, nil
+	}
 	v, err := parseUnits(s)
 	if err != nil {
 		return 0, err

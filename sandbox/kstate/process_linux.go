@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
 )
 
 // Read is one value read from the kernel, with where it came from: the
@@ -107,13 +109,9 @@ type Clocks struct {
 	Boottime  time.Duration `json:"boottime"`
 }
 
-// CgroupMember is one line of /proc/<pid>/cgroup: hierarchy ID, its
-// controllers (empty for the v2 tree) and the path inside it.
-type CgroupMember struct {
-	Hierarchy   int      `json:"hierarchy"`
-	Controllers []string `json:"controllers"`
-	Path        string   `json:"path"`
-}
+// CgroupMember is one line of /proc/<pid>/cgroup (parsed by package
+// cgroups, the one parser of that format).
+type CgroupMember = cgroups.Member
 
 // Proc is one process of a tree.
 type Proc struct {
@@ -312,23 +310,4 @@ func clocksFor(off TimeOffsets, offErr error) Read[Clocks] {
 	}, src, nil)
 }
 
-func readCgroup(p string) ([]CgroupMember, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
-	}
-	var out []CgroupMember
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		id, _ := strconv.Atoi(f[0])
-		m := CgroupMember{Hierarchy: id, Path: f[2]}
-		if f[1] != "" {
-			m.Controllers = strings.Split(f[1], ",")
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
+func readCgroup(p string) ([]CgroupMember, error) { return cgroups.ReadProcCgroup(p) }

@@ -171,25 +171,11 @@ func ipnet(p netip.Prefix) *net.IPNet {
 func Setup(ctx context.Context, container string, pid int) (*Attachment, error) {
 	hostName, peerName := LinkNames(container)
 	nsPath := fmt.Sprintf("/proc/%d/ns/net", pid)
-
-	target, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return nil, fmt.Errorf("network: open netns of pid %d: %w", pid, err)
-	}
-	defer target.Close()
-	self, err := netns.GetFromPath("/proc/self/ns/net")
-	if err != nil {
-		return nil, fmt.Errorf("network: open own netns: %w", err)
-	}
-	same, err := sameNs(self, target)
-	self.Close()
+	target, err := otherNs(nsPath, pid)
 	if err != nil {
 		return nil, err
 	}
-	if same {
-		return nil, fmt.Errorf("network: pid %d shares the host network namespace; start it with a new net namespace", pid)
-	}
-
+	defer target.Close()
 	host, err := handleAt("")
 	if err != nil {
 		return nil, err
@@ -209,7 +195,6 @@ func Setup(ctx context.Context, container string, pid int) (*Attachment, error) 
 		return nil, err
 	}
 	defer unlock()
-
 	slot, err := freeSlot(host)
 	if err != nil {
 		return nil, err
@@ -229,59 +214,83 @@ func Setup(ctx context.Context, container string, pid int) (*Attachment, error) 
 		}
 		return nil, fmt.Errorf("network: ip link add %s type veth peer name %s netns %d: %w", hostName, peerName, pid, err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			if l, err := host.LinkByName(hostName); err == nil {
-				_ = host.LinkDel(l) // removes the peer too
-			}
-		}
-	}()
-
 	step := func(what string, err error) error {
 		if err != nil {
 			return fmt.Errorf("network: %s: %w", what, err)
 		}
 		return ctx.Err()
 	}
-
-	// Inside the container's namespace.
-	peer, err := inside.LinkByName(peerName)
-	if err := step("find "+peerName+" in "+nsPath, err); err != nil {
+	err = configureInside(inside, peerName, nsPath, ctrAddr, step)
+	if err == nil {
+		err = configureHost(host, hostName, hostAddr, step)
+	}
+	if err != nil {
+		if l, lerr := host.LinkByName(hostName); lerr == nil {
+			_ = host.LinkDel(l) // removes the peer too
+		}
 		return nil, err
 	}
+	return att, nil
+}
+
+// otherNs opens the network namespace at nsPath and refuses the host's own.
+func otherNs(nsPath string, pid int) (netns.NsHandle, error) {
+	target, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return target, fmt.Errorf("network: open netns of pid %d: %w", pid, err)
+	}
+	self, err := netns.GetFromPath("/proc/self/ns/net")
+	if err != nil {
+		target.Close()
+		return target, fmt.Errorf("network: open own netns: %w", err)
+	}
+	same, err := sameNs(self, target)
+	self.Close()
+	if err == nil && same {
+		err = fmt.Errorf("network: pid %d shares the host network namespace; start it with a new net namespace", pid)
+	}
+	if err != nil {
+		target.Close()
+		return target, err
+	}
+	return target, nil
+}
+
+// configureInside renames the peer to eth0, gives it its address and sets
+// it and lo up, from a handle in the container's namespace.
+func configureInside(inside *netlink.Handle, peerName, nsPath string, ctrAddr netip.Prefix, step func(string, error) error) error {
+	peer, err := inside.LinkByName(peerName)
+	if err := step("find "+peerName+" in "+nsPath, err); err != nil {
+		return err
+	}
 	if err := step("rename "+peerName+" to "+ContainerIfName, inside.LinkSetName(peer, ContainerIfName)); err != nil {
-		return nil, err
+		return err
 	}
 	if err := step("add "+ctrAddr.String()+" on "+ContainerIfName,
 		inside.AddrAdd(peer, &netlink.Addr{IPNet: ipnet(ctrAddr)})); err != nil {
-		return nil, err
+		return err
 	}
 	if err := step("set "+ContainerIfName+" up", inside.LinkSetUp(peer)); err != nil {
-		return nil, err
+		return err
 	}
 	lo, err := inside.LinkByName("lo")
 	if err := step("find lo in "+nsPath, err); err != nil {
-		return nil, err
+		return err
 	}
-	if err := step("set lo up", inside.LinkSetUp(lo)); err != nil {
-		return nil, err
-	}
+	return step("set lo up", inside.LinkSetUp(lo))
+}
 
-	// The host end.
+// configureHost gives the host end its address and sets it up.
+func configureHost(host *netlink.Handle, hostName string, hostAddr netip.Prefix, step func(string, error) error) error {
 	hl, err := host.LinkByName(hostName)
 	if err := step("find "+hostName, err); err != nil {
-		return nil, err
+		return err
 	}
 	if err := step("add "+hostAddr.String()+" on "+hostName,
 		host.AddrAdd(hl, &netlink.Addr{IPNet: ipnet(hostAddr)})); err != nil {
-		return nil, err
+		return err
 	}
-	if err := step("set "+hostName+" up", host.LinkSetUp(hl)); err != nil {
-		return nil, err
-	}
-	ok = true
-	return att, nil
+	return step("set "+hostName+" up", host.LinkSetUp(hl))
 }
 
 func sameNs(a, b netns.NsHandle) (bool, error) {

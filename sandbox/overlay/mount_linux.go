@@ -1,17 +1,17 @@
 package overlay
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/mountinfo"
 )
 
 // Layout names the four directories of an overlay mount.
@@ -292,45 +292,16 @@ func MountsUnder(dir string) ([]string, error) {
 	return out, nil
 }
 
-// mountPoints lists field 5 of /proc/self/mountinfo, unescaped.
+// mountPoints lists the mount points of the calling process's mount
+// namespace (unescaped by package mountinfo).
 func mountPoints() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.Read(0)
 	if err != nil {
 		return nil, fmt.Errorf("overlay: %w", err)
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		out = append(out, unescapeMountinfo(fields[4]))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("overlay: read mountinfo: %w", err)
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.MountPoint
 	}
 	return out, nil
-}
-
-// unescapeMountinfo undoes the kernel's octal escaping of space, tab,
-// newline and backslash (\040 ...) in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
