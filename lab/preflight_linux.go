@@ -64,6 +64,9 @@ func PreflightWith(s *Scenario, f host.Facts) []string {
 			out = append(out, fmt.Sprintf("needs the %s cgroup controller; usable here: %s", c, strings.Join(f.Controllers, " ")))
 		}
 	}
+	if r.Systemd && f.Driver.Auto != "systemd" {
+		out = append(out, fmt.Sprintf("needs systemd as PID 1 on a pure cgroup v2 host (here: systemd PID 1 %v, cgroup mode %s)", f.Driver.SystemdPID1, f.CgroupMode))
+	}
 	if r.Overlay && !f.Overlay {
 		out = append(out, "needs overlayfs (modprobe overlay)")
 	}

@@ -10,8 +10,9 @@ stty -echo -onlcr 2>/dev/null || true
 
 info() { printf '=== SDVM INFO %s=%s\n' "$1" "$2"; }
 echo
+echo "=== SDVM LOGIN uptime=$(cut -d' ' -f1 /proc/uptime)"
 # Wait for the boot to finish so timings and unit states are settled.
-systemctl is-system-running --wait >/dev/null 2>&1 || true
+timeout 120 systemctl is-system-running --wait >/dev/null 2>&1 || true
 info kernel "$(uname -r)"
 info pid1 "$(ps -p 1 -o comm=)"
 info systemd "$(systemctl --version | head -n 1)"

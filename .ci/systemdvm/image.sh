@@ -14,7 +14,7 @@ set -euo pipefail
 
 CACHE=${CTLAB_SYSTEMDVM_CACHE:-/var/cache/ctlab-systemdvm}
 # Bump IMAGE_VERSION whenever the configuration below changes: it is the cache key.
-IMAGE_VERSION=3
+IMAGE_VERSION=4
 PACKAGES=systemd,systemd-sysv,dbus,libpam-systemd,sudo,systemd-container,linux-image-amd64,initramfs-tools,iproute2,procps,kmod,udev,e2fsprogs,util-linux,findutils,iputils-ping
 SIZE=4G
 
@@ -88,9 +88,15 @@ ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,57600,3840
 EOF
 cat >"$ROOT/root/.profile" <<'EOF'
 # Written by .ci/systemdvm/image.sh: the serial login runs the suite once.
-if [ "$(tty)" = /dev/ttyS0 ] && [ -x /srv/ctlab/run.sh ] && [ ! -e /run/ctlab-systemdvm.started ]; then
+# The run disk is mounted "nofail", so the getty may be up before it is.
+if [ "$(tty)" = /dev/ttyS0 ] && [ ! -e /run/ctlab-systemdvm.started ]; then
 	touch /run/ctlab-systemdvm.started
-	exec /srv/ctlab/run.sh
+	i=0
+	while [ ! -x /srv/ctlab/run.sh ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i + 1)); done
+	if [ -x /srv/ctlab/run.sh ]; then
+		exec /srv/ctlab/run.sh
+	fi
+	echo "=== SDVM ERROR no /srv/ctlab/run.sh (is the run disk /dev/vdb attached?)"
 fi
 EOF
 # Volatile journal: less disk I/O under TCG, nothing to keep between runs.
@@ -116,5 +122,7 @@ rm -rf "$ROOT"
 touch "$BUILD/.done"
 rm -rf "$OUT"
 mv "$BUILD" "$OUT"
+# Older images (other keys) are no longer used by this checkout.
+find "$CACHE" -maxdepth 1 -name 'image-*' -type d ! -path "$OUT" -exec rm -rf {} +
 say "image built in $(($(date +%s) - T0))s: $OUT"
 echo "$OUT"

@@ -18,6 +18,7 @@
 #   CTLAB_SYSTEMDVM_PKGS     Go packages whose test binaries run from the session (default ./sandbox/...)
 #   CTLAB_SYSTEMDVM_TESTARGS extra args for every test binary
 #   CTLAB_SYSTEMDVM_MEM      VM memory in MiB (default 2048)
+#   CTLAB_SYSTEMDVM_SCENARIOS=0  skip the `ctlab scenario test --all` items
 #   CTLAB_SYSTEMDVM_KEEP=1   keep the work dir
 set -euo pipefail
 
@@ -91,8 +92,10 @@ while IFS=$'\t' read -r ipath dir ntest; do
 done < <(go list -tags "$GOTAGS" -f '{{.ImportPath}}	{{.Dir}}	{{len (print .TestGoFiles .XTestGoFiles | printf "%s")}}' $PKGS |
 	awk -F'\t' '{ n = ($3 == "[][]") ? 0 : 1; print $1 "\t" $2 "\t" n }')
 # Every scenario as a learner would test it, then once more from a system service.
-printf 'session scenarios /srv/ctlab /srv/ctlab/bin/ctlab scenario test --all\n' >>"$ITEMS"
-printf 'service scenarios-svc /srv/ctlab /srv/ctlab/bin/ctlab scenario test --all\n' >>"$ITEMS"
+if [ "${CTLAB_SYSTEMDVM_SCENARIOS:-1}" = 1 ]; then
+	printf 'session scenarios /srv/ctlab /srv/ctlab/bin/ctlab scenario test --all --trust\n' >>"$ITEMS"
+	printf 'service scenarios-svc /srv/ctlab /srv/ctlab/bin/ctlab scenario test --all --trust\n' >>"$ITEMS"
+fi
 T_BUILT=$(date +%s.%N)
 say "build done in $(elapsed "$T_BUILD" "$T_BUILT")s: $(wc -l <"$ITEMS") items, ${#BUILD_FAILED[@]} failed to build"
 

@@ -242,6 +242,9 @@ func Open(name string) (*Cgroup, error) {
 	case V2:
 		dir := filepath.Join(unifiedRoot, parentName, name)
 		if _, err := os.Stat(dir); err != nil {
+			if exists(scopeDir(name)) { // started with the systemd driver
+				return OpenSystemd(name)
+			}
 			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 		}
 		m, err := cgroup2.Load(group(name))
@@ -377,6 +380,9 @@ func List() ([]string, error) {
 		return nil, nil
 	}
 	set := map[string]bool{}
+	for _, n := range listScopes() {
+		set[n] = true
+	}
 	for _, p := range parents {
 		ents, err := os.ReadDir(p)
 		if err != nil {
@@ -403,6 +409,11 @@ func List() ([]string, error) {
 // every hierarchy (used by `ctlab cleanup`). A missing cgroup is not an error.
 // The name check keeps it inside /ctlab/.
 func Remove(ctx context.Context, name string) error {
+	if ValidName(name) == nil && exists(scopeDir(name)) {
+		// The systemd driver's scope: stopping the unit kills what is left
+		// and removes the cgroup (also after ctlab itself was killed).
+		return StopScope(ctx, name)
+	}
 	if removeEmpty(name) {
 		return nil
 	}

@@ -62,10 +62,10 @@ func ResolveDriver(d string) (string, error) {
 		return d, nil
 	case DriverSystemd:
 		if !SystemdRunning() {
-			return "", fmt.Errorf("cgroup driver systemd: systemd is not PID 1 here (no /run/systemd/system); use --cgroup-driver cgroupfs")
+			return "", fmt.Errorf("cgroup driver systemd: systemd is not PID 1 here (no /run/systemd/system)")
 		}
 		if HostMode() != V2 {
-			return "", fmt.Errorf("cgroup driver systemd: this host is %s; ctlab's systemd driver needs pure cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1) or use cgroupfs", HostMode())
+			return "", fmt.Errorf("cgroup driver systemd: this host is %s; ctlab's systemd driver needs pure cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1)", HostMode())
 		}
 		return d, nil
 	}
@@ -274,4 +274,20 @@ func SystemdVersion(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("systemd version: %w", err)
 	}
 	return strings.Trim(v, `"`), nil
+}
+
+// listScopes returns the container names of the scopes in ctlab.slice.
+func listScopes() []string {
+	ents, err := os.ReadDir(filepath.Join(unifiedRoot, SystemdSlice))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		n, ok := strings.CutPrefix(e.Name(), "ctlab-")
+		if n, ok2 := strings.CutSuffix(n, ".scope"); ok && ok2 && e.IsDir() && ValidName(n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
