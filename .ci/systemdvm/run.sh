@@ -121,7 +121,7 @@ T_BOOT=$(date +%s.%N)
 		-drive "file=$IMG/root.img,if=virtio,format=raw,snapshot=on" \
 		-drive "file=$WORK/data.img,if=virtio,format=raw" \
 		-append "root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 quiet loglevel=3 systemd.show_status=false panic=-1" \
-		</dev/null 2>&1 |
+		</dev/null 2>&1 | tee "$WORK/console.raw" |
 		while IFS= read -r line || [ -n "$line" ]; do
 			line=${line//$'\r'/}
 			line=${line//$'\e'c/}
