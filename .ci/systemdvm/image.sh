@@ -14,7 +14,7 @@ set -euo pipefail
 
 CACHE=${CTLAB_SYSTEMDVM_CACHE:-/var/cache/ctlab-systemdvm}
 # Bump IMAGE_VERSION whenever the configuration below changes: it is the cache key.
-IMAGE_VERSION=4
+IMAGE_VERSION=5
 PACKAGES=systemd,systemd-sysv,dbus,libpam-systemd,sudo,systemd-container,linux-image-amd64,initramfs-tools,iproute2,procps,kmod,udev,e2fsprogs,util-linux,findutils,iputils-ping
 SIZE=4G
 
@@ -72,8 +72,6 @@ echo ctlab-systemdvm >"$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tctlab-systemdvm\n::1\tlocalhost\n' >"$ROOT/etc/hosts"
 cat >"$ROOT/etc/fstab" <<'EOF'
 /dev/vda / ext4 rw,errors=remount-ro 0 1
-# The per-run disk: test binaries, ctlab and the script the login session runs.
-/dev/vdb /srv/ctlab ext4 rw,nofail,x-systemd.device-timeout=10s 0 2
 EOF
 mkdir -p "$ROOT/srv/ctlab"
 chroot "$ROOT" passwd -d root >/dev/null
@@ -88,15 +86,18 @@ ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,57600,3840
 EOF
 cat >"$ROOT/root/.profile" <<'EOF'
 # Written by .ci/systemdvm/image.sh: the serial login runs the suite once.
-# The run disk is mounted "nofail", so the getty may be up before it is.
+# The run disk (/dev/vdb: test binaries, ctlab, the script) is mounted here,
+# not from fstab: under TCG its device can show up after any fstab timeout.
 if [ "$(tty)" = /dev/ttyS0 ] && [ ! -e /run/ctlab-systemdvm.started ]; then
 	touch /run/ctlab-systemdvm.started
 	i=0
-	while [ ! -x /srv/ctlab/run.sh ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i + 1)); done
+	while [ ! -b /dev/vdb ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i + 1)); done
+	mountpoint -q /srv/ctlab || mount /dev/vdb /srv/ctlab
 	if [ -x /srv/ctlab/run.sh ]; then
 		exec /srv/ctlab/run.sh
 	fi
 	echo "=== SDVM ERROR no /srv/ctlab/run.sh (is the run disk /dev/vdb attached?)"
+	systemctl poweroff -ff
 fi
 EOF
 # Volatile journal: less disk I/O under TCG, nothing to keep between runs.

@@ -19,6 +19,7 @@
 #   CTLAB_SYSTEMDVM_TESTARGS extra args for every test binary
 #   CTLAB_SYSTEMDVM_MEM      VM memory in MiB (default 2048)
 #   CTLAB_SYSTEMDVM_SCENARIOS=0  skip the `ctlab scenario test --all` items
+#   CTLAB_SYSTEMDVM_IMAGE    use this image dir (root.img, vmlinuz, initrd.img) instead of image.sh's
 #   CTLAB_SYSTEMDVM_KEEP=1   keep the work dir
 set -euo pipefail
 
@@ -42,7 +43,8 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: make deps"
 command -v go >/dev/null || die "go not found in PATH"
 
-IMG=$(bash "$HERE/image.sh") || die "image build failed"
+IMG=${CTLAB_SYSTEMDVM_IMAGE:-}
+[ -n "$IMG" ] || IMG=$(bash "$HERE/image.sh") || die "image build failed"
 [ -e "$IMG/.done" ] || die "image.sh printed no image dir"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ctlab-systemdvm.XXXXXX")
@@ -116,7 +118,8 @@ T_BOOT=$(date +%s.%N)
 	set +e
 	# KVM hangs on this host at "Booting from ROM": TCG only. snapshot=on: the cached image is never written.
 	timeout --foreground -k 15s "$TIMEOUT" qemu-system-x86_64 -pidfile "$QPIDFILE" \
-		-machine accel=tcg -cpu max -smp 2 -m "$MEM" -nographic -no-reboot \
+		-machine accel=tcg -cpu max -smp 2 -m "$MEM" -no-reboot \
+		-nodefaults -display none -serial stdio \
 		-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \
 		-drive "file=$IMG/root.img,if=virtio,format=raw,snapshot=on" \
 		-drive "file=$WORK/data.img,if=virtio,format=raw" \
