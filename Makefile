@@ -34,6 +34,7 @@ run: build ## build and start the lessons (TUI)
 	./$(BIN)
 
 test: deps lint build test-root test-v2 test-systemd ## everything: vet, unit + root kernel tests here, the cgroup v2 VM, the systemd VM
+	@bash .ci/systemdvm/summary.sh
 	@echo "make test: all suites passed"
 
 test-root: ## unit and kernel tests on this host (as root)

@@ -88,7 +88,13 @@ func TestSystemdDriverCleanupAfterKill9(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			unit := cgroups.ScopeUnit(name)
-			if st, err := cgroups.UnitState(ctx, unit); err != nil || st != "active running" {
+			st, err := cgroups.UnitState(ctx, unit)
+			// Killed right after the attach, the init reads EOF on its
+			// pipe and exits by itself: systemd then stops the emptied
+			// scope. After the start the container runs on, and only the
+			// cleanup can stop its scope.
+			t.Logf("after kill -9 at %s: %s %q (%v)", fp, unit, st, err)
+			if fp == "after-start" && st != "active running" {
 				t.Fatalf("after kill -9 at %s the scope is %q (%v), want active running", fp, st, err)
 			}
 			if _, err := Cleanup(ctx, CleanupOptions{}); err != nil {

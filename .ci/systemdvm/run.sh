@@ -91,12 +91,12 @@ while IFS=$'\t' read -r ipath dir ntest; do
 	fi
 	[ -d "$dir/testdata" ] && cp -a "$dir/testdata" "$DATA/src/$rel/"
 	printf 'session %s /srv/ctlab/src/%s ./%s -test.v -test.count=1 -test.timeout=10m %s\n' "$ipath" "$rel" "$bin" "$TESTARGS" >>"$ITEMS"
-done < <(go list -tags "$GOTAGS" -f '{{.ImportPath}}	{{.Dir}}	{{len (print .TestGoFiles .XTestGoFiles | printf "%s")}}' $PKGS |
-	awk -F'\t' '{ n = ($3 == "[][]") ? 0 : 1; print $1 "\t" $2 "\t" n }')
+done < <(go list -tags "$GOTAGS" -f '{{.ImportPath}}	{{.Dir}}	{{len .TestGoFiles}}	{{len .XTestGoFiles}}' $PKGS |
+	awk -F'\t' '{ print $1 "\t" $2 "\t" $3 + $4 }')
 # What a learner sees first, and one container with each driver.
 printf 'session doctor /srv/ctlab /srv/ctlab/bin/ctlab doctor\n' >>"$ITEMS"
-printf 'session run-systemd-driver /srv/ctlab /srv/ctlab/bin/ctlab run --rm --cgroup-driver systemd --memory 64M -- cat /proc/self/cgroup\n' >>"$ITEMS"
-printf 'session run-auto-driver /srv/ctlab /srv/ctlab/bin/ctlab run --rm --cgroup-driver auto -- cat /proc/self/cgroup\n' >>"$ITEMS"
+printf 'session run-systemd-driver /srv/ctlab /srv/ctlab/bin/ctlab run --rm --ns mnt,uts,pid --cgroup-driver systemd --memory 64M -- cat /proc/self/cgroup\n' >>"$ITEMS"
+printf 'session run-auto-driver /srv/ctlab /srv/ctlab/bin/ctlab run --rm --ns mnt,uts,pid --cgroup-driver auto -- cat /proc/self/cgroup\n' >>"$ITEMS"
 # Every scenario as a learner would test it, then once more from a system service.
 if [ "${CTLAB_SYSTEMDVM_SCENARIOS:-1}" = 1 ]; then
 	printf 'session scenarios /srv/ctlab /srv/ctlab/bin/ctlab scenario test --all --trust\n' >>"$ITEMS"

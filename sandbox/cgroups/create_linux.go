@@ -410,9 +410,19 @@ func List() ([]string, error) {
 // The name check keeps it inside /ctlab/.
 func Remove(ctx context.Context, name string) error {
 	if ValidName(name) == nil && exists(scopeDir(name)) {
-		// The systemd driver's scope: stopping the unit kills what is left
-		// and removes the cgroup (also after ctlab itself was killed).
-		return StopScope(ctx, name)
+		// The systemd driver's scope (also after ctlab itself was killed):
+		// SIGKILL what is left, then stop the unit, which removes the
+		// cgroup. Killing first: a stop sends SIGTERM, which a container's
+		// PID 1 ignores, and systemd would wait 90 s before its SIGKILL.
+		c, err := OpenSystemd(name)
+		if err == nil {
+			err = c.Delete(ctx)
+		}
+		if err != nil && !exists(scopeDir(name)) {
+			// The scope emptied and systemd removed it meanwhile.
+			return StopScope(ctx, name)
+		}
+		return err
 	}
 	if removeEmpty(name) {
 		return nil
