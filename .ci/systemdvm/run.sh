@@ -148,6 +148,8 @@ VM_BG=$!
 wait "$VM_BG" || true
 QRC=$(cat "$WORK/qemu.rc" 2>/dev/null || echo unknown)
 T_END=$(date +%s.%N)
+VM_SECS=$(elapsed "$T_BOOT" "$T_END")
+TOTAL_SECS=$(elapsed "$T_START" "$T_END")
 
 # ---------------------------------------------------------------- summary
 FAIL=0
@@ -199,7 +201,7 @@ printf '%-8s %-32s %5s %5s %5s %5s\n' TOTAL "" "" "$TP" "$TF" "$TS"
 [ "$TP" -gt 0 ] || FAIL=1 REASONS+=("nothing passed: the run proves nothing")
 booted=n/a
 [ -e "$WORK/t_booted" ] && booted=$(elapsed "$T_BOOT" "$(cat "$WORK/t_booted")")
-echo "timing:   build $(elapsed "$T_BUILD" "$T_BUILT")s, qemu start -> login session ${booted}s, VM $(elapsed "$T_BOOT" "$T_END")s, total $(elapsed "$T_START" "$T_END")s"
+echo "timing:   build $(elapsed "$T_BUILD" "$T_BUILT")s, qemu start -> login session ${booted}s, VM ${VM_SECS}s, total ${TOTAL_SECS}s"
 echo "log:      $LOG"
 for r in "${REASONS[@]}"; do echo "  - $r"; done
 if [ "$FAIL" != 0 ]; then
