@@ -32,6 +32,26 @@ func readTrim(t *testing.T, path string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// sleeperInScope starts `sleep 300` and puts it in a new scope for name
+// with limits l; the test's cleanup kills it and stops the scope.
+func sleeperInScope(ctx context.Context, t *testing.T, name string, l Limits) (*Cgroup, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = StopScope(context.Background(), name)
+	})
+	c, err := CreateSystemd(ctx, name, l, cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, cmd
+}
+
 // TestResolveDriver: auto picks systemd exactly when systemd is PID 1 on a
 // pure v2 host, and an explicit systemd elsewhere says why it cannot work.
 func TestResolveDriver(t *testing.T) {
@@ -63,17 +83,7 @@ func TestSystemdScope(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	name := fmt.Sprintf("sdtest-%d", os.Getpid())
-	cmd := exec.Command("sleep", "300")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	defer StopScope(context.Background(), name)
-
-	c, err := CreateSystemd(ctx, name, Limits{MemoryMax: 64 << 20, PidsMax: 20, CPUs: 0.5}, cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, cmd := sleeperInScope(ctx, t, name, Limits{MemoryMax: 64 << 20, PidsMax: 20, CPUs: 0.5})
 	dir := filepath.Join("/sys/fs/cgroup", SystemdSlice, ScopeUnit(name))
 	if c.V2Dir() != dir || c.Unit() != ScopeUnit(name) {
 		t.Fatalf("dir %s unit %s, want %s and %s", c.V2Dir(), c.Unit(), dir, ScopeUnit(name))
@@ -121,17 +131,7 @@ func TestSystemdSecondManager(t *testing.T) {
 	needSystemd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("sd2nd-%d", os.Getpid())
-	cmd := exec.Command("sleep", "300")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	defer StopScope(context.Background(), name)
-	c, err := CreateSystemd(ctx, name, Limits{MemoryMax: 64 << 20}, cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := sleeperInScope(ctx, t, fmt.Sprintf("sd2nd-%d", os.Getpid()), Limits{MemoryMax: 64 << 20})
 	f := filepath.Join(c.V2Dir(), "memory.max")
 	if err := os.WriteFile(f, []byte("16777216"), 0); err != nil {
 		t.Fatal(err)
