@@ -19,7 +19,7 @@ export CGO_ENABLED=1
 # sudo resets PATH (secure_path): find a Go installed the usual way anyway.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: help build run test test-root test-v2 bench lint deps clean dist test-dist
+.PHONY: help build run test test-root test-v2 test-systemd bench lint deps clean dist test-dist
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,7 +36,8 @@ build: ## build bin/ctlab, bin/ctlab-tui (the UI) and bin/ctlab-init (the contai
 run: build ## build and start the lessons (TUI)
 	./$(BIN)
 
-test: deps lint build test-root test-v2 test-dist ## everything: vet, unit + root kernel tests here, the cgroup v2 VM suite, the packages
+test: deps lint build test-root test-v2 test-systemd test-dist ## everything: vet, unit + root kernel tests here, the cgroup v2 VM, the systemd VM, the packages
+	@bash .ci/systemdvm/summary.sh
 	@echo "make test: all suites passed"
 
 test-root: ## unit and kernel tests on this host (as root)
@@ -45,6 +46,9 @@ test-root: ## unit and kernel tests on this host (as root)
 
 test-v2: build ## the sandbox's kernel tests inside a qemu VM with pure cgroup v2
 	bash .ci/v2vm/run.sh ./sandbox/... ./lab
+
+test-systemd: build ## kernel tests + every scenario in a Debian 12 VM booted with systemd, pure v2, run via sudo from a login session and from a service
+	bash .ci/systemdvm/run.sh
 
 dist: ## dist/: .deb and static tarball (amd64, arm64), man pages, completions, SHA256SUMS
 	@bash .ci/deps.sh dist
