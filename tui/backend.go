@@ -35,6 +35,8 @@ type Backend interface {
 type Progress struct {
 	Step   int             // index of the step to resume at (see resumeStep)
 	Passed map[string]bool // step id -> passed
+	// Predictions are the answered questions of this visit, by step id.
+	Predictions map[string]lab.Prediction
 }
 
 // Session is one open scenario. Its methods block while the kernel work
@@ -54,6 +56,9 @@ type Session interface {
 	Run(ctx context.Context, i int) (passed bool, err error)
 	// Check grades step i against the live kernel now.
 	Check(ctx context.Context, i int) (bool, error)
+	// Predict records the learner's answer to step i's question, before
+	// its action runs ("" = skipped).
+	Predict(i int, answer string)
 	// Hint reveals the next hint of step i (false when none is left).
 	Hint(i int) (lab.HintShown, bool)
 	// ResetStep undoes step i: the kernel goes back to the state before it.

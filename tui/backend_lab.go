@@ -134,6 +134,12 @@ func (s *labSession) Check(ctx context.Context, i int) (bool, error) {
 	return s.eng.Check(ctx), nil
 }
 
+func (s *labSession) Predict(i int, answer string) {
+	if s.eng.Current() == i {
+		s.eng.Predict(answer)
+	}
+}
+
 func (s *labSession) Hint(i int) (lab.HintShown, bool) {
 	if s.eng.Current() != i {
 		return lab.HintShown{}, false

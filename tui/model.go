@@ -88,6 +88,7 @@ type Model struct {
 	status    []stepStatus
 	passed    map[string]bool
 	hints     map[int]string // step -> latest hint revealed
+	quizzes   map[int]*quiz  // step -> its question's prediction and answer
 	busy      string         // the op in flight ("run", "reset", ...), "" when idle
 	cancelOp  context.CancelFunc
 	checking  bool
