@@ -30,7 +30,11 @@ type Question struct {
 	Choices []*Choice `yaml:"choices,omitempty" json:"choices,omitempty"`
 	Number  *NumberQ  `yaml:"number,omitempty" json:"number,omitempty"`
 	Observe *Check    `yaml:"observe,omitempty" json:"observe,omitempty"`
-	Explain Text      `yaml:"explain,omitempty" json:"explain,omitempty"`
+	// Match says what of the observed evidence picks the right choice:
+	// "actual" (default: the value read) or "pass" (whether the observe
+	// check held: choice values "true" and "false").
+	Match   string `yaml:"match,omitempty" json:"match,omitempty"`
+	Explain Text   `yaml:"explain,omitempty" json:"explain,omitempty"`
 }
 
 // Choice is one answer of a multiple-choice question. Value is what the
@@ -86,6 +90,18 @@ func (v *validator) question(p []any, q *Question) {
 	}
 	if q.Observe != nil {
 		v.check(append(p, "observe"), q.Observe)
+	}
+	switch {
+	case q.Match != "" && q.Match != "actual" && q.Match != "pass":
+		v.addf(append(p, "match"), "question: match %q: want actual or pass", q.Match)
+	case q.Match == "pass" && (q.Observe == nil || q.Number != nil):
+		v.addf(append(p, "match"), "question: match: pass needs observe and choices")
+	case q.Match == "pass":
+		for i, c := range q.Choices {
+			if c != nil && c.Value != "true" && c.Value != "false" {
+				v.addf(append(p, "choices", i), "question: with match: pass a choice's value is true or false, not %q", c.Value)
+			}
+		}
 	}
 }
 
@@ -230,8 +246,15 @@ func (q *Question) answer(ev *Evidence, lang string) (string, string) {
 		}
 		return s, s
 	}
+	got := ""
+	if ev != nil {
+		got = ev.Actual
+		if q.Match == "pass" {
+			got = strconv.FormatBool(ev.Pass)
+		}
+	}
 	for j, c := range q.Choices {
-		if (ev == nil && c.Correct) || (ev != nil && matches(ev.Actual, c.value(j))) {
+		if (ev == nil && c.Correct) || (ev != nil && matches(got, c.value(j))) {
 			return c.value(j), c.In(lang)
 		}
 	}
