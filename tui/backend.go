@@ -5,6 +5,7 @@ import (
 	"os/exec"
 
 	"github.com/ctlab/ctlab/lab"
+	"github.com/ctlab/ctlab/lab/grade"
 	"github.com/ctlab/ctlab/tui/components/statepane"
 )
 
@@ -26,6 +27,10 @@ type Backend interface {
 	Progress(id string) (Progress, error)
 	// SaveProgress records it.
 	SaveProgress(s *lab.Scenario, p Progress) error
+	// Grade grades image ref (a name in ctlab's image store, or any
+	// reference `ctlab grade` takes) against the homework, running it in
+	// the sandbox.
+	Grade(ctx context.Context, ref, lang string) (*grade.Result, error)
 	// Open prepares a scenario for stepping. It creates no kernel object
 	// until a step runs.
 	Open(ctx context.Context, s *lab.Scenario, lang string) (Session, error)

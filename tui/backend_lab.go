@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ctlab/ctlab/lab"
+	"github.com/ctlab/ctlab/lab/grade"
 	"github.com/ctlab/ctlab/tui/components/statepane"
 )
 
@@ -43,6 +44,10 @@ func (b *labBackend) Preflight(ctx context.Context, s *lab.Scenario) []string {
 func (b *labBackend) Progress(id string) (Progress, error) { return b.progress.load(id) }
 
 func (b *labBackend) SaveProgress(s *lab.Scenario, p Progress) error { return b.progress.save(s, p) }
+
+func (b *labBackend) Grade(ctx context.Context, ref, lang string) (*grade.Result, error) {
+	return lab.GradeHomework(ctx, lab.DefaultHomework, ref, lang)
+}
 
 func (b *labBackend) Open(ctx context.Context, s *lab.Scenario, lang string) (Session, error) {
 	ls, err := newLabSession(s, lang)

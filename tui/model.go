@@ -89,6 +89,7 @@ type Model struct {
 	passed    map[string]bool
 	hints     map[int]string // step -> latest hint revealed
 	quizzes   map[int]*quiz  // step -> its question's prediction and answer
+	gv        *gradeView     // the homework grader, when open (g)
 	busy      string         // the op in flight ("run", "reset", ...), "" when idle
 	cancelOp  context.CancelFunc
 	checking  bool
@@ -223,9 +224,21 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.showHelp = true
 			return m, nil
 		}
+		if m.gv != nil {
+			return m, m.updateGrade(msg)
+		}
 		if key.Matches(msg, m.keys.Lang) {
 			return m, m.toggleLang()
 		}
+		if msg.String() == "g" && m.homeworkContext() {
+			m.openGrade() // on the homework chapter g grades (the glossary stays on /)
+			return m, nil
+		}
+	case gradeDoneMsg, gradeTickMsg:
+		if m.gv != nil {
+			return m, m.updateGrade(msg)
+		}
+		return m, nil
 	case homeLoadedMsg:
 		return m, m.onHomeLoaded(msg)
 	case sessionOpenedMsg:
@@ -325,6 +338,8 @@ func (m *Model) View() tea.View {
 	case m.clean && s != "":
 	case m.showHelp:
 		s = m.viewHelp()
+	case m.gv != nil:
+		s = m.viewGrade()
 	case m.screen == screenLesson:
 		s = m.viewLesson()
 	case m.screen == screenReader:
