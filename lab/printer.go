@@ -111,7 +111,7 @@ func PlainPrinter(w io.Writer, lang string) func(Event) {
 				mark = "FAIL"
 			}
 			fmt.Fprintf(w, "   %s %s\n", mark, x.Desc)
-			fmt.Fprintf(w, "        %s: %s | %s: %s\n", label(lang, "expected"), x.Expected, label(lang, "actual"), x.Actual)
+			fmt.Fprintf(w, "        %s: %s | %s: %s\n", label(lang, "expected"), LocalizeEvidence(lang, x.Expected), label(lang, "actual"), LocalizeEvidence(lang, x.Actual))
 			fmt.Fprintf(w, "        %s: %s\n", label(lang, "source"), x.Source)
 			if x.Err != "" {
 				fmt.Fprintf(w, "        error: %s\n", x.Err)
@@ -319,7 +319,7 @@ func printAnswer(w io.Writer, e QuestionAnswered, lang string) {
 	}
 	fmt.Fprintf(w, "   ! %s: %s | %s: %s%s\n", label(lang, "you"), you, label(lang, "kernel"), e.KernelText, verdict)
 	if x := e.Evidence; x != nil {
-		fmt.Fprintf(w, "        %s: %s (%s: %s)\n", label(lang, "actual"), x.Actual, label(lang, "source"), x.Source)
+		fmt.Fprintf(w, "        %s: %s (%s: %s)\n", label(lang, "actual"), LocalizeEvidence(lang, x.Actual), label(lang, "source"), x.Source)
 	}
 	if e.Explain != "" {
 		fmt.Fprintln(w, indent(strings.TrimSpace(e.Explain), "     "))

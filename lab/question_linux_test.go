@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ctlab/ctlab/sandbox/host"
 )
 
 // TestShippedQuestionsAnswered runs every shipped scenario that asks
@@ -79,5 +81,15 @@ func TestShippedQuestionsAnswered(t *testing.T) {
 	}
 	if total < 8 {
 		t.Errorf("only %d shipped questions; the lessons promise more", total)
+	}
+}
+
+func TestPreflightLocalised(t *testing.T) {
+	s := &Scenario{Requires: Requires{Root: true, Overlay: true, Binaries: []string{"no-such-binary-ctlab"}}}
+	f := host.Facts{}
+	en, zh := PreflightLang(s, f, "en"), PreflightLang(s, f, "zh")
+	if len(en) != 3 || len(zh) != 3 || en[0] != "needs root: run it with sudo" || !strings.Contains(zh[0], "需要 root") ||
+		!strings.Contains(zh[2], "no-such-binary-ctlab") || strings.Contains(zh[1], "needs") {
+		t.Errorf("en %q zh %q", en, zh)
 	}
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -135,5 +136,38 @@ func TestProgressRecordsPredictions(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"predictions":{"a":{"answer":"1","kernel":"1","correct":true}}`) {
 		t.Errorf("progress file: %s", b)
+	}
+}
+
+// TestMessagesComplete: every message has both languages, with the same
+// format verbs in the same order.
+func TestMessagesComplete(t *testing.T) {
+	verbs := regexp.MustCompile(`%[-+# 0-9.]*[a-zA-Z%]`)
+	for id, m := range messages {
+		if strings.TrimSpace(m[0]) == "" || strings.TrimSpace(m[1]) == "" {
+			t.Errorf("%s: missing a language: %q", id, m)
+		}
+		if a, b := verbs.FindAllString(m[0], -1), verbs.FindAllString(m[1], -1); strings.Join(a, " ") != strings.Join(b, " ") {
+			t.Errorf("%s: verbs %v in en, %v in zh", id, a, b)
+		}
+	}
+}
+
+func TestLocalizeEvidence(t *testing.T) {
+	for in, want := range map[string]string{
+		"running":                         "运行中",
+		"different inodes":                "inode 不同",
+		`not a file containing "root:"`:   `不是 文件包含 "root:"`,
+		`output containing "uid=0\n"`:     `输出包含 "uid=0\n"`,
+		"process box (pid 12) has exited": "process box (pid 12) 已退出",
+		"whiteout (char 0/0)":             "whiteout（字符设备 0/0）",
+		"31":                              "31",
+	} {
+		if got := LocalizeEvidence("zh", in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+		if got := LocalizeEvidence("en", in); got != in {
+			t.Errorf("en changed %q to %q", in, got)
+		}
 	}
 }

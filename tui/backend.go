@@ -22,7 +22,7 @@ type Backend interface {
 	Scenarios() ([]*lab.Scenario, error)
 	// Preflight returns one readable reason per requirement this host does
 	// not meet (nil: the scenario can run here).
-	Preflight(ctx context.Context, s *lab.Scenario) []string
+	Preflight(ctx context.Context, s *lab.Scenario, lang string) []string
 	// Progress returns where the learner left a scenario.
 	Progress(id string) (Progress, error)
 	// SaveProgress records it.

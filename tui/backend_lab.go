@@ -37,8 +37,8 @@ func (b *labBackend) Scenarios() ([]*lab.Scenario, error) {
 	return list, nil
 }
 
-func (b *labBackend) Preflight(ctx context.Context, s *lab.Scenario) []string {
-	return lab.Preflight(s)
+func (b *labBackend) Preflight(ctx context.Context, s *lab.Scenario, lang string) []string {
+	return lab.PreflightIn(s, lang)
 }
 
 func (b *labBackend) Progress(id string) (Progress, error) { return b.progress.load(id) }

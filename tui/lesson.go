@@ -411,7 +411,8 @@ func (m *Model) event(ev lab.Event) tea.Cmd {
 			return nil
 		}
 		m.seen[ev.Desc] = result
-		evidence := fmt.Sprintf("%s: %s %s, %s %s", ev.Source, m.t("log.want"), ev.Expected, m.t("log.got"), ev.Actual)
+		evidence := fmt.Sprintf("%s: %s %s, %s %s", ev.Source, m.t("log.want"), lab.LocalizeEvidence(m.lang, ev.Expected),
+			m.t("log.got"), lab.LocalizeEvidence(m.lang, ev.Actual))
 		if ev.Err != "" {
 			evidence = ev.Source + ": " + ev.Err
 		}

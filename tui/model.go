@@ -169,7 +169,7 @@ func (m *Model) t(id string) string { return common.T(m.lang, id) }
 func (m *Model) Init() tea.Cmd {
 	// The background query is answered asynchronously (v2 never blocks
 	// on it, unlike v1's 5 s stall); no answer simply keeps "dark".
-	cmds := []tea.Cmd{loadHome(m.ctx, m.backend), loadPagesRead(m.progress), tea.RequestBackgroundColor}
+	cmds := []tea.Cmd{loadHome(m.ctx, m.backend, m.lang), loadPagesRead(m.progress), tea.RequestBackgroundColor}
 	if m.screen == screenReader {
 		cmds = append(cmds, m.needDoc())
 	}
@@ -252,7 +252,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.notice = msg.err.Error()
 		}
-		return m, loadHome(m.ctx, m.backend)
+		return m, loadHome(m.ctx, m.backend, m.lang)
 	case noticeMsg:
 		if msg.err != nil {
 			m.notice = msg.err.Error()

@@ -138,7 +138,7 @@ func (m *Model) quizAnswered(e lab.QuestionAnswered) {
 	}
 	entry := actionlog.Entry{Kind: actionlog.Check, Text: text, Pass: e.Correct}
 	if x := e.Evidence; x != nil {
-		entry.Evidence = x.Source + ": " + x.Actual
+		entry.Evidence = x.Source + ": " + lab.LocalizeEvidence(m.lang, x.Actual)
 	}
 	m.log.Add(entry)
 }
