@@ -9,7 +9,6 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
@@ -59,17 +58,7 @@ func TestFlowQuestionAnswered(t *testing.T) {
 	defer cancel()
 	progress := filepath.Join(t.TempDir(), "progress.json")
 	backend := &labBackend{progress: progressStore{path: progress}, catalogue: []*lab.Scenario{quizScenario(t)}}
-	m := New(ctx, backend, Options{Lang: "en", ScenarioID: "golden-quiz"})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
-		teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-		defer ccancel()
-		if _, err := m.open.closeAll(cctx, false); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		assertGone(t, "golden-quiz-box")
-	})
+	_, tm := startFlow(t, New(ctx, backend, Options{Lang: "en", ScenarioID: "golden-quiz"}), "golden-quiz-box")
 	waitFor(t, tm, "question asked", func(s string) bool {
 		return strings.Contains(s, "What hostname will a process inside box read?") && strings.Contains(s, "enter: answer and run")
 	})
