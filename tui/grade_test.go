@@ -102,3 +102,27 @@ func TestGradeFromHomework(t *testing.T) {
 		t.Errorf("esc: grader %v, screen %v", m.gv != nil, m.screen)
 	}
 }
+
+// TestGradeContext: g grades on the homework chapter's rows of the home
+// screen and inside any scenario whose chapter is homework; elsewhere it
+// stays the glossary.
+func TestGradeContext(t *testing.T) {
+	m := courseModel(t, "en", 80, 24)
+	for i, r := range m.rows {
+		m.cursor = i
+		want := r.kind != rowGlossary && course[r.chapter].id == "homework"
+		if got := m.homeworkContext(); got != want {
+			t.Errorf("home row %d (%v, chapter %s): grades %v, want %v", i, r.kind, course[r.chapter].id, got, want)
+		}
+	}
+	hw := *quizScenario(t)
+	hw.Chapter = "homework"
+	m.screen, m.scen = screenLesson, &hw
+	if !m.homeworkContext() {
+		t.Error("g does not grade inside a homework scenario")
+	}
+	m.scen = quizScenario(t)
+	if m.homeworkContext() {
+		t.Error("g grades inside a namespaces scenario")
+	}
+}
