@@ -182,17 +182,7 @@ func TestFlowTaskPassesAndResumes(t *testing.T) {
 	requireRoot(t)
 	backend := testBackend(t)
 	open := func() (*Model, *teatest.TestModel) {
-		m := New(context.Background(), backend, Options{Lang: "en", ScenarioID: "golden-uts"})
-		tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
-			teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
-		t.Cleanup(func() {
-			cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-			defer ccancel()
-			if _, err := m.open.closeAll(cctx, false); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
-		return m, tm
+		return startFlow(t, New(context.Background(), backend, Options{Lang: "en", ScenarioID: "golden-uts"}), "golden-uts-box")
 	}
 
 	_, tm := open()
