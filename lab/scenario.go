@@ -129,6 +129,9 @@ type Step struct {
 	Expect []*Check  `yaml:"expect,omitempty" json:"expect,omitempty"`
 	Hints  []Text    `yaml:"hints,omitempty" json:"hints,omitempty"`
 	Solve  []*Action `yaml:"solve,omitempty" json:"solve,omitempty"`
+	// Question is asked before the action runs and answered from the
+	// kernel after it (predict, then observe).
+	Question *Question `yaml:"question,omitempty" json:"question,omitempty"`
 	// Timeout bounds how long a headless run waits for a task (default 10m).
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }

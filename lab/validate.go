@@ -192,6 +192,7 @@ func (v *validator) stepDef(p []any, st *Step, names []string, started map[strin
 	for j, c := range st.Expect {
 		v.check(append(p, "expect", j), c)
 	}
+	v.question(append(p, "question"), st.Question)
 }
 
 // impliedRequirements adds to requires what the containers and actions
