@@ -42,7 +42,7 @@ var course = []chapter{
 	{id: "runtimes", labChap: "runtimes", pages: []string{"runtimes/beyond-docker.md", "runtimes/oci-cri.md"},
 		scenarios: []string{"runtimes", "runc-bundle"}},
 	{id: "containerd", pages: []string{"runtimes/containerd.md"}, scenarios: []string{"start-vs-exec"}},
-	{id: "images", pages: []string{"images/layers.md"}},
+	{id: "images", pages: []string{"images/layers.md"}, scenarios: []string{"image-layers"}},
 	{id: "overlay", labChap: "overlay", pages: []string{"images/overlay.md"}, scenarios: []string{"overlay"}},
 	{id: "dockerfile", pages: []string{"images/dockerfile.md", "images/instructions.md"}},
 	{id: "commands", pages: []string{"tools/docker-commands.md"}},
