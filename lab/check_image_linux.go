@@ -21,7 +21,6 @@ import (
 // layout): read from index.json, the manifests, configs and layer blobs
 // there, never from what the lab asked the builder to do.
 
-
 // resolveImage opens a scenario image from the store.
 func (e *Engine) resolveImage(tag string) (v1.Image, image.StoreEntry, error) {
 	s, err := image.OpenStore("", nil)
