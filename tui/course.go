@@ -47,7 +47,7 @@ var course = []chapter{
 	{id: "dockerfile", pages: []string{"images/dockerfile.md", "images/instructions.md"}},
 	{id: "commands", pages: []string{"tools/docker-commands.md"}},
 	{id: "podman", pages: []string{"tools/podman.md"}},
-	{id: "homework", labChap: "homework", pages: []string{"homework/nginx-hello.md"}},
+	{id: "homework", labChap: "homework", pages: []string{"homework/nginx-hello.md"}, scenarios: []string{"homework-nginx"}},
 }
 
 // rowKind is what a line of the home screen is.
