@@ -89,8 +89,11 @@ type BuildAction struct {
 }
 
 func (a *BuildAction) validate(v *validator) {
-	if (a.Dockerfile == "") == (a.ContextFrom == nil) {
-		v.errf("give dockerfile (with files) or context_from, not both")
+	if a.Dockerfile == "" && a.ContextFrom == nil {
+		v.errf("give dockerfile (with files), context_from, or both")
+	}
+	if a.ContextFrom != nil && len(a.Files) > 0 {
+		v.errf("files and context_from: give one of them")
 	}
 	if a.ContextFrom != nil {
 		v.running(a.ContextFrom.In)
@@ -122,6 +125,11 @@ func (a *BuildAction) do(ctx context.Context, e *Engine) (string, *int, error) {
 		var err error
 		if files, err = e.contextFrom(a.ContextFrom); err != nil {
 			return "", nil, err
+		}
+		if a.Dockerfile != "" { // files copied out (docker cp), the lab's Dockerfile
+			files["Dockerfile"] = a.Dockerfile
+		} else if _, ok := files["Dockerfile"]; !ok {
+			return "", nil, fmt.Errorf("no Dockerfile in %s:%s", a.ContextFrom.In, a.ContextFrom.Path)
 		}
 	}
 	if err := writeLayer(dir, files); err != nil {
@@ -174,9 +182,6 @@ func (e *Engine) contextFrom(p *PathCheck) (map[string]string, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read build context %s:%s: %w", p.In, p.Path, err)
-	}
-	if _, ok := out["Dockerfile"]; !ok {
-		return nil, fmt.Errorf("no Dockerfile in %s:%s", p.In, p.Path)
 	}
 	return out, nil
 }
