@@ -186,7 +186,7 @@ func (e *Engine) contextFrom(p *PathCheck) (map[string]string, error) {
 	return out, nil
 }
 
-// ImageRun is `ctlab run IMAGE`: a container declared under `containers`
+// ImageRun is `ctlab run -d IMAGE`: a container declared under `containers`
 // (its namespaces, limits, net) started from the image's layers as its
 // overlay lowerdirs, with the image's ENTRYPOINT+CMD (unless the
 // container gives a command), ENV and WORKDIR.
@@ -232,6 +232,7 @@ func (a *ImageRun) do(ctx context.Context, e *Engine) (string, *int, error) {
 			return fmt.Errorf("image %s has no ENTRYPOINT or CMD and the container no command", a.Image)
 		}
 		cfg.Env = append(append([]string(nil), c.Env...), spec.Env...)
+		cfg.Detach = true // `run -d`: its output goes to the log `ctlab logs` reads
 		return nil
 	})
 	return fmt.Sprintf("%d layers as lowerdirs, command %q\n", len(layers), c.Entrypoint), nil, err

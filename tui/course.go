@@ -45,7 +45,7 @@ var course = []chapter{
 	{id: "images", pages: []string{"images/layers.md"}, scenarios: []string{"image-layers"}},
 	{id: "overlay", labChap: "overlay", pages: []string{"images/overlay.md"}, scenarios: []string{"overlay"}},
 	{id: "dockerfile", pages: []string{"images/dockerfile.md", "images/instructions.md"}, scenarios: []string{"dockerfile-multistage"}},
-	{id: "commands", pages: []string{"tools/docker-commands.md"}},
+	{id: "commands", pages: []string{"tools/docker-commands.md"}, scenarios: []string{"docker-commands"}},
 	{id: "podman", pages: []string{"tools/podman.md"}},
 	{id: "homework", labChap: "homework", pages: []string{"homework/nginx-hello.md"}, scenarios: []string{"homework-nginx"}},
 }
