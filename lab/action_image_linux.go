@@ -197,12 +197,7 @@ type ImageRun struct {
 
 func (a *ImageRun) validate(v *validator) {
 	v.target(a.Image, "image")
-	if v.targets[a.Container] != "container" {
-		v.errf("%q is not declared under containers", a.Container)
-	} else if v.started[a.Container] {
-		v.errf("container %q is already started", a.Container)
-	}
-	v.started[a.Container] = true
+	(&StartAction{Container: a.Container}).validate(v) // declared, not yet started
 }
 
 func (a *ImageRun) do(ctx context.Context, e *Engine) (string, *int, error) {
