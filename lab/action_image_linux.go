@@ -85,7 +85,9 @@ type BuildAction struct {
 	Dockerfile  string            `yaml:"dockerfile,omitempty" json:"dockerfile,omitempty"`
 	Files       map[string]string `yaml:"files,omitempty" json:"files,omitempty"`
 	ContextFrom *PathCheck        `yaml:"context_from,omitempty" json:"context_from,omitempty"`
-	NoCache     bool              `yaml:"no_cache,omitempty" json:"no_cache,omitempty"`
+	// Cache uses the layer cache; by default every step runs (--no-cache),
+	// so a lesson always shows each RUN's container and upperdir.
+	Cache bool `yaml:"cache,omitempty" json:"cache,omitempty"`
 }
 
 func (a *BuildAction) validate(v *validator) {
@@ -141,7 +143,7 @@ func (a *BuildAction) do(ctx context.Context, e *Engine) (string, *int, error) {
 	}
 	var log bytes.Buffer
 	_, err = build.Build(ctx, build.Options{Context: dir, Tags: []string{e.imageName(a.Tag)}, Store: s,
-		Network: "none", NoCache: a.NoCache, Log: &log})
+		Network: "none", NoCache: !a.Cache, Log: &log})
 	var be *build.Error
 	if errors.As(err, &be) {
 		return log.String(), &be.Status, fmt.Errorf("ctlab build: %s", be.Msg)
