@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -268,4 +270,47 @@ func (c *GradePasses) eval(ctx context.Context, e *Engine) Evidence {
 	}
 	ev.Pass = r.Status == grade.Pass && r.Points == r.MaxPoints
 	return ev
+}
+
+// LogContains: what a container started by image_run (detached, like
+// `ctlab run -d`) wrote to stdout/stderr, from the log file `ctlab logs`
+// prints.
+type LogContains struct {
+	In    string `yaml:"in" json:"in"`
+	Value string `yaml:"value" json:"value"`
+}
+
+func (c *LogContains) validate(v *validator) {
+	v.target(c.In, "container")
+	if c.Value == "" {
+		v.errf("value: want the text to find")
+	}
+}
+
+func (c *LogContains) eval(_ context.Context, e *Engine) Evidence {
+	ctr := e.container(c.In)
+	if ctr == nil {
+		return failed(c.In, "log", fmt.Errorf("container %s is not started", c.In))
+	}
+	src := filepath.Join(ctr.Dir, "log")
+	b, err := readCapped(src, 1<<20)
+	if err != nil {
+		return failed(c.In, src, err)
+	}
+	got := strings.TrimSpace(string(b))
+	if len(got) > 200 {
+		got = "…" + got[len(got)-200:]
+	}
+	return Evidence{Target: c.In, Source: src, Expected: "contains " + c.Value, Actual: got, Pass: strings.Contains(string(b), c.Value)}
+}
+
+// readCapped reads at most max bytes of a file (a chatty container's log
+// must not fill memory).
+func readCapped(p string, max int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max))
 }

@@ -135,6 +135,7 @@ var vocabulary = []vocabEntry{
 	chk[ImageSize]("image_size", "images", "the image's size as `ctlab images` shows it (the sum of its manifest's layer sizes: compressed blobs), compared with a `value` (`10M`) or with another image's (`than`)"),
 	chk[LayerHasWhiteout]("layer_has_whiteout", "images", "the tar of a layer blob (`layer` counts from 1 at the bottom; default the top) has the OCI whiteout `.wh.NAME` for `path`: the file is deleted in the image, its bytes still in the layer below"),
 	chk[HistoryContains]("history_contains", "images", "some `history[].created_by` in the image's config (what `ctlab history` prints) contains `value`"),
+	chk[LogContains]("log_contains", "images", "the log file of a container started by `image_run` (detached, like `ctlab run -d`): its init's stdout and stderr, what `ctlab logs NAME` prints (`/var/lib/ctlab/containers/<scenario>-<in>/log`, first MiB)"),
 	chk[GradePasses]("grade_passes", "images", "`ctlab grade HOMEWORK IMAGE`: the built-in homework spec's checks run on the image (its files, history, and `serves`: the image's command started in a sandbox) and give every point"),
 	chk[LinkHasAddress]("link_has_address", "network", "netlink `RTM_GETADDR` in the target's netns (`any` = any IPv4)"),
 	chk[LinkCount]("link_count", "network", "netlink `RTM_GETLINK` in the target's netns"),
