@@ -286,6 +286,8 @@ func (s *Scenario) scenarioImages() []string {
 				seen[b.Tag] = true
 			case *ImageTag:
 				seen[b.As] = true
+			case *ImagePull:
+				seen[b.As] = true
 			}
 		}
 	}
@@ -297,9 +299,11 @@ func (s *Scenario) scenarioImages() []string {
 	return out
 }
 
-// removeImages removes the scenario's images from the store (a reset).
+// removeImages removes the scenario's images from the store and stops its
+// registries (a reset).
 // Their blobs and unpacked layers stay for `ctlab image prune`, like rmi.
 func (e *Engine) removeImages(ctx context.Context) error {
+	e.stopRegistries()
 	names := e.s.scenarioImages()
 	if len(names) == 0 {
 		return nil

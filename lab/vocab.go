@@ -106,6 +106,9 @@ var vocabulary = []vocabEntry{
 	act[ImageRun]("image_run", "images", "`ctlab run -d IMAGE`: start a `container` declared under `containers` with the image's layers as its overlay lowerdirs and the image's ENTRYPOINT+CMD (unless the container has a `command`), ENV and WORKDIR; its output goes to `/var/lib/ctlab/containers/<scenario>-<container>/log` (what `ctlab logs` reads)"),
 	act[ImageTag]("image_tag", "images", "`ctlab tag`: the store's index.json gets a second name (`<scenario>-<as>`) for the same manifest"),
 	act[ImageRemove]("image_rm", "images", "`ctlab rmi`: the name leaves the store's index.json (blobs and unpacked layers stay until `ctlab image prune`)"),
+	act[RegistryStart]("registry", "images", "start a registry (go-containerregistry's `pkg/registry`, blobs in memory) in ctlab's own process on `127.0.0.1` and a free port, named `as`: `pull` and `push` work offline. A reset stops it"),
+	act[ImagePush]("image_push", "images", "`ctlab push --insecure`: a store image to the scenario's `registry` as `127.0.0.1:PORT/<scenario>/<image>:latest` (blobs, then config and manifest)"),
+	act[ImagePull]("image_pull", "images", "`ctlab pull --insecure`: manifest, config and layer blobs of `<scenario>/<image>` from the scenario's `registry` into the store, named `<scenario>-<as>`"),
 	act[SleepAction]("sleep", "flow", "wait, e.g. for a load generator"),
 	act[WaitForAction]("wait", "flow", "wait until a check passes"),
 
@@ -136,6 +139,7 @@ var vocabulary = []vocabEntry{
 	chk[LayerHasWhiteout]("layer_has_whiteout", "images", "the tar of a layer blob (`layer` counts from 1 at the bottom; default the top) has the OCI whiteout `.wh.NAME` for `path`: the file is deleted in the image, its bytes still in the layer below"),
 	chk[HistoryContains]("history_contains", "images", "some `history[].created_by` in the image's config (what `ctlab history` prints) contains `value`"),
 	chk[LogContains]("log_contains", "images", "the log file of a container started by `image_run` (detached, like `ctlab run -d`): its init's stdout and stderr, what `ctlab logs NAME` prints (`/var/lib/ctlab/containers/<scenario>-<in>/log`, first MiB)"),
+	chk[RegistryHas]("registry_has", "images", "`HEAD /v2/<scenario>/<image>/manifests/latest` on the scenario's loopback registry answers 200 (the digest it serves is shown)"),
 	chk[GradePasses]("grade_passes", "images", "`ctlab grade HOMEWORK IMAGE`: the built-in homework spec's checks run on the image (its files, history, and `serves`: the image's command started in a sandbox) and give every point"),
 	chk[LinkHasAddress]("link_has_address", "network", "netlink `RTM_GETADDR` in the target's netns (`any` = any IPv4)"),
 	chk[LinkCount]("link_count", "network", "netlink `RTM_GETLINK` in the target's netns"),

@@ -27,6 +27,9 @@ steps:
       - image_tag: {image: app, as: app-v1}
       - image_run: {image: app-v1, container: box}
       - image_rm: {image: app}
+      - registry: {as: hub}
+      - image_push: {image: app-v1, registry: hub}
+      - image_pull: {registry: hub, image: app-v1, as: back}
     expect:
       - image_exists: {image: app-v1}
       - image_layer_count: {image: app, op: ">=", value: 2}
@@ -35,12 +38,14 @@ steps:
       - layer_has_whiteout: {image: app, layer: 1, path: /x}
       - history_contains: {image: app, value: RUN}
       - grade_passes: {homework: nginx-hello, image: app}
+      - log_contains: {in: box, value: hi}
+      - registry_has: {registry: hub, image: app-v1}
 `
 	s, err := load(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(s.scenarioImages(), " "); got != "t1-app-v1:latest t1-app:latest t1-base:latest" {
+	if got := strings.Join(s.scenarioImages(), " "); got != "t1-app-v1:latest t1-app:latest t1-back:latest t1-base:latest" {
 		t.Errorf("scenarioImages = %q", got)
 	}
 	for _, c := range []struct{ from, to, want string }{
@@ -54,6 +59,9 @@ steps:
 		{`layer: 1, path: /x`, `layer: 1, path: x`, `path "x" must be absolute`},
 		{`homework: nginx-hello`, `homework: nope`, `no built-in homework "nope"`},
 		{`history_contains: {image: app, value: RUN}`, `history_contains: {image: app, value: ""}`, "value: want the text"},
+		{`image_push: {image: app-v1, registry: hub}`, `image_push: {image: app-v1, registry: box}`, `"box" is a container; want a registry`},
+		{`as: back}`, `as: box}`, `image "box": want a new lower-case name`},
+		{`log_contains: {in: box, value: hi}`, `log_contains: {in: hub, value: hi}`, `"hub" is a registry; want a container`},
 	} {
 		bad := strings.Replace(src, c.from, c.to, 1)
 		if bad == src {
