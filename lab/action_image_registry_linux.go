@@ -61,6 +61,19 @@ func (e *Engine) remoteRef(r *loopRegistry, tag string) string {
 	return r.addr + "/" + e.s.ID + "/" + tag + ":latest"
 }
 
+// registryRef opens the store and names image in the scenario's registry.
+func (e *Engine) registryRef(reg, img string) (*image.Store, string, error) {
+	r, err := e.registry(reg)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := image.OpenStore("", nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, e.remoteRef(r, img), nil
+}
+
 // RegistryStart starts a registry on 127.0.0.1 (a free port).
 type RegistryStart struct {
 	As string `yaml:"as" json:"as"`
@@ -108,15 +121,10 @@ func (a *ImagePush) validate(v *validator) {
 }
 
 func (a *ImagePush) do(ctx context.Context, e *Engine) (string, *int, error) {
-	r, err := e.registry(a.Registry)
+	s, ref, err := e.registryRef(a.Registry, a.Image)
 	if err != nil {
 		return "", nil, err
 	}
-	s, err := image.OpenStore("", nil)
-	if err != nil {
-		return "", nil, err
-	}
-	ref := e.remoteRef(r, a.Image)
 	if err := s.Push(ctx, e.imageName(a.Image), ref, image.RemoteOptions{Insecure: true}); err != nil {
 		return "", nil, err
 	}
@@ -140,15 +148,10 @@ func (a *ImagePull) validate(v *validator) {
 }
 
 func (a *ImagePull) do(ctx context.Context, e *Engine) (string, *int, error) {
-	r, err := e.registry(a.Registry)
+	s, ref, err := e.registryRef(a.Registry, a.Image)
 	if err != nil {
 		return "", nil, err
 	}
-	s, err := image.OpenStore("", nil)
-	if err != nil {
-		return "", nil, err
-	}
-	ref := e.remoteRef(r, a.Image)
 	ent, err := s.Pull(ctx, ref, image.RemoteOptions{Insecure: true})
 	if err != nil {
 		return "", nil, err
