@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -322,4 +323,53 @@ func (e *Engine) removeImages(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CleanupImages removes the store images of shipped scenarios that no run
+// holds (their lock is free): what a killed run (kill -9) left in the
+// store, for `ctlab cleanup`. A running scenario's images are kept. It
+// returns the names it removed.
+func CleanupImages(ctx context.Context) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(image.StoreRoot, "index.json")); err != nil {
+		return nil, nil
+	}
+	list, err := Shipped()
+	if err != nil {
+		return nil, err
+	}
+	s, err := image.OpenStore("", nil)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, ent := range all {
+		have[ent.Name] = true
+	}
+	try, cancel := context.WithCancel(ctx)
+	cancel() // lockScenario tries once before it looks at the context
+	var removed []string
+	var errs []error
+	for _, sc := range list {
+		names := slices.DeleteFunc(sc.scenarioImages(), func(n string) bool { return !have[n] })
+		if len(names) == 0 {
+			continue
+		}
+		lk, err := lockScenario(try, sc.ID)
+		if err != nil {
+			continue // a run holds it: its images are in use
+		}
+		for _, n := range names {
+			if _, err := s.Remove(ctx, n, false); err != nil && !errors.Is(err, image.ErrNotInStore) {
+				errs = append(errs, err)
+			} else if err == nil {
+				removed = append(removed, n)
+			}
+		}
+		lk.Close()
+	}
+	return removed, errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ctlab/ctlab/lab"
 	"github.com/ctlab/ctlab/sandbox"
 )
 
@@ -168,6 +170,10 @@ harmless.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
 			rep, err := sandbox.Cleanup(ctx, sandbox.CleanupOptions{All: all})
+			// A killed lesson's images ("<scenario>-<tag>") are store entries,
+			// not kernel objects: lab removes those of scenarios no run holds.
+			imgs, ierr := lab.CleanupImages(ctx)
+			err = errors.Join(err, ierr)
 			if rep != nil {
 				if asJSON {
 					if jerr := writeJSON(cmd, rep); jerr != nil {
@@ -184,7 +190,10 @@ harmless.`,
 					for _, n := range rep.Kept {
 						fmt.Fprintln(out, "kept running container", n, "(use --all to remove it)")
 					}
-					if len(rep.Removed)+len(rep.Swept) == 0 {
+					for _, n := range imgs {
+						fmt.Fprintln(out, "removed lesson image", n)
+					}
+					if len(rep.Removed)+len(rep.Swept)+len(imgs) == 0 {
 						fmt.Fprintln(out, "nothing to clean up")
 					}
 				}
