@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -172,8 +171,11 @@ harmless.`,
 			rep, err := sandbox.Cleanup(ctx, sandbox.CleanupOptions{All: all})
 			// A killed lesson's images ("<scenario>-<tag>") are store entries,
 			// not kernel objects: lab removes those of scenarios no run holds.
+			// Not fatal: the next run or reset of that lesson removes them too.
 			imgs, ierr := lab.CleanupImages(ctx)
-			err = errors.Join(err, ierr)
+			if ierr != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: lesson images:", ierr)
+			}
 			if rep != nil {
 				if asJSON {
 					if jerr := writeJSON(cmd, rep); jerr != nil {
