@@ -378,6 +378,7 @@ var knownScenarios = []string{
 	"intro-container", "ns-mnt", "ns-uts", "ns-ipc", "ns-pid", "ns-net", "ns-user",
 	"ns-cgroup", "ns-time", "cg-cpu", "cg-memory", "cg-pids", "cg-freezer", "cg-io",
 	"cg-devices", "cg-drivers", "overlay", "start-vs-exec", "runtimes", "homework nginx-hello",
+	"image-layers", "dockerfile-multistage", "docker-commands", "homework-nginx",
 }
 
 func TestCoverageNamesKnownScenarios(t *testing.T) {

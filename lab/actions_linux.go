@@ -86,8 +86,9 @@ func (e *Engine) running(name string) (*sandbox.Container, error) {
 	return c, nil
 }
 
-// start starts the scenario container spec name as "<id>-<name>".
-func (e *Engine) start(ctx context.Context, name string) error {
+// start starts the scenario container spec name as "<id>-<name>"; mods
+// adjust its config (image_run: the image's layers and command).
+func (e *Engine) start(ctx context.Context, name string, mods ...func(*sandbox.Config) error) error {
 	spec := e.s.Containers[name]
 	if spec == nil {
 		return fmt.Errorf("no container %q", name)
@@ -124,6 +125,11 @@ func (e *Engine) start(ctx context.Context, name string) error {
 	}
 	if spec.Harden {
 		cfg.Harden = sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true}
+	}
+	for _, m := range mods {
+		if err := m(&cfg); err != nil {
+			return err
+		}
 	}
 	c, err := sandbox.Start(ctx, cfg)
 	if err != nil {
@@ -403,6 +409,9 @@ func (e *Engine) removeAll(ctx context.Context) error {
 		}
 	}
 	if err := sandbox.CleanupLab(ctx, e.s.ID); err != nil { // what the lab journal still names
+		errs = append(errs, err)
+	}
+	if err := e.removeImages(ctx); err != nil { // build, image_import, image_tag
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

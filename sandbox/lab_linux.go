@@ -88,6 +88,19 @@ func Commit(owner string, l overlay.Layout, dst string) error {
 	return overlay.CommitDir(l, dst)
 }
 
+// MakeLabDir creates the directory dir (under LabDir(owner)), journalled
+// first, so `ctlab cleanup` removes it after a killed run (a build
+// context the lab writes for `ctlab build`).
+func MakeLabDir(owner, dir string) error {
+	if err := intendLab(owner, Record{Kind: recDir, Path: dir}); err != nil {
+		return fmt.Errorf("lab dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return nil
+}
+
 // BindMount bind-mounts src on dst (which must exist and lie under
 // LabDir(owner)), journalled first.
 func BindMount(owner, src, dst string) error {

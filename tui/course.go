@@ -42,12 +42,12 @@ var course = []chapter{
 	{id: "runtimes", labChap: "runtimes", pages: []string{"runtimes/beyond-docker.md", "runtimes/oci-cri.md"},
 		scenarios: []string{"runtimes", "runc-bundle"}},
 	{id: "containerd", pages: []string{"runtimes/containerd.md"}, scenarios: []string{"start-vs-exec"}},
-	{id: "images", pages: []string{"images/layers.md"}},
+	{id: "images", pages: []string{"images/layers.md"}, scenarios: []string{"image-layers"}},
 	{id: "overlay", labChap: "overlay", pages: []string{"images/overlay.md"}, scenarios: []string{"overlay"}},
-	{id: "dockerfile", pages: []string{"images/dockerfile.md", "images/instructions.md"}},
-	{id: "commands", pages: []string{"tools/docker-commands.md"}},
+	{id: "dockerfile", pages: []string{"images/dockerfile.md", "images/instructions.md"}, scenarios: []string{"dockerfile-multistage"}},
+	{id: "commands", pages: []string{"tools/docker-commands.md"}, scenarios: []string{"docker-commands"}},
 	{id: "podman", pages: []string{"tools/podman.md"}},
-	{id: "homework", labChap: "homework", pages: []string{"homework/nginx-hello.md"}},
+	{id: "homework", labChap: "homework", pages: []string{"homework/nginx-hello.md"}, scenarios: []string{"homework-nginx"}},
 }
 
 // rowKind is what a line of the home screen is.

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ctlab/ctlab/sandbox/build"
 )
 
 const homeworkDockerfile = `FROM %s
@@ -119,5 +123,38 @@ func TestBuildKill9(t *testing.T) {
 	}
 	if m, _ := filepath.Glob("/sys/fs/cgroup/*/ctlab/" + name); len(m) > 0 {
 		t.Errorf("cgroups left: %v", m)
+	}
+}
+
+// TestBuildLiveView: --progress auto's view finishes one line per step
+// with its RUN container and result, redrawn in place (\r, erase line);
+// after a failure it shows the log's tail, after success the image's names.
+func TestBuildLiveView(t *testing.T) {
+	var out bytes.Buffer
+	v := &liveView{w: &out, width: 100, stop: make(chan struct{}), done: make(chan struct{})}
+	close(v.done)
+	fmt.Fprintln(&v.log, "STEP 1/2: RUN echo hi\nhi\nSuccessfully built 0123456789ab\nSuccessfully tagged x:latest")
+	v.event(build.Event{Kind: build.EventStep, Step: 1, Total: 2, Text: "RUN echo hi"})
+	v.event(build.Event{Kind: build.EventRun, Step: 1, Total: 2, Text: "build-abc-1"})
+	v.event(build.Event{Kind: build.EventDone, Step: 1, Total: 2, Text: "layer sha256:0123 1kB, 1 changes"})
+	v.event(build.Event{Kind: build.EventStep, Step: 2, Total: 2, Text: "ENV A=b"})
+	v.close(false)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want 2 step lines and 2 result lines, got %q", out.String())
+	}
+	if !strings.Contains(lines[0], "\r\033[K[1/2] RUN echo hi  build-abc-1") || !strings.HasSuffix(lines[0], "layer sha256:0123 1kB, 1 changes") {
+		t.Errorf("step 1 line: %q", lines[0])
+	}
+	if !strings.Contains(lines[1], "[2/2] ENV A=b") || lines[3] != "Successfully tagged x:latest" {
+		t.Errorf("lines: %q", lines)
+	}
+	out.Reset()
+	v = &liveView{w: &out, width: 100, stop: make(chan struct{}), done: make(chan struct{})}
+	close(v.done)
+	fmt.Fprintln(&v.log, "doomed")
+	v.close(true)
+	if out.String() != "doomed\n" {
+		t.Errorf("after a failure: %q, want the log's tail", out.String())
 	}
 }

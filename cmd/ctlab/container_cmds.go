@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ctlab/ctlab/lab"
 	"github.com/ctlab/ctlab/sandbox"
 )
 
@@ -168,6 +169,13 @@ harmless.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
 			rep, err := sandbox.Cleanup(ctx, sandbox.CleanupOptions{All: all})
+			// A killed lesson's images ("<scenario>-<tag>") are store entries,
+			// not kernel objects: lab removes those of scenarios no run holds.
+			// Not fatal: the next run or reset of that lesson removes them too.
+			imgs, ierr := lab.CleanupImages(ctx)
+			if ierr != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: lesson images:", ierr)
+			}
 			if rep != nil {
 				if asJSON {
 					if jerr := writeJSON(cmd, rep); jerr != nil {
@@ -184,7 +192,10 @@ harmless.`,
 					for _, n := range rep.Kept {
 						fmt.Fprintln(out, "kept running container", n, "(use --all to remove it)")
 					}
-					if len(rep.Removed)+len(rep.Swept) == 0 {
+					for _, n := range imgs {
+						fmt.Fprintln(out, "removed lesson image", n)
+					}
+					if len(rep.Removed)+len(rep.Swept)+len(imgs) == 0 {
 						fmt.Fprintln(out, "nothing to clean up")
 					}
 				}

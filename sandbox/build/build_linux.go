@@ -45,7 +45,27 @@ type Options struct {
 	Remote     image.RemoteOptions // for FROM of an image not in the store
 	CacheDir   string              // default DefaultCacheDir
 	Log        io.Writer           // the build log (required)
+	// Progress, when set, also receives each step's milestones: what a
+	// compact live view (ctlab build --progress auto) draws.
+	Progress func(Event)
 }
+
+// Event is one milestone of a build step for a live view.
+type Event struct {
+	Kind  EventKind
+	Step  int    // 1-based, of Total
+	Total int    //
+	Text  string // the instruction (EventStep), container name (EventRun), result (EventDone)
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	EventStep EventKind = iota // a step starts
+	EventRun                   // its RUN container started
+	EventDone                  // its layer (or config change) is made
+)
 
 // Error is a build failure with the exit status the CLI should use: 2 for
 // bad input (Dockerfile, context, names), 1 for a RUN that failed.
@@ -240,6 +260,13 @@ func line(c instructions.Command) int {
 	return 0
 }
 
+// event reports a milestone to the live view, if any.
+func (b *builder) event(k EventKind, text string) {
+	if b.opt.Progress != nil {
+		b.opt.Progress(Event{Kind: k, Step: b.step, Total: b.total, Text: text})
+	}
+}
+
 // logf writes one line of the build log.
 func (b *builder) logf(format string, a ...any) {
 	fmt.Fprintf(b.opt.Log, format+"\n", a...)
@@ -278,6 +305,7 @@ func (b *builder) runStage(ctx context.Context, idx int, ds instructions.Stage) 
 			}
 		}
 		b.logf("STEP %d/%d: %s", b.step, b.total, c.(fmt.Stringer).String())
+		b.event(EventStep, c.(fmt.Stringer).String())
 		if err := b.dispatch(ctx, st, c); err != nil {
 			var be *Error
 			if errors.As(err, &be) || ctx.Err() != nil {

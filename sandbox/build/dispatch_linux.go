@@ -45,6 +45,7 @@ func (b *builder) from(ctx context.Context, idx int, ds instructions.Stage) (*st
 	}
 	baseName := r.Result
 	b.logf("STEP %d/%d: FROM %s%s", b.step, b.total, baseName, asName(ds.Name))
+	b.event(EventStep, "FROM "+baseName+asName(ds.Name))
 	st := &stage{name: ds.Name, index: idx, args: map[string]string{}, shell: []string{"/bin/sh", "-c"}}
 	for _, prev := range b.stages {
 		if prev.name != "" && strings.EqualFold(prev.name, baseName) {
@@ -74,6 +75,7 @@ func (b *builder) from(ctx context.Context, idx int, ds instructions.Stage) (*st
 	st.cfg = *im.Config.DeepCopy()
 	st.key = chainKey("from", im.Digest.String())
 	b.logf(" --> %s %s: %d layers (overlay lowerdirs in %s)", baseName, im.Digest, len(st.dirs), b.opt.Store.Cache.Root)
+	b.event(EventDone, fmt.Sprintf("%d layers", len(st.dirs)))
 	return st, nil
 }
 
@@ -112,6 +114,7 @@ func (b *builder) meta(st *stage, c instructions.Command) {
 	st.hist = append(st.hist, v1.History{Created: v1.Time{Time: buildTime}, CreatedBy: "/bin/sh -c #(nop) " + text, EmptyLayer: true})
 	st.key = chainKey(st.key, text)
 	b.logf(" --> config only (no layer)")
+	b.event(EventDone, "config only")
 }
 
 // dispatch runs one instruction.
@@ -230,6 +233,7 @@ func (b *builder) arg(st *stage, c *instructions.ArgCommand) error {
 	}
 	st.key = chainKey(st.key, c.String(), fmt.Sprint(st.args))
 	b.logf(" --> build args only (no layer, not in the image config)")
+	b.event(EventDone, "build args only")
 	return nil
 }
 

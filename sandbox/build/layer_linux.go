@@ -262,6 +262,7 @@ func (b *builder) addLayer(ctx context.Context, st *stage, l newLayer, key strin
 		word = "CACHED layer"
 	}
 	b.logf(" --> %s %s, %s (tar stream), unpacked in %s", word, l.diffID, image.HumanSize(u.Meta.StreamBytes), u.Dir)
+	b.event(EventDone, fmt.Sprintf("%s %.19s %s, %d changes", word, l.diffID, image.HumanSize(u.Meta.StreamBytes), len(changes)))
 	return nil
 }
 

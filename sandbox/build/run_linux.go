@@ -139,6 +139,7 @@ func (b *builder) runContainer(ctx context.Context, st *stage, args, env []strin
 	}
 	defer ctr.Remove(context.WithoutCancel(ctx), true)
 	b.logf(" --> container %s (pid %d on the host; %d lowerdirs, upperdir %s, network %s)", name, ctr.Pid, len(cfg.Layers), ctr.Layout.Upper, b.opt.Network)
+	b.event(EventRun, name)
 	code, err := ctr.Wait(ctx)
 	if err != nil {
 		return nil, nil, err

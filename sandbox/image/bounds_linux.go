@@ -95,11 +95,16 @@ func (c *Cache) use(ctx context.Context, src LayerSource, maxBytes int64) (*Unpa
 }
 
 // removeIfUnused deletes a layer unless someone holds its lock (a grading
-// using it, or an unpack in progress). It reports whether it removed it.
+// using it, or an unpack in progress) or a mounted overlay has it as a
+// lowerdir (a container of `ctlab run -d IMAGE` holds no lock: only its
+// mount says the layer is in use). It reports whether it removed it.
 func (c *Cache) removeIfUnused(d v1.Hash) bool {
 	dir, entries, lockPath, err := c.paths(d)
 	if err != nil {
 		return false
+	}
+	if used, err := c.mountedAsLower(d.Hex); err != nil || used {
+		return false // unreadable mountinfo: keep it, removal is not urgent
 	}
 	f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
@@ -166,4 +171,42 @@ func (c *Cache) Evict(ctx context.Context) {
 			total -= l.bytes
 		}
 	}
+}
+
+// mountedAsLower reports whether an overlay in ctlab's mount namespace (the
+// host's, where containers' overlays are mounted) names the layer directory
+// hexDigest as a lowerdir. The kernel shows lowerdir as given to mount(2):
+// absolute, or relative to a common parent when the options did not fit in a
+// page (overlay.Mount's fallback). A layer directory's name is its diffID, so
+// a relative entry is matched by its last component.
+func (c *Cache) mountedAsLower(hexDigest string) (bool, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, fmt.Errorf("read mountinfo: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		_, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(post) // fstype source superoptions
+		if len(f) < 3 || f[0] != "overlay" {
+			continue
+		}
+		for _, opt := range strings.Split(f[2], ",") {
+			lower, ok := strings.CutPrefix(opt, "lowerdir=")
+			if !ok {
+				continue
+			}
+			for _, l := range strings.Split(lower, ":") {
+				if l == "" || filepath.Base(l) != hexDigest {
+					continue
+				}
+				if !filepath.IsAbs(l) || filepath.Dir(l) == c.Root {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
 }

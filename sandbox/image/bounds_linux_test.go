@@ -20,6 +20,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 )
 
 // zeroLayer is a gzip layer holding one file of n zero bytes: 64 MiB
@@ -171,6 +172,71 @@ func TestCacheLRU(t *testing.T) {
 		t.Errorf("cache holds %d bytes after eviction, cap %d", total, 3<<20)
 	}
 	c.check(t)
+}
+
+// TestCacheEvictSkipsMountedLower: a layer no image holds open but that a
+// mounted overlay uses as a lowerdir (the container of `ctlab run -d IMAGE`)
+// survives eviction, with its absolute or relative lowerdir name; once the
+// overlay is gone, eviction removes it.
+func TestCacheEvictSkipsMountedLower(t *testing.T) {
+	if b, _ := os.ReadFile("/proc/filesystems"); !strings.Contains(string(b), "overlay") {
+		t.Skip("kernel has no overlay filesystem")
+	}
+	c := newCanary(t)
+	cache, _ := NewCache(c.cache, Limits{MaxCacheBytes: 1 << 20})
+	d := mkTar(t, file("big", strings.Repeat("x", 2<<20)))
+	im := &Image{layers: []LayerSource{&BytesSource{ID: sha(d), Data: d}}}
+	us, err := im.Unpack(context.Background(), cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im.Close()
+	layer := us[0].Dir
+	has := func() bool { _, ok := cache.Lookup(us[0].DiffID); return ok }
+	merged, empty := t.TempDir(), t.TempDir()
+	for _, lower := range []string{layer, filepath.Base(layer)} {
+		opts := "lowerdir=" + lower + ":" + empty
+		mount := func() error { return unix.Mount("overlay", merged, "overlay", unix.MS_RDONLY, opts) }
+		if !filepath.IsAbs(lower) { // relative to the cwd, as overlay.Mount's long-options fallback does
+			mount = func() error {
+				return inDir(cache.Root, func() error { return unix.Mount("overlay", merged, "overlay", unix.MS_RDONLY, opts) })
+			}
+		}
+		if err := mount(); err != nil {
+			t.Fatalf("mount overlay %s: %v", opts, err)
+		}
+		cache.Evict(context.Background())
+		inUse := has()
+		if err := unix.Unmount(merged, 0); err != nil {
+			t.Fatal(err)
+		}
+		if !inUse {
+			t.Fatalf("layer %s was evicted while mounted as lowerdir %s", layer, lower)
+		}
+	}
+	cache.Evict(context.Background())
+	if has() {
+		t.Errorf("layer %s not evicted after its overlay was unmounted", layer)
+	}
+	c.check(t)
+}
+
+// inDir runs fn from dir on a locked thread with its own cwd.
+func inDir(dir string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			errc <- err
+			return
+		}
+		if err := unix.Chdir(dir); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
 
 // TestSparseKeptSparse: a PAX sparse entry of 1 GiB apparent size with one
