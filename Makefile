@@ -24,11 +24,12 @@ help: ## show this help
 deps: ## install the system packages the tests and benchmarks use (Debian/Ubuntu, as root)
 	@bash .ci/deps.sh
 
-build: ## build bin/ctlab, bin/ctlab-tui (the UI) and bin/ctlab-init (the container init), all static
+build: ## build bin/ctlab, bin/ctlab-tui (the UI), bin/ctlab-init (the container init) and bin/ctlab-oci (the OCI runtime), all static
 	@bash .ci/deps.sh build
 	$(GO) build $(GOFLAGS_B) -o $(BIN) ./cmd/ctlab
 	$(GO) build $(GOFLAGS_B) -o $(BIN)-tui ./cmd/ctlab-tui
 	$(GO) build $(GOFLAGS_B) -o $(BIN)-init ./cmd/ctlab-init
+	$(GO) build $(GOFLAGS_B) -o $(BIN)-oci ./cmd/ctlab-oci
 
 run: build ## build and start the lessons (TUI)
 	./$(BIN)

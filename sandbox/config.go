@@ -134,6 +134,13 @@ type Config struct {
 	// Detach makes the container outlive the starting process: its output
 	// goes to a log file in its state directory.
 	Detach bool
+	// DetachedStdio keeps Stdin/Stdout/Stderr (which must be *os.File) for a
+	// detached container instead of its log file: an OCI runtime's caller
+	// (containerd's shim, conmon) owns the container's stdio.
+	DetachedStdio bool
+	// Mounts are made inside the rootfs after ctlab's own /proc, /dev and
+	// /sys, before pivot_root (an OCI config's mounts; sandbox/mounts_linux.go).
+	Mounts []Mount
 
 	Timeline *Timeline // optional; records the duration of each start phase
 }

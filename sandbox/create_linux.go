@@ -428,7 +428,10 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 		// would be the unmapped overflow uid and lose every capability.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	if cfg.Detach {
+	if cfg.Detach && cfg.DetachedStdio {
+		cmd.SysProcAttr.Setsid = true
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
+	} else if cfg.Detach {
 		cmd.SysProcAttr.Setsid = true
 		logf, err := os.OpenFile(filepath.Join(s.c.Dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -496,7 +499,7 @@ func (s *starter) handshake() error {
 	ic := initConfig{
 		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: c.Layout.Merged,
 		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
-		Self: self, UserNS: s.userns,
+		Self: self, UserNS: s.userns, Mounts: cfg.Mounts,
 	}
 	if err := json.NewEncoder(s.ctlW).Encode(ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
