@@ -63,12 +63,12 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 	}()
 	cfg.Stdin, cfg.Stdout, cfg.Stderr = o.Stdin, o.Stdout, o.Stderr
 	if pi.Terminal {
-		pty, err := NewConsole(o.ConsoleSocket, s.Process.ConsoleSize)
+		sock, err := consoleSocketFile(o.ConsoleSocket)
 		if err != nil {
 			return nil, err
 		}
-		defer pty.Close()
-		cfg.Stdin, cfg.Stdout, cfg.Stderr = pty, pty, pty
+		defer sock.Close()
+		cfg.Stdin, cfg.Stdout, cfg.Stderr = sock, sock, sock
 	}
 	c, err := sandbox.Start(ctx, cfg)
 	if err != nil {

@@ -44,13 +44,14 @@ type procInit struct {
 	Sysctl        map[string]string        `json:"sysctl,omitempty"`
 	MaskedPaths   []string                 `json:"masked,omitempty"`
 	ReadonlyPaths []string                 `json:"ro_paths,omitempty"`
+	ConsoleSize   *specs.Box               `json:"console_size,omitempty"`
 	OOMScoreAdj   *int                     `json:"oom,omitempty"`
 }
 
 func newProcInit(s *specs.Spec) *procInit {
 	p := s.Process
 	pi := &procInit{Args: p.Args, Env: p.Env, Cwd: p.Cwd, User: p.User, Rlimits: p.Rlimits, Caps: p.Capabilities,
-		NoNewPrivs: p.NoNewPrivileges, Terminal: p.Terminal, ReadonlyRoot: s.Root.Readonly, OOMScoreAdj: p.OOMScoreAdj}
+		NoNewPrivs: p.NoNewPrivileges, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize, ReadonlyRoot: s.Root.Readonly, OOMScoreAdj: p.OOMScoreAdj}
 	if s.Linux != nil {
 		pi.Sysctl, pi.MaskedPaths, pi.ReadonlyPaths = s.Linux.Sysctl, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths
 	}
@@ -164,6 +165,9 @@ func (pi *procInit) process() error {
 		}
 	}
 	if pi.Terminal {
+		if err := consoleInside(pi.ConsoleSize); err != nil {
+			return err
+		}
 		// A session of its own with the pty (stdin) as controlling terminal.
 		if _, err := unix.Setsid(); err != nil {
 			return fmt.Errorf("setsid: %w", err)

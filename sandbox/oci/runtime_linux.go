@@ -182,7 +182,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	// Started means exec'd: wait until the init no longer wears its name.
-	if err := waitComm(ctx, rec.Pid, rec.Start, func(c string) bool { return c != createdComm }); err != nil {
+	// An init that is gone already ran (a short command): its exit is its
+	// reaper's to report.
+	if err := waitComm(ctx, rec.Pid, rec.Start, func(c string) bool { return c != createdComm }); err != nil && alive(rec.Pid, rec.Start) {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	if s.Hooks != nil {
