@@ -5,7 +5,7 @@ set -euo pipefail
 # Usage: deps.sh [build]   ("build": only what compiling ctlab needs)
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-pkgs=(runc umoci skopeo buildah podman hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx libc6-dev)
+pkgs=(runc umoci skopeo buildah podman containerd hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx libc6-dev)
 if [ "${1:-}" = build ]; then
   command -v dpkg-query >/dev/null || exit 0   # not Debian/Ubuntu: trust the toolchain
   pkgs=(libc6-dev)                              # libc.a for the static build
