@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox"
 )
@@ -61,6 +63,9 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 			os.RemoveAll(r.dir(id))
 		}
 	}()
+	if err := selfMountpoint(cfg.Rootfs); err != nil {
+		return nil, err
+	}
 	cfg.Stdin, cfg.Stdout, cfg.Stderr = o.Stdin, o.Stdout, o.Stderr
 	if pi.Terminal {
 		sock, err := consoleSocketFile(o.ConsoleSocket)
@@ -74,7 +79,8 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", id, err)
 	}
-	rec := &record{ID: id, Name: cfg.Name, Bundle: o.Bundle, Created: time.Now().UTC(), Annotations: s.Annotations, Pid: c.Pid, Start: c.Start}
+	rec := &record{ID: id, Name: cfg.Name, Bundle: o.Bundle, Rootfs: cfg.Rootfs, Created: time.Now().UTC(),
+		Annotations: s.Annotations, Pid: c.Pid, Start: c.Start}
 	if err = r.finishCreate(ctx, c, rec, s, o.PidFile); err != nil {
 		c.Remove(context.WithoutCancel(ctx), true)
 		return nil, err
@@ -90,6 +96,13 @@ func (r *Runtime) finishCreate(ctx context.Context, c *sandbox.Container, rec *r
 	}
 	if err := r.save(rec); err != nil {
 		return err
+	}
+	b, err := json.Marshal(s)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(r.dir(rec.ID), "config.json"), b, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("keep the config: %w", err)
 	}
 	if pidFile != "" {
 		// The pid the caller reaps once this process exits: the sandbox's
@@ -173,7 +186,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
 	}
-	if s, err := LoadSpec(rec.Bundle); err == nil && s.Hooks != nil {
+	if s, err := r.spec(rec); err == nil && s.Hooks != nil {
 		if err := runHooks(ctx, "poststop", s.Hooks.Poststop, r.state(rec)); err != nil {
 			fmt.Fprintln(os.Stderr, "ctlab-oci: warning:", err)
 		}
@@ -215,4 +228,22 @@ func runHooks(ctx context.Context, kind string, hooks []specs.Hook, st *State) e
 		}
 	}
 	return nil
+}
+
+// selfMountpoint makes /.ctlab/ctlab in the rootfs as host root, where the
+// sandbox binds ctlab's binary (the process init): the init itself may be
+// an unprivileged uid on the host (a user namespace) and unable to.
+func selfMountpoint(rootfs string) error {
+	dir := filepath.Join(rootfs, ".ctlab")
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%s in the rootfs is not a directory", dir)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("mount point for the process init: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "ctlab"), os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o755)
+	if err != nil {
+		return fmt.Errorf("mount point for the process init: %w", err)
+	}
+	return f.Close()
 }

@@ -63,7 +63,10 @@ func capMask(names []string) ([2]uint32, []int, error) {
 	for _, n := range names {
 		c, ok := capNumbers[strings.ToUpper(n)]
 		if !ok {
-			return m, nil, fmt.Errorf("unknown capability %q", n)
+			// runc (1.1+) only warns: a config written for a newer kernel
+			// still runs.
+			fmt.Fprintf(os.Stderr, "ctlab-oci init: warning: ignoring unknown capability %q\n", n)
+			continue
 		}
 		if c > lastCap() {
 			continue // this kernel does not know it: runc ignores it too

@@ -45,6 +45,7 @@ type procInit struct {
 	MaskedPaths   []string                 `json:"masked,omitempty"`
 	ReadonlyPaths []string                 `json:"ro_paths,omitempty"`
 	ConsoleSize   *specs.Box               `json:"console_size,omitempty"`
+	Devices       []specs.LinuxDevice      `json:"devices,omitempty"`
 	OOMScoreAdj   *int                     `json:"oom,omitempty"`
 }
 
@@ -54,6 +55,7 @@ func newProcInit(s *specs.Spec) *procInit {
 		NoNewPrivs: p.NoNewPrivileges, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize, ReadonlyRoot: s.Root.Readonly, OOMScoreAdj: p.OOMScoreAdj}
 	if s.Linux != nil {
 		pi.Sysctl, pi.MaskedPaths, pi.ReadonlyPaths = s.Linux.Sysctl, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths
+		pi.Devices = s.Linux.Devices
 	}
 	return pi
 }
@@ -100,6 +102,13 @@ func runProcInit(arg string) error {
 	}
 	<-start
 	signal.Stop(start)
+	// The rlimits last: RLIMIT_AS or RLIMIT_DATA would starve this Go
+	// program, not only the command.
+	for _, r := range pi.Rlimits {
+		if err := unix.Setrlimit(rlimitNames[r.Type], &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
+		}
+	}
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	return fmt.Errorf("exec %s: %w", path, syscall.Exec(path, pi.Args, pi.Env))
 }
@@ -107,6 +116,9 @@ func runProcInit(arg string) error {
 // filesystem applies sysctl, masked and read-only paths and a read-only
 // root (runc's order: masks last, they may hide /proc/sys).
 func (pi *procInit) filesystem() error {
+	if err := makeDevices(pi.Devices); err != nil {
+		return err
+	}
 	for k, v := range pi.Sysctl {
 		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
 		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
@@ -148,15 +160,12 @@ func (pi *procInit) filesystem() error {
 	return nil
 }
 
-// process sets the rlimits, the OOM score, the terminal and the cwd.
+// process checks the rlimits (set after the wait) and sets the OOM score,
+// the terminal and the cwd.
 func (pi *procInit) process() error {
 	for _, r := range pi.Rlimits {
-		res, ok := rlimitNames[r.Type]
-		if !ok {
+		if _, ok := rlimitNames[r.Type]; !ok {
 			return fmt.Errorf("unknown rlimit %q", r.Type)
-		}
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
 		}
 	}
 	if pi.OOMScoreAdj != nil {
@@ -206,4 +215,47 @@ func lookPath(arg0 string, env []string) (string, error) {
 		return "", fmt.Errorf("%q not found in the container: %w", arg0, err)
 	}
 	return p, nil
+}
+
+// makeDevices creates linux.devices in the container's /dev (a tmpfs of
+// its own, made by the sandbox).
+func makeDevices(devs []specs.LinuxDevice) error {
+	for _, d := range devs {
+		mode := uint32(0o666)
+		if d.FileMode != nil {
+			mode = uint32(d.FileMode.Perm())
+		}
+		switch d.Type {
+		case "c", "u":
+			mode |= unix.S_IFCHR
+		case "b":
+			mode |= unix.S_IFBLK
+		case "p":
+			mode |= unix.S_IFIFO
+		default:
+			return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
+		}
+		if err := os.MkdirAll(filepath.Dir(d.Path), 0o755); err != nil {
+			return err
+		}
+		os.Remove(d.Path)
+		if err := unix.Mknod(d.Path, mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
+			return fmt.Errorf("mknod %s: %w", d.Path, err)
+		}
+		uid, gid := 0, 0
+		if d.UID != nil {
+			uid = int(*d.UID)
+		}
+		if d.GID != nil {
+			gid = int(*d.GID)
+		}
+		if err := os.Chown(d.Path, uid, gid); err != nil {
+			return fmt.Errorf("chown %s: %w", d.Path, err)
+		}
+		// mknod honours the umask; the config's mode is exact.
+		if err := os.Chmod(d.Path, os.FileMode(mode&0o777)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

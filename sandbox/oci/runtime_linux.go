@@ -37,6 +37,7 @@ type record struct {
 	Bundle      string            `json:"bundle"`
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	Rootfs      string            `json:"rootfs"`
 	Pid         int               `json:"pid"`   // the init (process.args after start)
 	Start       uint64            `json:"start"` // its start time, so a recycled pid is not it
 }
@@ -87,6 +88,10 @@ func (r *Runtime) save(rec *record) error {
 	return os.Rename(tmp, filepath.Join(r.dir(rec.ID), "state.json"))
 }
 
+// spec is the config as it was at create: the copy in the record's
+// directory (a later edit of the bundle must not affect the container).
+func (r *Runtime) spec(rec *record) (*specs.Spec, error) { return LoadSpec(r.dir(rec.ID)) }
+
 // Status reads the container's state back from the kernel: no live init
 // (pid + start time) is "stopped"; a frozen cgroup "paused"; an init still
 // named createdComm (the process init waiting for start) "created".
@@ -131,12 +136,7 @@ func (r *Runtime) state(rec *record) *State {
 	if st.Status != specs.StateStopped {
 		st.Pid = rec.Pid
 	}
-	if s, err := LoadSpec(rec.Bundle); err == nil {
-		st.Rootfs = s.Root.Path
-		if !filepath.IsAbs(st.Rootfs) {
-			st.Rootfs = filepath.Join(rec.Bundle, st.Rootfs)
-		}
-	}
+	st.Rootfs = rec.Rootfs
 	return st
 }
 
@@ -169,7 +169,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if st := r.status(rec); st != string(specs.StateCreated) {
 		return fmt.Errorf("container %s is %s, not created", id, st)
 	}
-	s, err := LoadSpec(rec.Bundle)
+	s, err := r.spec(rec)
 	if err != nil {
 		return err
 	}

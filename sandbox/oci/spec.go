@@ -6,7 +6,7 @@
 // How a config maps onto the sandbox:
 //
 //	namespaces            sandbox.Config.Namespaces (a path to join: only the host's own, else refused)
-//	root.path             the overlay's lower layer (writes go to ctlab's upper dir, never the bundle)
+//	root.path             the root itself (sandbox.Config.RootfsDirect), as with runc
 //	mounts                sandbox.Config.Mounts (ctlab makes /proc, /dev, /sys itself)
 //	linux.resources       cgroups.Limits (memory, cpu quota/shares, pids); cgroupsPath is ignored
 //	process, sysctl,      the process init (procinit_linux.go) inside the container, before it
@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -59,7 +60,7 @@ func sandboxConfig(s *specs.Spec, bundle, name string) (sandbox.Config, *procIni
 	if !filepath.IsAbs(root) {
 		root = filepath.Join(bundle, root)
 	}
-	cfg := sandbox.Config{Name: name, Rootfs: root, Hostname: s.Hostname, MountSelf: true, Detach: true, DetachedStdio: true}
+	cfg := sandbox.Config{Name: name, Rootfs: root, Hostname: s.Hostname, MountSelf: true, Detach: true, DetachedStdio: true, RootfsDirect: true}
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
@@ -84,12 +85,24 @@ func sandboxConfig(s *specs.Spec, bundle, name string) (sandbox.Config, *procIni
 			if m.ContainerID == 0 {
 				cfg.UIDBase = int(m.HostID)
 			}
+			cfg.UIDMappings = append(cfg.UIDMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		for _, m := range s.Linux.GIDMappings {
+			cfg.GIDMappings = append(cfg.GIDMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = name
 	}
 	cfg.Limits = Limits(s.Linux.Resources)
+	// linux.devices are made by the process init and allowed in the
+	// device cgroup on top of the sandbox's standard nodes.
+	for _, d := range s.Linux.Devices {
+		t := map[string]byte{"c": 'c', "u": 'c', "b": 'b'}[d.Type]
+		if t != 0 {
+			cfg.Limits.Devices = append(cfg.Limits.Devices, cgroups.DeviceRule{Allow: true, Type: t, Major: d.Major, Minor: d.Minor, Access: "rwm"})
+		}
+	}
 	mounts, err := specMounts(s.Mounts, bundle)
 	if err != nil {
 		return cfg, nil, err
