@@ -16,7 +16,7 @@ export CGO_ENABLED=1
 # sudo resets PATH (secure_path): find a Go installed the usual way anyway.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: help build run test test-root test-v2 bench lint deps clean
+.PHONY: help build run test test-root test-v2 test-oci bench lint deps clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,12 +34,16 @@ build: ## build bin/ctlab, bin/ctlab-tui (the UI), bin/ctlab-init (the container
 run: build ## build and start the lessons (TUI)
 	./$(BIN)
 
-test: deps lint build test-root test-v2 ## everything: vet, unit + root kernel tests here, the cgroup v2 VM suite
+test: deps lint build test-root test-v2 test-oci ## everything: vet, unit + root kernel tests here, the cgroup v2 VM suite
 	@echo "make test: all suites passed"
 
 test-root: ## unit and kernel tests on this host (as root)
 	$(GO) test $(GOFLAGS_B) -p 1 -v -count=1 -timeout 30m $(PKGS) 2>&1 | tee .ci/last-host-test.log; exit $${PIPESTATUS[0]}
 	@bash .ci/check-skips.sh .ci/last-host-test.log
+
+test-oci: build ## ctlab-oci under podman and a private containerd, and the OCI validation suite vs runc (~5 min)
+	timeout 300 bash .ci/oci/clients.sh
+	timeout 900 bash .ci/oci/validation.sh
 
 test-v2: build ## the sandbox's kernel tests inside a qemu VM with pure cgroup v2
 	bash .ci/v2vm/run.sh ./sandbox/... ./lab

@@ -34,6 +34,10 @@ func (c *Container) ChildPid() int {
 	return c.cmd.Process.Pid
 }
 
+// LastCap is the highest capability number this kernel knows
+// (/proc/sys/kernel/cap_last_cap).
+func LastCap() int { return lastCap() }
+
 // extraMounts makes ms inside root, in order, while the host's tree is still
 // visible (bind sources are host paths). A target's path may not pass
 // through a symlink in the rootfs: an untrusted image could point it at the

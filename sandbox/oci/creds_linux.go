@@ -3,12 +3,13 @@ package oci
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox"
 )
 
 // credentials switches to process.user and the configured capability sets
@@ -68,7 +69,7 @@ func capMask(names []string) ([2]uint32, []int, error) {
 			fmt.Fprintf(os.Stderr, "ctlab-oci init: warning: ignoring unknown capability %q\n", n)
 			continue
 		}
-		if c > lastCap() {
+		if c > sandbox.LastCap() {
 			continue // this kernel does not know it: runc ignores it too
 		}
 		m[c/32] |= 1 << (c % 32)
@@ -82,7 +83,7 @@ func dropBounding(keep []string) error {
 	if err != nil {
 		return err
 	}
-	for c := 0; c <= lastCap(); c++ {
+	for c := 0; c <= sandbox.LastCap(); c++ {
 		if m[c/32]&(1<<(c%32)) != 0 {
 			continue
 		}
@@ -139,18 +140,6 @@ func setComm(name string) error {
 		return fmt.Errorf("set comm: %w", err)
 	}
 	return nil
-}
-
-func lastCap() int {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return unix.CAP_LAST_CAP
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return unix.CAP_LAST_CAP
-	}
-	return n
 }
 
 var capNumbers = map[string]int{

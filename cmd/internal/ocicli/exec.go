@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/cgroups"
 	"github.com/ctlab/ctlab/sandbox/oci"
 )
 
@@ -128,11 +129,7 @@ func psCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use: "ps [--format json] ID", Short: "the host pids in the container's cgroup", Args: oneID,
 		RunE: func(c *cobra.Command, args []string) error {
-			ct, err := g.runtime().Container(args[0])
-			if err != nil {
-				return err
-			}
-			cg, err := ct.Cgroup()
+			cg, err := g.cgroup(args[0])
 			if err != nil {
 				return err
 			}
@@ -176,11 +173,7 @@ func updateCmd(g *globals) *cobra.Command {
 			if err := json.NewDecoder(in).Decode(&r); err != nil {
 				return fmt.Errorf("parse resources: %w", err)
 			}
-			ct, err := g.runtime().Container(args[0])
-			if err != nil {
-				return err
-			}
-			cg, err := ct.Cgroup()
+			cg, err := g.cgroup(args[0])
 			if err != nil {
 				return err
 			}
@@ -266,4 +259,13 @@ func runCmd(g *globals) *cobra.Command {
 	addCreateFlags(c, &o)
 	c.Flags().BoolVarP(&detach, "detach", "d", false, "do not wait")
 	return c
+}
+
+// cgroup is the cgroup of container id.
+func (g *globals) cgroup(id string) (*cgroups.Cgroup, error) {
+	ct, err := g.runtime().Container(id)
+	if err != nil {
+		return nil, err
+	}
+	return ct.Cgroup()
 }
