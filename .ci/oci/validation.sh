@@ -18,8 +18,13 @@ trap 'rm -rf "$T"' EXIT
 per=${VALIDATION_TIMEOUT:-20}
 
 run_suite() { # name runtime
-  local name=$1 rt=$2 out=$T/$1
+  local name=$1 out=$T/$1 rt=$T/rt-$1
   mkdir -p "$out"
+  # Each runtime under a --root of this run's own: whatever a program that
+  # timed out left behind is deleted after it, and nobody else's container
+  # is touched.
+  printf '#!/bin/sh\nexec %q --root %q "$@"\n' "$2" "$T/root-$name" >"$rt"
+  chmod +x "$rt"
   for p in "$V"/validation/*; do
     local n w
     n=$(basename "$p")
@@ -28,6 +33,7 @@ run_suite() { # name runtime
     cp "$V/runtimetest" "$V/rootfs-amd64.tar.gz" "$w/"
     (cd "$w" && RUNTIME=$rt timeout -k 5 "$per" "$p" >"$out/$n.tap" 2>"$out/$n.err")
     rm -rf "$w"
+    for id in $("$rt" list -q 2>/dev/null); do "$rt" delete -f "$id" >/dev/null 2>&1; done
   done
 }
 run_suite runc "$(command -v runc)"

@@ -13,7 +13,7 @@ func newOCICmd() *cobra.Command {
 	c.Short = "ctlab as an OCI runtime (runc's command line; bin/ctlab-oci is the same)"
 	c.DisableFlagParsing = true
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if code := ocicli.Main("ctlab oci", args); code != 0 {
+		if code := ocicli.Main("oci", args); code != 0 {
 			return exitError{code}
 		}
 		return nil

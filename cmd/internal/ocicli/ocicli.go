@@ -48,6 +48,7 @@ ctlab's own cgroupfs group ctlab/<name>, whatever cgroupsPath says.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.root, "root", oci.DefaultRoot, "directory of the containers' records")
 	pf.StringVar(&g.log, "log", "", "also log each call to this file")
