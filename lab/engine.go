@@ -86,6 +86,11 @@ type stepState struct {
 	failed   string
 	duration time.Duration
 	checks   []Evidence
+
+	predicted  bool       // the learner answered the question (Predict)
+	revealed   bool       // the kernel's answer was shown
+	prediction Prediction // learner's answer next to the kernel's
+	answer     *Evidence  // the question's observe check, after the action
 }
 
 // New prepares an engine; nothing touches the kernel until Begin. It
@@ -215,6 +220,7 @@ func (e *Engine) startStep(i int) {
 	}
 	e.emit(StepStarted{Time: time.Now(), Step: st.ID, Index: i, Kind: st.Kind, Title: st.Title.In(lang),
 		Text: e.opt.Loader.StepText(st, lang), Shell: st.Shell, ShellName: shellName, Hints: len(st.Hints)})
+	e.askQuestion(i, lang)
 }
 
 // Next makes the next step current; false at the end. It does not perform
@@ -256,6 +262,9 @@ func (e *Engine) runStep(ctx context.Context) (bool, error) {
 	}
 	e.emitSnapshot(st)
 	ok := e.check(ctx, i)
+	if st.Kind == KindDemo {
+		e.reveal(ctx, i) // the action ran: pass or fail, the kernel can answer
+	}
 	if !ok && st.Kind == KindDemo {
 		e.fail(i, "checks failed")
 	}
@@ -297,6 +306,7 @@ func (e *Engine) check(ctx context.Context, i int) bool {
 	solved, hints, d := s.solved, s.hints, s.duration
 	e.mu.Unlock()
 	if newly {
+		e.reveal(ctx, i)
 		e.emit(StepPassed{Time: time.Now(), Step: st.ID, Duration: d, Solved: solved, Hints: hints})
 	}
 	return all
@@ -548,6 +558,10 @@ func (e *Engine) Result() *Result {
 			if s.failed != "" {
 				r.Message += ": " + s.failed
 			}
+		}
+		if st.Question != nil && s.revealed {
+			p := s.prediction
+			sr.Prediction = &p
 		}
 		if sr.Checks == nil {
 			sr.Checks = []Evidence{}

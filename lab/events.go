@@ -160,6 +160,8 @@ type StepResult struct {
 	Duration time.Duration `json:"duration_ns"`
 	Checks   []Evidence    `json:"checks"`
 	Message  string        `json:"message,omitempty"`
+	// Prediction is the answer to the step's question, once revealed.
+	Prediction *Prediction `json:"prediction,omitempty"`
 }
 
 // Passed reports whether every step passed.

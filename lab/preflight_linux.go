@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -25,28 +24,34 @@ func HostFacts() host.Facts {
 // requirement, empty when it can run.
 func Preflight(s *Scenario) []string { return PreflightWith(s, HostFacts()) }
 
+// PreflightIn is Preflight with the reasons in lang (en or zh).
+func PreflightIn(s *Scenario, lang string) []string { return PreflightLang(s, HostFacts(), lang) }
+
 // PreflightWith checks s against the given facts (tests pass their own).
-func PreflightWith(s *Scenario, f host.Facts) []string {
+func PreflightWith(s *Scenario, f host.Facts) []string { return PreflightLang(s, f, "en") }
+
+// PreflightLang checks s against the given facts, reasons in lang.
+func PreflightLang(s *Scenario, f host.Facts, lang string) []string {
 	r := s.Requires
 	var out []string
 	if r.Root && !f.Root {
-		out = append(out, "needs root: run it with sudo")
+		out = append(out, Msg(lang, "pre.root"))
 	}
 	if r.Kernel != "" {
 		maj, min, _ := strings.Cut(r.Kernel, ".")
 		a, _ := strconv.Atoi(maj)
 		b, _ := strconv.Atoi(min)
 		if !f.AtLeast(a, b) {
-			out = append(out, fmt.Sprintf("needs Linux %s or newer; this kernel is %s", r.Kernel, f.Kernel))
+			out = append(out, Msg(lang, "pre.kernel", r.Kernel, f.Kernel))
 		}
 	}
 	for _, ns := range r.Namespaces {
 		if !f.Namespaces[ns] {
 			why := ""
 			if ns == "time" {
-				why = " (time namespaces arrived in Linux 5.6)"
+				why = Msg(lang, "pre.ns.time")
 			}
-			out = append(out, fmt.Sprintf("needs the %s namespace, which /proc/self/ns does not offer%s", ns, why))
+			out = append(out, Msg(lang, "pre.ns", ns, why))
 		}
 	}
 	eff := f.Effective
@@ -56,29 +61,46 @@ func PreflightWith(s *Scenario, f host.Facts) []string {
 	switch r.Cgroup {
 	case "v1", "v2":
 		if eff != r.Cgroup {
-			out = append(out, fmt.Sprintf("needs cgroup %s; this host uses %s (mode %s)", r.Cgroup, eff, f.CgroupMode))
+			out = append(out, Msg(lang, "pre.cgroup", r.Cgroup, eff, f.CgroupMode))
 		}
 	}
 	for _, c := range r.Controllers {
 		if !f.HasController(c) {
-			out = append(out, fmt.Sprintf("needs the %s cgroup controller; usable here: %s", c, strings.Join(f.Controllers, " ")))
+			out = append(out, Msg(lang, "pre.controller", c, strings.Join(f.Controllers, " ")))
 		}
 	}
+	if r.Systemd && f.Driver.Auto != "systemd" {
+		out = append(out, Msg(lang, "pre.systemd", f.Driver.SystemdPID1, f.CgroupMode))
+	}
 	if r.Overlay && !f.Overlay {
-		out = append(out, "needs overlayfs (modprobe overlay)")
+		out = append(out, Msg(lang, "pre.overlay"))
 	}
 	if r.Userns && !f.UserNS {
-		out = append(out, "needs user namespaces (sysctl user.max_user_namespaces is 0, or the kernel lacks them)")
+		out = append(out, Msg(lang, "pre.userns"))
 	}
 	for _, b := range r.Binaries {
+		if !hasAnyBinary(f, b) {
+			alts := strings.Split(b, "|")
+			out = append(out, Msg(lang, "pre.binary", strings.Join(alts, " | "), alts[len(alts)-1]))
+		}
+	}
+	return out
+}
+
+// hasAnyBinary reports whether the host has one of the commands in spec,
+// which names alternatives with "|": "busybox|ping" is met by either, since
+// the default rootfs takes busybox's applet when busybox is there and the
+// host's own command otherwise.
+func hasAnyBinary(f host.Facts, spec string) bool {
+	for _, b := range strings.Split(spec, "|") {
 		have, known := f.Binaries[b]
 		if !known {
 			_, err := exec.LookPath(b)
 			have = err == nil
 		}
-		if !have {
-			out = append(out, fmt.Sprintf("needs the %s command on the host (e.g. apt-get install %s)", b, b))
+		if have {
+			return true
 		}
 	}
-	return out
+	return false
 }

@@ -49,6 +49,13 @@ var labels = map[string][2]string{ // en, zh
 	"done":     {"scenario", "场景"},
 	"guard":    {"guard", "守卫"},
 	"differs":  {"differs from the host", "与宿主机不同"},
+	"question": {"predict", "先预测"},
+	"you":      {"you", "你的答案"},
+	"kernel":   {"kernel", "内核的答案"},
+	"skipped":  {"(not answered)", "（未作答）"},
+	"right":    {"right", "答对了"},
+	"wrong":    {"not quite", "不太对"},
+	"within":   {"within", "误差"},
 }
 
 func label(lang, key string) string {
@@ -104,11 +111,15 @@ func PlainPrinter(w io.Writer, lang string) func(Event) {
 				mark = "FAIL"
 			}
 			fmt.Fprintf(w, "   %s %s\n", mark, x.Desc)
-			fmt.Fprintf(w, "        %s: %s | %s: %s\n", label(lang, "expected"), x.Expected, label(lang, "actual"), x.Actual)
+			fmt.Fprintf(w, "        %s: %s | %s: %s\n", label(lang, "expected"), LocalizeEvidence(lang, x.Expected), label(lang, "actual"), LocalizeEvidence(lang, x.Actual))
 			fmt.Fprintf(w, "        %s: %s\n", label(lang, "source"), x.Source)
 			if x.Err != "" {
 				fmt.Fprintf(w, "        error: %s\n", x.Err)
 			}
+		case QuestionAsked:
+			printQuestion(w, e, lang)
+		case QuestionAnswered:
+			printAnswer(w, e, lang)
 		case HintShown:
 			fmt.Fprintf(w, "   %s %d/%d: %s\n", label(lang, "hint"), e.Index+1, e.Of, e.Text)
 		case StepPassed:
@@ -281,5 +292,36 @@ func ofProcess(f func(*kstate.Process) string) func(string, *kstate.Snapshot) st
 			return ""
 		}
 		return f(t.Process)
+	}
+}
+
+// printQuestion prints a step's question before its action runs.
+func printQuestion(w io.Writer, e QuestionAsked, lang string) {
+	fmt.Fprintf(w, "   ? %s: %s\n", label(lang, "question"), e.Question)
+	for i, c := range e.Choices {
+		fmt.Fprintf(w, "     %d) %s\n", i+1, c)
+	}
+}
+
+// printAnswer prints the kernel's answer next to the learner's, and where
+// the kernel's was read.
+func printAnswer(w io.Writer, e QuestionAnswered, lang string) {
+	you := e.Answer
+	if e.Skipped {
+		you = label(lang, "skipped")
+	}
+	verdict := ""
+	if !e.Skipped {
+		verdict = "  " + label(lang, "wrong")
+		if e.Correct {
+			verdict = "  " + label(lang, "right")
+		}
+	}
+	fmt.Fprintf(w, "   ! %s: %s | %s: %s%s\n", label(lang, "you"), you, label(lang, "kernel"), e.KernelText, verdict)
+	if x := e.Evidence; x != nil {
+		fmt.Fprintf(w, "        %s: %s (%s: %s)\n", label(lang, "actual"), LocalizeEvidence(lang, x.Actual), label(lang, "source"), x.Source)
+	}
+	if e.Explain != "" {
+		fmt.Fprintln(w, indent(strings.TrimSpace(e.Explain), "     "))
 	}
 }

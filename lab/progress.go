@@ -18,12 +18,15 @@ import (
 
 // ScenarioProgress is what a learner has done in one scenario.
 type ScenarioProgress struct {
-	Passed  []string       `json:"passed"`           // step ids, in scenario order
-	Solved  []string       `json:"solved,omitempty"` // steps fast-forwarded with solve
-	Hints   map[string]int `json:"hints,omitempty"`  // most hints revealed per step
-	Read    []string       `json:"read,omitempty"`   // only in the pagesKey entry: lesson pages read
-	Done    bool           `json:"done"`             // every step passed
-	Updated time.Time      `json:"updated"`
+	Passed []string       `json:"passed"`           // step ids, in scenario order
+	Solved []string       `json:"solved,omitempty"` // steps fast-forwarded with solve
+	Hints  map[string]int `json:"hints,omitempty"`  // most hints revealed per step
+	Read   []string       `json:"read,omitempty"`   // only in the pagesKey entry: lesson pages read
+	// Predictions are the learner's latest answers to step questions, next
+	// to the kernel's (older files have none; older ctlab ignores them).
+	Predictions map[string]Prediction `json:"predictions,omitempty"`
+	Done        bool                  `json:"done"` // every step passed
+	Updated     time.Time             `json:"updated"`
 }
 
 // Progress is the learner's progress file: a JSON object with one line per
@@ -131,6 +134,12 @@ func (p *Progress) Record(s *Scenario, r *Result) {
 		}
 		if st.Solved && !slices.Contains(sp.Solved, st.ID) {
 			sp.Solved = append(sp.Solved, st.ID)
+		}
+		if st.Prediction != nil && !(st.Prediction.Skipped && sp.Predictions[st.ID].Answer != "") {
+			if sp.Predictions == nil {
+				sp.Predictions = map[string]Prediction{}
+			}
+			sp.Predictions[st.ID] = *st.Prediction
 		}
 		if st.Hints > 0 {
 			if sp.Hints == nil {

@@ -89,7 +89,11 @@ func SelfTest(ctx context.Context, s *Scenario, opt Options) *TestReport {
 		}
 		e.mu.Lock()
 		t.After = e.steps[i].checks
+		answer, pred := e.steps[i].answer, e.steps[i].prediction
 		e.mu.Unlock()
+		if d := questionDefect(st, answer, pred); d != "" && err == nil && ok {
+			t.Defects = append(t.Defects, d)
+		}
 		if err == nil && !ok {
 			for _, x := range t.After {
 				if !x.Pass {

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 
 	"github.com/ctlab/ctlab/lab"
+	"github.com/ctlab/ctlab/lab/grade"
 	"github.com/ctlab/ctlab/tui/components/statepane"
 )
 
@@ -21,11 +22,15 @@ type Backend interface {
 	Scenarios() ([]*lab.Scenario, error)
 	// Preflight returns one readable reason per requirement this host does
 	// not meet (nil: the scenario can run here).
-	Preflight(ctx context.Context, s *lab.Scenario) []string
+	Preflight(ctx context.Context, s *lab.Scenario, lang string) []string
 	// Progress returns where the learner left a scenario.
 	Progress(id string) (Progress, error)
 	// SaveProgress records it.
 	SaveProgress(s *lab.Scenario, p Progress) error
+	// Grade grades image ref (a name in ctlab's image store, or any
+	// reference `ctlab grade` takes) against the homework, running it in
+	// the sandbox.
+	Grade(ctx context.Context, ref, lang string) (*grade.Result, error)
 	// Open prepares a scenario for stepping. It creates no kernel object
 	// until a step runs.
 	Open(ctx context.Context, s *lab.Scenario, lang string) (Session, error)
@@ -35,6 +40,8 @@ type Backend interface {
 type Progress struct {
 	Step   int             // index of the step to resume at (see resumeStep)
 	Passed map[string]bool // step id -> passed
+	// Predictions are the answered questions of this visit, by step id.
+	Predictions map[string]lab.Prediction
 }
 
 // Session is one open scenario. Its methods block while the kernel work
@@ -54,6 +61,9 @@ type Session interface {
 	Run(ctx context.Context, i int) (passed bool, err error)
 	// Check grades step i against the live kernel now.
 	Check(ctx context.Context, i int) (bool, error)
+	// Predict records the learner's answer to step i's question, before
+	// its action runs ("" = skipped).
+	Predict(i int, answer string)
 	// Hint reveals the next hint of step i (false when none is left).
 	Hint(i int) (lab.HintShown, bool)
 	// ResetStep undoes step i: the kernel goes back to the state before it.

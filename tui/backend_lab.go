@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ctlab/ctlab/lab"
+	"github.com/ctlab/ctlab/lab/grade"
 	"github.com/ctlab/ctlab/tui/components/statepane"
 )
 
@@ -36,13 +37,17 @@ func (b *labBackend) Scenarios() ([]*lab.Scenario, error) {
 	return list, nil
 }
 
-func (b *labBackend) Preflight(ctx context.Context, s *lab.Scenario) []string {
-	return lab.Preflight(s)
+func (b *labBackend) Preflight(ctx context.Context, s *lab.Scenario, lang string) []string {
+	return lab.PreflightIn(s, lang)
 }
 
 func (b *labBackend) Progress(id string) (Progress, error) { return b.progress.load(id) }
 
 func (b *labBackend) SaveProgress(s *lab.Scenario, p Progress) error { return b.progress.save(s, p) }
+
+func (b *labBackend) Grade(ctx context.Context, ref, lang string) (*grade.Result, error) {
+	return lab.GradeHomework(ctx, lab.DefaultHomework, ref, lang)
+}
 
 func (b *labBackend) Open(ctx context.Context, s *lab.Scenario, lang string) (Session, error) {
 	ls, err := newLabSession(s, lang)
@@ -132,6 +137,12 @@ func (s *labSession) Check(ctx context.Context, i int) (bool, error) {
 		return false, nil // the learner moved on; nothing to grade here
 	}
 	return s.eng.Check(ctx), nil
+}
+
+func (s *labSession) Predict(i int, answer string) {
+	if s.eng.Current() == i {
+		s.eng.Predict(answer)
+	}
 }
 
 func (s *labSession) Hint(i int) (lab.HintShown, bool) {

@@ -15,7 +15,7 @@ import (
 var timeNow = time.Now
 
 // loadHome reads the catalogue, each scenario's preflight and progress.
-func loadHome(ctx context.Context, b Backend) tea.Cmd {
+func loadHome(ctx context.Context, b Backend, lang string) tea.Cmd {
 	return func() tea.Msg {
 		list, err := b.Scenarios()
 		var errs []error
@@ -28,7 +28,7 @@ func loadHome(ctx context.Context, b Backend) tea.Cmd {
 			if err != nil {
 				errs = append(errs, err)
 			}
-			items = append(items, homeItem{scen: s, reasons: b.Preflight(ctx, s), prog: p})
+			items = append(items, homeItem{scen: s, reasons: b.Preflight(ctx, s, lang), prog: p})
 		}
 		return homeLoadedMsg{items: items, err: errors.Join(errs...)}
 	}

@@ -48,6 +48,23 @@ func assertGone(t testing.TB, name string) {
 	}
 }
 
+// startFlow runs m as a program at 100×30; at the end of the test every
+// open session is closed and the container left must be gone.
+func startFlow(t *testing.T, m *Model, container string) (*Model, *teatest.TestModel) {
+	t.Helper()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
+		teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		if _, err := m.open.closeAll(cctx, false); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		assertGone(t, container)
+	})
+	return m, tm
+}
+
 func waitFor(t *testing.T, tm *teatest.TestModel, what string, cond func(s string) bool) {
 	t.Helper()
 	var seen bytes.Buffer
@@ -65,17 +82,7 @@ func TestFlowRunDemoStep(t *testing.T) {
 	requireRoot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m := New(ctx, testBackend(t), Options{Lang: "en", ScenarioID: "golden-uts"})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
-		teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-		defer ccancel()
-		if _, err := m.open.closeAll(cctx, false); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		assertGone(t, "golden-uts-box")
-	})
+	_, tm := startFlow(t, New(ctx, testBackend(t), Options{Lang: "en", ScenarioID: "golden-uts"}), "golden-uts-box")
 
 	waitFor(t, tm, "lesson screen", func(s string) bool {
 		return strings.Contains(s, "A new UTS namespace") && strings.Contains(s, "press enter to run")
@@ -175,17 +182,7 @@ func TestFlowTaskPassesAndResumes(t *testing.T) {
 	requireRoot(t)
 	backend := testBackend(t)
 	open := func() (*Model, *teatest.TestModel) {
-		m := New(context.Background(), backend, Options{Lang: "en", ScenarioID: "golden-uts"})
-		tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
-			teatest.WithProgramOptions(append(programOptions(), tea.WithColorProfile(colorprofile.Ascii))...))
-		t.Cleanup(func() {
-			cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-			defer ccancel()
-			if _, err := m.open.closeAll(cctx, false); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
-		return m, tm
+		return startFlow(t, New(context.Background(), backend, Options{Lang: "en", ScenarioID: "golden-uts"}), "golden-uts-box")
 	}
 
 	_, tm := open()

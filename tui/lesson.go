@@ -41,6 +41,7 @@ func (m *Model) sessionOpened(msg sessionOpenedMsg) tea.Cmd {
 	m.screen = screenLesson
 	m.status = make([]stepStatus, len(m.scen.Steps))
 	m.hints = map[int]string{}
+	m.quizzes = map[int]*quiz{}
 	m.passed = map[string]bool{}
 	for id, ok := range msg.prog.Passed {
 		m.passed[id] = ok
@@ -183,12 +184,19 @@ func (m *Model) updateLesson(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) lessonKey(k tea.KeyPressMsg) tea.Cmd {
+	if cmd, ok := m.quizKey(k); ok {
+		return cmd
+	}
 	switch {
 	case key.Matches(k, m.keys.Quit):
 		return m.quit()
 	case key.Matches(k, m.keys.Back):
 		return m.closeSession()
 	case key.Matches(k, m.keys.Run):
+		if m.quizPending() && m.busy == "" {
+			// predict first: the answer is recorded before the action runs
+			return tea.Sequence(m.submitQuiz(), m.runStep())
+		}
 		return m.runStep()
 	case key.Matches(k, m.keys.Next):
 		return m.move(+1)
@@ -279,11 +287,13 @@ func (m *Model) opDone(msg opDoneMsg) tea.Cmd {
 		if i < len(m.status) {
 			m.status[i] = stepIdle
 			delete(m.passed, m.scen.Steps[i].ID)
+			delete(m.quizzes, i) // the step is asked again
 		}
 		m.log.Add(actionlog.Entry{Kind: actionlog.Info, Text: m.t("key.reset") + " " + actionlog.FormatDuration(msg.took)})
 		return tea.Batch(m.saveProgress(), m.restartTick())
 	case "resetall":
 		m.hints = map[int]string{}
+		m.quizzes = map[int]*quiz{}
 		for j := range m.status {
 			m.status[j] = stepIdle
 		}
@@ -401,7 +411,8 @@ func (m *Model) event(ev lab.Event) tea.Cmd {
 			return nil
 		}
 		m.seen[ev.Desc] = result
-		evidence := fmt.Sprintf("%s: %s %s, %s %s", ev.Source, m.t("log.want"), ev.Expected, m.t("log.got"), ev.Actual)
+		evidence := fmt.Sprintf("%s: %s %s, %s %s", ev.Source, m.t("log.want"), lab.LocalizeEvidence(m.lang, ev.Expected),
+			m.t("log.got"), lab.LocalizeEvidence(m.lang, ev.Actual))
 		if ev.Err != "" {
 			evidence = ev.Source + ": " + ev.Err
 		}
@@ -422,6 +433,8 @@ func (m *Model) event(ev lab.Event) tea.Cmd {
 		}
 		m.log.Add(actionlog.Entry{Kind: actionlog.Info, Text: m.styles.Pass.Render("✓ " + e.Step + " " + m.t("step.passed"))})
 		return m.saveProgress()
+	case lab.QuestionAnswered:
+		m.quizAnswered(e)
 	case lab.StepFailed:
 		if i := m.stepIndex(e.Step); i >= 0 && m.status[i] != stepWaiting {
 			m.status[i] = stepFailed
@@ -444,6 +457,14 @@ func (m *Model) saveProgress() tea.Cmd {
 	p := Progress{Step: m.step, Passed: map[string]bool{}}
 	for k, v := range m.passed {
 		p.Passed[k] = v
+	}
+	for i, q := range m.quizzes {
+		if q.result != nil && i < len(m.scen.Steps) {
+			if p.Predictions == nil {
+				p.Predictions = map[string]lab.Prediction{}
+			}
+			p.Predictions[m.scen.Steps[i].ID] = q.result.Prediction
+		}
 	}
 	b, s := m.backend, m.scen
 	return func() tea.Msg { return noticeMsg{err: b.SaveProgress(s, p)} }

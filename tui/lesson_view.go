@@ -33,7 +33,7 @@ func (m *Model) stepState() string {
 // observe: the choices before the action, the learner's answer beside the
 // kernel's after it), so it stays in view while the text scrolls.
 func (m *Model) stepNotes(innerW int) []string {
-	var out []string
+	out := m.quizLines(innerW)
 	if h := m.hints[m.step]; h != "" {
 		// The latest hint stays under the step, where the learner looks
 		// (the log scrolls, and presenter mode hides it).

@@ -88,6 +88,8 @@ type Model struct {
 	status    []stepStatus
 	passed    map[string]bool
 	hints     map[int]string // step -> latest hint revealed
+	quizzes   map[int]*quiz  // step -> its question's prediction and answer
+	gv        *gradeView     // the homework grader, when open (g)
 	busy      string         // the op in flight ("run", "reset", ...), "" when idle
 	cancelOp  context.CancelFunc
 	checking  bool
@@ -167,7 +169,7 @@ func (m *Model) t(id string) string { return common.T(m.lang, id) }
 func (m *Model) Init() tea.Cmd {
 	// The background query is answered asynchronously (v2 never blocks
 	// on it, unlike v1's 5 s stall); no answer simply keeps "dark".
-	cmds := []tea.Cmd{loadHome(m.ctx, m.backend), loadPagesRead(m.progress), tea.RequestBackgroundColor}
+	cmds := []tea.Cmd{loadHome(m.ctx, m.backend, m.lang), loadPagesRead(m.progress), tea.RequestBackgroundColor}
 	if m.screen == screenReader {
 		cmds = append(cmds, m.needDoc())
 	}
@@ -222,9 +224,21 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.showHelp = true
 			return m, nil
 		}
+		if m.gv != nil {
+			return m, m.updateGrade(msg)
+		}
 		if key.Matches(msg, m.keys.Lang) {
 			return m, m.toggleLang()
 		}
+		if msg.String() == "g" && m.homeworkContext() {
+			m.openGrade() // on the homework chapter g grades (the glossary stays on /)
+			return m, nil
+		}
+	case gradeDoneMsg, gradeTickMsg:
+		if m.gv != nil {
+			return m, m.updateGrade(msg)
+		}
+		return m, nil
 	case homeLoadedMsg:
 		return m, m.onHomeLoaded(msg)
 	case sessionOpenedMsg:
@@ -238,7 +252,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.notice = msg.err.Error()
 		}
-		return m, loadHome(m.ctx, m.backend)
+		return m, loadHome(m.ctx, m.backend, m.lang)
 	case noticeMsg:
 		if msg.err != nil {
 			m.notice = msg.err.Error()
@@ -324,6 +338,8 @@ func (m *Model) View() tea.View {
 	case m.clean && s != "":
 	case m.showHelp:
 		s = m.viewHelp()
+	case m.gv != nil:
+		s = m.viewGrade()
 	case m.screen == screenLesson:
 		s = m.viewLesson()
 	case m.screen == screenReader:

@@ -55,9 +55,15 @@ func (p progressStore) save(s *lab.Scenario, pg Progress) error {
 			sp.Passed = append(sp.Passed, st.ID)
 		}
 	}
+	for id, pr := range pg.Predictions {
+		if sp.Predictions == nil {
+			sp.Predictions = map[string]lab.Prediction{}
+		}
+		sp.Predictions[id] = pr
+	}
 	sp.Done = len(sp.Passed) == len(s.Steps)
 	sp.Updated = time.Now().UTC().Truncate(time.Second)
-	if len(sp.Passed) == 0 {
+	if len(sp.Passed) == 0 && len(sp.Predictions) == 0 {
 		pr.Reset(s.ID)
 	} else {
 		pr.Scenarios[s.ID] = sp

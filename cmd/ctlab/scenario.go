@@ -108,7 +108,7 @@ func newScenarioListCmd() *cobra.Command {
 			}
 			var rows []row
 			for _, s := range list {
-				why := lab.Preflight(s)
+				why := lab.PreflightIn(s, lang)
 				r := row{ID: s.ID, Chapter: s.Chapter, Title: s.Title, Summary: s.Summary, Minutes: s.Minutes, Tags: s.Tags,
 					Steps: len(s.Steps), Runnable: len(why) == 0, Reasons: why, NeedsTrust: s.TrustSteps()}
 				if prog != nil {
@@ -188,7 +188,7 @@ func showScenario(w io.Writer, s *lab.Scenario, lang string) {
 	r := s.Requires
 	fmt.Fprintf(w, "requires: root=%v kernel>=%s namespaces=%v controllers=%v cgroup=%s overlay=%v userns=%v binaries=%v\n",
 		r.Root, r.Kernel, r.Namespaces, r.Controllers, r.Cgroup, r.Overlay, r.Userns, r.Binaries)
-	if why := lab.Preflight(s); len(why) > 0 {
+	if why := lab.PreflightIn(s, lang); len(why) > 0 {
 		fmt.Fprintln(w, "this host cannot run it:")
 		for _, x := range why {
 			fmt.Fprintln(w, "  -", x)
@@ -267,7 +267,7 @@ user's). Exit status: 0 all steps passed, 1 a step failed, 2 usage,
 			if err != nil {
 				return err
 			}
-			if why := lab.Preflight(s); len(why) > 0 {
+			if why := lab.PreflightIn(s, lang); len(why) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "ctlab: scenario %s cannot run on this host:\n  - %s\n", s.ID, strings.Join(why, "\n  - "))
 				return exitError{3}
 			}

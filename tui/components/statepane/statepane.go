@@ -343,8 +343,8 @@ func (m *Model) overlay(s *Snapshot) string {
 	}
 	var b strings.Builder
 	b.WriteString(m.head("pane.overlay"))
-	fmt.Fprintf(&b, " %s", m.styles.Subtle.Render(fmt.Sprintf("%d lower", o.Lowers)))
-	b.WriteString("\n  " + m.styles.Subtle.Render("upper "+tail(o.Upper, m.width-8)))
+	fmt.Fprintf(&b, " %s", m.styles.Subtle.Render(fmt.Sprintf("%d %s", o.Lowers, m.t("pane.lower"))))
+	b.WriteString("\n  " + m.styles.Subtle.Render(m.t("pane.upperdir")+" "+tail(o.Upper, m.width-8)))
 	if len(o.Changes) == 0 {
 		b.WriteString("\n  " + m.styles.Subtle.Render(m.t("pane.noupper")))
 	}
@@ -387,7 +387,7 @@ func (m *Model) ids(s *Snapshot) string {
 	}
 	var b strings.Builder
 	b.WriteString(m.head("pane.uidmap"))
-	b.WriteString(" " + m.styles.Subtle.Render("inside outside count"))
+	b.WriteString(" " + m.styles.Subtle.Render(m.t("pane.idcols")))
 	for _, l := range s.UIDMap {
 		b.WriteString("\n  " + m.styles.Accent.Render(l))
 	}
