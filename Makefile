@@ -19,7 +19,7 @@ export CGO_ENABLED=1
 # sudo resets PATH (secure_path): find a Go installed the usual way anyway.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: help build run test test-root test-v2 test-systemd bench lint deps clean dist test-dist
+.PHONY: help build run test test-root test-v2 test-oci test-systemd bench lint deps clean dist test-dist
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,22 +27,27 @@ help: ## show this help
 deps: ## install the system packages the tests and benchmarks use (Debian/Ubuntu, as root)
 	@bash .ci/deps.sh
 
-build: ## build bin/ctlab, bin/ctlab-tui (the UI) and bin/ctlab-init (the container init), all static
+build: ## build bin/ctlab, bin/ctlab-tui (the UI), bin/ctlab-init (the container init) and bin/ctlab-oci (the OCI runtime), all static
 	@bash .ci/deps.sh build
 	$(GO) build $(GOFLAGS_B) -o $(BIN) ./cmd/ctlab
 	$(GO) build $(GOFLAGS_B) -o $(BIN)-tui ./cmd/ctlab-tui
 	$(GO) build $(GOFLAGS_B) -o $(BIN)-init ./cmd/ctlab-init
+	$(GO) build $(GOFLAGS_B) -o $(BIN)-oci ./cmd/ctlab-oci
 
 run: build ## build and start the lessons (TUI)
 	./$(BIN)
 
-test: deps lint build test-root test-v2 test-systemd test-dist ## everything: vet, unit + root kernel tests here, the cgroup v2 VM, the systemd VM, the packages
+test: deps lint build test-root test-v2 test-oci test-systemd test-dist ## everything: vet, unit + root kernel tests here, the cgroup v2 VM, containerd/podman + the OCI suite on ctlab-oci, the systemd VM, the packages
 	@bash .ci/systemdvm/summary.sh
 	@echo "make test: all suites passed"
 
 test-root: ## unit and kernel tests on this host (as root)
 	$(GO) test $(GOFLAGS_B) -p 1 -v -count=1 -timeout 30m $(PKGS) 2>&1 | tee .ci/last-host-test.log; exit $${PIPESTATUS[0]}
 	@bash .ci/check-skips.sh .ci/last-host-test.log
+
+test-oci: build ## ctlab-oci under podman and a private containerd, and the OCI validation suite vs runc (~5 min)
+	timeout 300 bash .ci/oci/clients.sh
+	timeout 900 bash .ci/oci/validation.sh
 
 test-v2: build ## the sandbox's kernel tests inside a qemu VM with pure cgroup v2
 	bash .ci/v2vm/run.sh ./sandbox/... ./lab

@@ -6,7 +6,7 @@ set -euo pipefail
 #                                "dist": what make dist and its test need)
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-pkgs=(runc umoci skopeo buildah podman hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx iputils-ping libc6-dev)
+pkgs=(runc umoci skopeo buildah podman containerd hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx iputils-ping libc6-dev)
 # make dist / test-dist: the arm64 cross build, packaging, the Debian 12 chroot.
 dist=(libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross lintian debootstrap zstd)
 pkgs+=("${dist[@]:1}")

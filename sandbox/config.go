@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
@@ -124,10 +125,13 @@ type Config struct {
 	// UIDBase is the host uid/gid that container root maps to in a new user
 	// namespace (65536 ids are mapped). 0 means DefaultUIDBase.
 	UIDBase int
-	Limits  cgroups.Limits
-	Net     bool // add a veth pair with an address on each side
-	Time    TimeOffsets
-	Harden  Hardening
+	// UIDMappings and GIDMappings replace the default 0 -> UIDBase map of
+	// IDRange ids when set (an OCI config's linux.uidMappings).
+	UIDMappings, GIDMappings []syscall.SysProcIDMap
+	Limits                   cgroups.Limits
+	Net                      bool // add a veth pair with an address on each side
+	Time                     TimeOffsets
+	Harden                   Hardening
 	// MountSelf bind-mounts the ctlab binary read-only at /.ctlab/ctlab so
 	// lessons can run the built-in load generators inside the container.
 	MountSelf bool
@@ -137,6 +141,17 @@ type Config struct {
 	// Detach makes the container outlive the starting process: its output
 	// goes to a log file in its state directory.
 	Detach bool
+	// DetachedStdio keeps Stdin/Stdout/Stderr (which must be *os.File) for a
+	// detached container instead of its log file: an OCI runtime's caller
+	// (containerd's shim, conmon) owns the container's stdio.
+	DetachedStdio bool
+	// RootfsDirect uses the Rootfs directory itself as the root (bound, no
+	// overlay), as runc does with a bundle: the container's writes land in
+	// it.
+	RootfsDirect bool
+	// Mounts are made inside the rootfs after ctlab's own /proc, /dev and
+	// /sys, before pivot_root (an OCI config's mounts; sandbox/mounts_linux.go).
+	Mounts []Mount
 
 	Timeline *Timeline // optional; records the duration of each start phase
 }

@@ -380,6 +380,9 @@ func (s *starter) cgroup() error {
 // rootfs mounts the container's overlay on the host (see "The overlay is
 // mounted by the parent" in docs/start-path.md).
 func (s *starter) rootfs() error {
+	if s.cfg.RootfsDirect {
+		return nil // the init binds the directory in its own mount namespace
+	}
 	if err := s.j.intend(Record{Kind: recMount, Path: s.c.Layout.Merged}); err != nil {
 		return err
 	}
@@ -432,11 +435,20 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		if len(cfg.UIDMappings) > 0 {
+			cmd.SysProcAttr.UidMappings = cfg.UIDMappings
+		}
+		if len(cfg.GIDMappings) > 0 {
+			cmd.SysProcAttr.GidMappings = cfg.GIDMappings
+		}
 		// Become uid 0 *inside* before the execve, or the re-executed init
 		// would be the unmapped overflow uid and lose every capability.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	if cfg.Detach {
+	if cfg.Detach && cfg.DetachedStdio {
+		cmd.SysProcAttr.Setsid = true
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
+	} else if cfg.Detach {
 		cmd.SysProcAttr.Setsid = true
 		logf, err := os.OpenFile(filepath.Join(s.c.Dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -501,10 +513,14 @@ func (s *starter) handshake() error {
 			return err
 		}
 	}
+	root := c.Layout.Merged
+	if cfg.RootfsDirect {
+		root = s.lowers[0]
+	}
 	ic := initConfig{
-		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: c.Layout.Merged,
+		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: root,
 		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
-		Self: self, UserNS: s.userns,
+		Self: self, UserNS: s.userns, Mounts: cfg.Mounts,
 	}
 	if err := json.NewEncoder(s.ctlW).Encode(ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)

@@ -55,6 +55,7 @@ type initConfig struct {
 	Harden     Hardening   `json:"harden"`
 	Self       string      `json:"self,omitempty"` // ctlab binary to bind at /.ctlab/ctlab
 	UserNS     bool        `json:"userns"`
+	Mounts     []Mount     `json:"mounts,omitempty"`
 }
 
 // statusMsg is what the init reports back before it execs.
@@ -264,7 +265,7 @@ func setupRootfs(cfg *initConfig) error {
 			return fmt.Errorf("bind ctlab binary: %w", err)
 		}
 	}
-	return nil
+	return extraMounts(root, cfg.Mounts)
 }
 
 // mkdirInRoot makes root/rel (one level under root) without following a

@@ -76,7 +76,7 @@ Run it as root in a Linux VM:
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(newRunCmd(), newExecCmd(), newPsCmd(), newInspectCmd(), newPauseCmd(true), newPauseCmd(false),
-		newRmCmd(), newDoctorCmd(), newCleanupCmd(), newLoadCmd())
+		newRmCmd(), newDoctorCmd(), newCleanupCmd(), newLoadCmd(), newOCICmd())
 	addExtraCommands(root)
 	addImageCommands(root)
 	addVersion(root)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Real clients drive ctlab's OCI runtime (bin/ctlab-oci):
+#   podman --runtime bin/ctlab-oci run   (conmon -> ctlab-oci): output, a served page, exec, a tty
+#   a private containerd, ctr run --runc-binary bin/ctlab-oci (shim -> ctlab-oci): output, a page, task exec
+# Everything lives in a temp dir: podman's storage, containerd's root, state
+# and socket. Traffic goes to 127.0.0.1 only. As root; needs make build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RT=$PWD/bin/ctlab-oci
+[ -x "$RT" ] || { echo "clients: build first (make build)"; exit 1; }
+for b in podman containerd ctr containerd-shim-runc-v2 busybox curl; do
+  command -v $b >/dev/null || { echo "clients: SKIP: $b not installed (make deps)"; exit 0; }
+done
+T=$(mktemp -d /tmp/ctlab-oci-clients.XXXXXX)
+CPID=
+finish() {
+  [ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null || true
+  podman --root "$T/storage" --runroot "$T/run" rm -af >/dev/null 2>&1 || true
+  umount -R "$T/storage/overlay" 2>/dev/null || true
+  rm -rf "$T" 2>/dev/null || true
+}
+trap finish EXIT
+fail() { echo "clients: FAIL: $*"; exit 1; }
+
+# The image: a static busybox and a page, imported from a tarball.
+mkdir -p "$T/rootfs/bin" "$T/rootfs/www"
+cp "$(command -v busybox)" "$T/rootfs/bin/busybox"
+for c in sh echo cat ls ps id hostname httpd tty sleep; do ln -s busybox "$T/rootfs/bin/$c"; done
+echo "served by ctlab-oci" > "$T/rootfs/www/index.html"
+tar -C "$T/rootfs" -cf "$T/rootfs.tar" .
+
+P=(podman --root "$T/storage" --runroot "$T/run" --cgroup-manager cgroupfs --events-backend file)
+U=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)   # this host's hard limits (library-notes)
+"${P[@]}" import -q "$T/rootfs.tar" localhost/ctlab-oci-bb:1 >/dev/null
+R=("${P[@]}" --runtime "$RT")
+
+echo "== podman --runtime $RT"
+out=$("${R[@]}" run --rm --network none "${U[@]}" localhost/ctlab-oci-bb:1 sh -c 'echo hi from podman')
+[ "$out" = "hi from podman" ] || fail "podman run printed: $out"
+port=$((20000 + RANDOM % 20000))
+"${R[@]}" run -d --name web --network host "${U[@]}" localhost/ctlab-oci-bb:1 httpd -f -p 127.0.0.1:$port -h /www >/dev/null
+for i in $(seq 50); do page=$(curl -sf "http://127.0.0.1:$port/" || true); [ -n "$page" ] && break; sleep 0.1; done
+[ "$page" = "served by ctlab-oci" ] || fail "podman: page: $page"
+out=$("${R[@]}" exec web sh -c 'echo exec ok')
+[ "$out" = "exec ok" ] || fail "podman exec: $out"
+"${R[@]}" rm -f -t 0 web >/dev/null
+out=$(script -qec "$(printf '%q ' "${R[@]}") run --rm -t --network none ${U[*]} localhost/ctlab-oci-bb:1 tty" /dev/null | tr -d '\r')
+case "$out" in /dev/pts/*) ;; *) fail "podman -t: tty says $out" ;; esac
+echo "podman: run, a served page, exec, tty ($out): ok"
+
+echo "== private containerd, ctr run --runc-binary $RT"
+cat > "$T/containerd.toml" <<TOML
+version = 2
+root = "$T/croot"
+state = "$T/cstate"
+[grpc]
+  address = "$T/containerd.sock"
+TOML
+containerd --config "$T/containerd.toml" >"$T/containerd.log" 2>&1 &
+CPID=$!
+C=(ctr -a "$T/containerd.sock")
+for i in $(seq 100); do "${C[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+"${P[@]}" save -q --format docker-archive -o "$T/bb.tar" localhost/ctlab-oci-bb:1
+"${C[@]}" images import "$T/bb.tar" >/dev/null
+out=$("${C[@]}" run --rm --runc-binary "$RT" localhost/ctlab-oci-bb:1 t1 sh -c 'echo hi from ctr')
+[ "$out" = "hi from ctr" ] || fail "ctr run printed: $out"
+port=$((20000 + RANDOM % 20000))
+"${C[@]}" run -d --runc-binary "$RT" --net-host localhost/ctlab-oci-bb:1 web httpd -f -p 127.0.0.1:$port -h /www
+for i in $(seq 50); do page=$(curl -sf "http://127.0.0.1:$port/" || true); [ -n "$page" ] && break; sleep 0.1; done
+[ "$page" = "served by ctlab-oci" ] || fail "ctr: page: $page"
+out=$("${C[@]}" task exec --exec-id e1 web sh -c 'echo exec via the shim')
+[ "$out" = "exec via the shim" ] || fail "ctr task exec: $out"
+shim=$(ps -o comm= -p "$(ps -o ppid= -p "$("${C[@]}" task ls | awk '$1=="web"{print $2}')" | tr -d ' ')")
+"${C[@]}" task kill -s KILL web
+for i in $(seq 50); do "${C[@]}" task ls | grep -q 'web.*STOPPED' && break; sleep 0.1; done
+"${C[@]}" task delete web >/dev/null
+"${C[@]}" container delete web
+[ "$shim" = containerd-shim ] || fail "the task's parent is $shim, not the shim"
+grep -q '"caller":"containerd-shim"' /run/ctlab/oci-calls.log || fail "no call from the shim in the call log"
+echo "containerd: ctr run, a served page, task exec, parent $shim: ok"
+echo "clients: all passed"

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// built builds ctlab-oci and ctlab-init beside it, static, as `make build`
+// does, once per test binary.
+func built(tb testing.TB) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("the OCI runtime needs root (namespaces, cgroups, mounts)")
+	}
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "ctlab-oci-test-"); buildErr != nil {
+			return
+		}
+		for _, pkg := range []string{"ctlab-oci", "ctlab-init"} {
+			cmd := exec.Command("go", "build", "-tags", "netgo,osusergo",
+				"-ldflags", `-linkmode external -extldflags "-static"`, "-o", filepath.Join(buildDir, pkg), "../"+pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "ctlab-oci")
+}
+
+// bundle makes a bundle of a static busybox with the given args: the
+// default config of `runc spec`, without a terminal.
+func bundle(tb testing.TB, args ...string) string {
+	tb.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		tb.Skip("busybox (static) is not installed: make deps")
+	}
+	dir := tb.TempDir()
+	root := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if out, err := exec.Command("cp", bb, filepath.Join(root, "bin", "busybox")).CombinedOutput(); err != nil {
+		tb.Fatalf("%v: %s", err, out)
+	}
+	for _, c := range []string{"sh", "true", "sleep", "cat", "echo", "hostname"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", c))
+	}
+	if out, err := exec.Command("runc", "spec", "-b", dir).CombinedOutput(); err != nil {
+		tb.Skipf("runc spec (the reference config) failed: %v %s", err, out)
+	}
+	var s specs.Spec
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err := json.Unmarshal(b, &s); err != nil {
+		tb.Fatal(err)
+	}
+	s.Process.Terminal = false
+	s.Process.Args = args
+	s.Hostname = "ocitest"
+	s.Root.Readonly = false
+	b, _ = json.Marshal(&s)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// run runs the runtime with its output in a file, not a pipe: a created
+// container inherits create's stdio and would hold a pipe open.
+func run(tb testing.TB, rt string, args ...string) string {
+	tb.Helper()
+	f, err := os.CreateTemp("", "ctlab-oci-out-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	cmd := exec.Command(rt, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	err = cmd.Run()
+	out, _ := os.ReadFile(f.Name())
+	if err != nil {
+		tb.Fatalf("%s %s: %v\n%s", filepath.Base(rt), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func state(tb testing.TB, rt, root, id string) specs.State {
+	tb.Helper()
+	var st specs.State
+	if err := json.Unmarshal([]byte(run(tb, rt, "--root", root, "state", id)), &st); err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+// TestLifecycle drives the runtime through runc's lifecycle and reads each
+// state back: created (the init waits), running, exec, paused, stopped.
+func TestLifecycle(t *testing.T) {
+	rt := built(t)
+	dir := bundle(t, "sh", "-c", "echo started > /started; exec sleep 100")
+	root := t.TempDir()
+	id := "life"
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	run(t, rt, "--root", root, "create", "--bundle", dir, "--pid-file", pidFile, id)
+	t.Cleanup(func() { exec.Command(rt, "--root", root, "delete", "--force", id).Run() })
+	if st := state(t, rt, root, id); st.Status != specs.StateCreated || st.Pid == 0 {
+		t.Fatalf("after create: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rootfs", "started")); err == nil {
+		t.Fatal("the process ran before start")
+	}
+	if b, err := os.ReadFile(pidFile); err != nil || len(b) == 0 {
+		t.Fatalf("pid file: %q %v", b, err)
+	}
+	run(t, rt, "--root", root, "start", id)
+	if st := state(t, rt, root, id); st.Status != specs.StateRunning {
+		t.Fatalf("after start: %+v", st)
+	}
+	if out := run(t, rt, "--root", root, "exec", id, "hostname"); strings.TrimSpace(out) != "ocitest" {
+		t.Fatalf("exec hostname: %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "rootfs", "started")); err != nil || string(b) != "started\n" {
+		t.Fatalf("the process's write in the bundle's rootfs: %q %v", b, err)
+	}
+	var pids []int
+	if err := json.Unmarshal([]byte(run(t, rt, "--root", root, "ps", "--format", "json", id)), &pids); err != nil || len(pids) == 0 {
+		t.Fatalf("ps: %v %v", pids, err)
+	}
+	run(t, rt, "--root", root, "pause", id)
+	if st := state(t, rt, root, id); st.Status != "paused" {
+		t.Fatalf("after pause: %+v", st)
+	}
+	run(t, rt, "--root", root, "resume", id)
+	run(t, rt, "--root", root, "kill", id, "KILL")
+	deadline := time.Now().Add(5 * time.Second)
+	for state(t, rt, root, id).Status != specs.StateStopped {
+		if time.Now().After(deadline) {
+			t.Fatal("still not stopped 5s after SIGKILL")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	run(t, rt, "--root", root, "delete", id)
+	if out, err := exec.Command(rt, "--root", root, "state", id).CombinedOutput(); err == nil {
+		t.Fatalf("state after delete: %s", out)
+	}
+}
+
+// BenchmarkCreateStartDeleteVsRunc runs create + start + delete --force of
+// the same bundle with ctlab-oci and with runc, alternating, and reports
+// ctlab's time over runc's (the sandbox issue's goal: <= 0.5).
+func BenchmarkCreateStartDeleteVsRunc(b *testing.B) {
+	rt := built(b)
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		b.Skip("runc is not installed: make deps")
+	}
+	dir := bundle(b, "true")
+	root := b.TempDir()
+	cycle := func(bin, id string) time.Duration {
+		t0 := time.Now()
+		run(b, bin, "--root", root+"-"+filepath.Base(bin), "create", "--bundle", dir, id)
+		run(b, bin, "--root", root+"-"+filepath.Base(bin), "start", id)
+		run(b, bin, "--root", root+"-"+filepath.Base(bin), "delete", "--force", id)
+		return time.Since(t0)
+	}
+	cycle(rt, "warm")
+	cycle(runc, "warm")
+	var ours, theirs time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("b%d", i)
+		ours += cycle(rt, id)
+		theirs += cycle(runc, id)
+	}
+	b.ReportMetric(float64(ours.Microseconds())/float64(b.N)/1000, "ctlab-ms/op")
+	b.ReportMetric(float64(theirs.Microseconds())/float64(b.N)/1000, "runc-ms/op")
+	b.ReportMetric(float64(ours)/float64(theirs), "ctlab/runc")
+}

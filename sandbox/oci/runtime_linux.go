@@ -1,0 +1,251 @@
+package oci
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ctlab/ctlab/sandbox"
+)
+
+// DefaultRoot is runc's default --root for root.
+const DefaultRoot = "/run/ctlab-oci"
+
+// Runtime is one --root: a directory per container id holding its record.
+// The kernel objects belong to a sandbox container (journalled under
+// /run/ctlab like every ctlab container, so `ctlab cleanup` removes them
+// after a kill -9); the record maps the OCI id to it.
+type Runtime struct {
+	Root string
+}
+
+// record is what the runtime keeps per container id.
+type record struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"` // the sandbox container
+	Bundle      string            `json:"bundle"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`   // the init (process.args after start)
+	Start       uint64            `json:"start"` // its start time, so a recycled pid is not it
+}
+
+// sandboxName is the sandbox container behind id under this root: ids may
+// be 64 hex digits and any characters, sandbox names are short.
+func (r *Runtime) sandboxName(id string) string {
+	h := sha256.Sum256([]byte(r.Root + "\x00" + id))
+	return "oci-" + hex.EncodeToString(h[:])[:16]
+}
+
+func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }
+
+func validID(id string) error {
+	if id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+		return fmt.Errorf("invalid container id %q", id)
+	}
+	return nil
+}
+
+func (r *Runtime) load(id string) (*record, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(r.dir(id), "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("container %q does not exist: %w", id, os.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("container %s: bad record: %w", id, err)
+	}
+	return &rec, nil
+}
+
+func (r *Runtime) save(rec *record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(r.dir(rec.ID), ".state.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(r.dir(rec.ID), "state.json"))
+}
+
+// spec is the config as it was at create: the copy in the record's
+// directory (a later edit of the bundle must not affect the container).
+func (r *Runtime) spec(rec *record) (*specs.Spec, error) { return LoadSpec(r.dir(rec.ID)) }
+
+// Status reads the container's state back from the kernel: no live init
+// (pid + start time) is "stopped"; a frozen cgroup "paused"; an init still
+// named createdComm (the process init waiting for start) "created".
+func (r *Runtime) status(rec *record) string {
+	if rec.Pid == 0 || !alive(rec.Pid, rec.Start) {
+		return string(specs.StateStopped)
+	}
+	if c, err := sandbox.Load(rec.Name); err == nil {
+		if cg, err := c.Cgroup(); err == nil {
+			if st, err := cg.FreezerState(); err == nil && strings.EqualFold(st, "frozen") {
+				return "paused"
+			}
+		}
+	}
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", rec.Pid))
+	if strings.TrimSpace(string(comm)) == createdComm {
+		return string(specs.StateCreated)
+	}
+	return string(specs.StateRunning)
+}
+
+// State is the runtime-spec state of id, plus runc's "created" and
+// "rootfs" (go-runc reads them).
+type State struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+}
+
+// State returns the state of id.
+func (r *Runtime) State(id string) (*State, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.state(rec), nil
+}
+
+func (r *Runtime) state(rec *record) *State {
+	st := &State{State: specs.State{Version: specs.Version, ID: rec.ID, Status: specs.ContainerState(r.status(rec)),
+		Bundle: rec.Bundle, Annotations: rec.Annotations}, Created: rec.Created}
+	if st.Status != specs.StateStopped {
+		st.Pid = rec.Pid
+	}
+	st.Rootfs = rec.Rootfs
+	return st
+}
+
+// List returns the state of every container under the root.
+func (r *Runtime) List() ([]*State, error) {
+	ents, err := os.ReadDir(r.Root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*State
+	for _, e := range ents {
+		if rec, err := r.load(e.Name()); err == nil {
+			out = append(out, r.state(rec))
+		}
+	}
+	return out, nil
+}
+
+// Start releases the process init of a created container: it execs
+// process.args. The startContainer hooks run first (on the host, not in
+// the container: ctlab's deviation), poststart after.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if st := r.status(rec); st != string(specs.StateCreated) {
+		return fmt.Errorf("container %s is %s, not created", id, st)
+	}
+	s, err := r.spec(rec)
+	if err != nil {
+		return err
+	}
+	if s.Hooks != nil {
+		if err := runHooks(ctx, "startContainer", s.Hooks.StartContainer, r.state(rec)); err != nil {
+			return err
+		}
+	}
+	if err := syscall.Kill(rec.Pid, startSignal); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	// Started means exec'd: wait until the init no longer wears its name.
+	// An init that is gone already ran (a short command): its exit is its
+	// reaper's to report.
+	if err := waitComm(ctx, rec.Pid, rec.Start, func(c string) bool { return c != createdComm }); err != nil && alive(rec.Pid, rec.Start) {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	if s.Hooks != nil {
+		// A failing poststart hook is only a warning (runtime-spec).
+		if err := runHooks(ctx, "poststart", s.Hooks.Poststart, r.state(rec)); err != nil {
+			fmt.Fprintln(os.Stderr, "ctlab-oci: warning:", err)
+		}
+	}
+	return nil
+}
+
+// waitComm polls /proc/PID/comm until ok says so; the process dying is an
+// error.
+func waitComm(ctx context.Context, pid int, start uint64, ok func(string) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
+		if !alive(pid, start) {
+			return fmt.Errorf("the container's init (pid %d) exited", pid)
+		}
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		if ok(strings.TrimSpace(string(b))) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// alive reports whether pid is the process that started at start.
+func alive(pid int, start uint64) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return false
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	return err == nil && st == start
+}
+
+func procStart(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	st, _ := strconv.ParseUint(f[19], 10, 64)
+	return st
+}
