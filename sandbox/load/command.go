@@ -159,12 +159,7 @@ func Run(ctx context.Context, s Spec, w io.Writer) error {
 		_, err := IORead(ctx, s.File, n, w)
 		return err
 	case "count":
-		for i := 0; timed.Err() == nil; i++ {
-			if err := os.WriteFile(s.File, []byte(strconv.Itoa(i)+"\n"), 0o644); err != nil {
-				return err
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		return count(timed, s.File)
 	case "shm":
 		k, _ := strconv.ParseInt(s.Key, 0, 32)
 		return SysVShm(int(k), w)
@@ -229,4 +224,23 @@ container image. Inside a container the ctlab binary is at /.ctlab/ctlab.`,
 	sub("sleep", "Sleep --seconds", cobra.NoArgs, true)
 	sub("serve PORT BODY", "Answer every TCP connection on PORT with BODY for --seconds", cobra.ExactArgs(2), true)
 	return root
+}
+
+// count writes 0, 1, 2, ... to file, one number every 10 ms, until ctx ends.
+// Each number overwrites the last in place (one pwrite at offset 0, never a
+// truncate after the first): numbers only grow, so the file always holds one whole line and
+// a reader never catches it empty between a truncate and a write.
+func count(ctx context.Context, file string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for i := 0; ctx.Err() == nil; i++ {
+		if _, err := f.WriteAt([]byte(strconv.Itoa(i)+"\n"), 0); err != nil {
+			return fmt.Errorf("count: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
 }
