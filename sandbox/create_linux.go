@@ -296,6 +296,7 @@ func (s *starter) newContainer() *Container {
 	st := State{
 		Name: cfg.Name, Created: time.Now(), Namespaces: cfg.Namespaces, Hostname: cfg.Hostname,
 		Rootfs: cfg.rootDesc(), Args: cfg.Args, Env: cfg.Env, Limits: cfg.Limits, Detached: cfg.Detach,
+		Harden: cfg.Harden,
 	}
 	if s.userns {
 		st.UIDBase = cfg.UIDBase
@@ -412,9 +413,6 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 	cmd.Args[0] = filepath.Base(InitBinary)
 	cmd.ExtraFiles = []*os.File{s.ctlR, s.statusW, initFile} // fds 3, 4, 5
 	cmd.Env = []string{}                                     // the init gets its environment over the pipe
-	if s.stage != "" {
-		cmd.Env = append(cmd.Env, envInitStage+"="+s.stage)
-	}
 	var flags uintptr
 	for _, ns := range cfg.Namespaces {
 		flags |= cloneFlags[ns]
@@ -428,8 +426,13 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 		// would be the unmapped overflow uid and lose every capability.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	// Every container gets its own session, so a `kill -TERM 0` inside
+	// reaches only its own processes, never ctlab or the caller's shell;
+	// except a learner's interactive shell in an unhardened container, which
+	// keeps the terminal (their own root on their own machine).
+	hardened := cfg.Harden != (Hardening{})
+	cmd.SysProcAttr.Setsid = cfg.Detach || hardened || !isTerminal(cfg.Stdin)
 	if cfg.Detach {
-		cmd.SysProcAttr.Setsid = true
 		logf, err := os.OpenFile(filepath.Join(s.c.Dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, err
@@ -449,8 +452,20 @@ func (s *starter) clone() error {
 	if err != nil {
 		return err
 	}
-	if err := s.place.prepare(cmd); err != nil {
+	stage := stageConfig{}
+	if err := s.place.prepare(cmd, stage); err != nil {
 		return err
+	}
+	if s.stage != "" {
+		// The C stage's config: fd 6, announced by argv ("__ctlab_init stage").
+		stage[cfgInitStage] = s.stage
+		f, err := stage.pipe()
+		if err != nil {
+			return err
+		}
+		s.keep(f)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		cmd.Args = append(cmd.Args, "stage")
 	}
 	if err := s.place.clone(cmd); err != nil {
 		return err

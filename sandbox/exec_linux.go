@@ -78,7 +78,7 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 			return nil, nil, fmt.Errorf("open %s namespace of %s: %w", ns, c.Name, err)
 		}
 		files = append(files, f)
-		spec = append(spec, string(ns)+":"+strconv.Itoa(3+i))
+		spec = append(spec, string(ns)+":"+strconv.Itoa(5+i)) // after the two config pipes
 	}
 	// The files are open; if the pid was recycled in the meantime they
 	// belong to a stranger, so check the start time again.
@@ -110,11 +110,28 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		env = c.Env
 	}
 	// The exec helper protocol: docs/start-path.md, "The init protocol".
-	cmd := exec.Command("/proc/self/exe", append([]string{"__nsexec", "--"}, ec.Args...)...)
-	cmd.Env = append(append([]string(nil), env...),
-		"_CTLAB_NSEXEC="+strings.Join(spec, ","),
-		"_CTLAB_CGROUP_PROCS="+strings.Join(procs, ":"),
-		"_CTLAB_CWD="+ec.Cwd)
+	// Its configuration goes on pipes (fd 3 for the C stage, fd 4 for the
+	// Go stage), never in the environment, which is the image's.
+	stage, err := stageConfig{"ns": strings.Join(spec, ","), "cgroup_procs": strings.Join(procs, ":")}.pipe()
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	child, err := jsonPipe(execChildConfig{
+		Env: env, Cwd: ec.Cwd, Harden: c.Harden,
+		// A process of its own session: a `kill 0` inside reaches only
+		// the container's processes. A learner's interactive shell in an
+		// unhardened container keeps the terminal.
+		Setsid: c.Harden != (Hardening{}) || !isTerminal(ec.Stdin),
+	})
+	if err != nil {
+		stage.Close()
+		release()
+		return nil, nil, err
+	}
+	files = append([]*os.File{stage, child}, files...)
+	cmd := exec.Command("/proc/self/exe", append([]string{execArg, "--"}, ec.Args...)...)
+	cmd.Env = append([]string(nil), env...)
 	cmd.ExtraFiles = files
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = ec.Stdin, ec.Stdout, ec.Stderr
 	return cmd, release, nil

@@ -127,20 +127,17 @@ func containerInit() {
 			fail(err)
 		}
 	}
-	cwd := cfg.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	if err := os.Chdir(cwd); err != nil {
-		fail(fmt.Errorf("chdir %s: %w", cwd, err))
+	// The working directory is resolved inside the root, after every fd
+	// of ctlab's but the status pipe is gone: fd 5 (the init binary) and,
+	// on v2, the cgroup directory (closed by the C stage), so a WORKDIR of
+	// /proc/self/fd/N cannot land on a host file (CVE-2024-21626).
+	unix.Close(5)
+	if err := chdirInRoot(cfg.Cwd); err != nil {
+		fail(err)
 	}
 	// Resolve the command with the container's PATH, inside the new root.
 	os.Clearenv()
-	for _, kv := range cfg.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			os.Setenv(k, v)
-		}
-	}
+	setEnv(cfg.Env)
 	path, err := exec.LookPath(cfg.Args[0])
 	if err != nil {
 		fail(fmt.Errorf("command %q not found in the container: %w", cfg.Args[0], err))
@@ -233,7 +230,7 @@ func setupRootfs(cfg *initConfig) error {
 			return fmt.Errorf("mount /proc: %w", err)
 		}
 	}
-	if err := setupDev(root); err != nil {
+	if err := setupDev(root, cfg.Harden != (Hardening{})); err != nil {
 		return err
 	}
 	sysDir, err := mkdirInRoot(root, "sys")
@@ -315,7 +312,9 @@ func bindReadonly(src, dst string, rec bool) error {
 // cgroup still decides whether each can be opened.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-func setupDev(root string) error {
+// A hardened container gets no /dev/tty: it would be the host terminal of
+// whoever started ctlab (TIOCSTI, reading the operator's input).
+func setupDev(root string, hardened bool) error {
 	dev, err := mkdirInRoot(root, "dev")
 	if err != nil {
 		return err
@@ -324,6 +323,9 @@ func setupDev(root string) error {
 		return fmt.Errorf("mount /dev: %w", err)
 	}
 	for _, n := range devNodes {
+		if n == "tty" && hardened {
+			continue
+		}
 		target := filepath.Join(dev, n)
 		f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
 		if err != nil {

@@ -71,6 +71,9 @@ type State struct {
 	Net        *network.Attachment `json:"net,omitempty"`
 	Detached   bool                `json:"detached"`
 	Owner      *Owner              `json:"owner,omitempty"`
+	// Harden is the container's hardening, which every exec into it gets
+	// too.
+	Harden Hardening `json:"harden"`
 }
 
 // Container is a container ctlab started: its remembered State plus, when

@@ -1,0 +1,169 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Attacks on the host from an image (issue 12). Each performs the attack
+// and asserts that the host is untouched.
+
+var hardened = Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true}
+
+// hostileEnv names every variable the C stage once read from the
+// environment, pointing at a host canary: with configuration in the
+// environment, an image's ENV made host root write "0" to the canary before
+// any setns.
+func hostileEnv(canary string) []string {
+	return []string{
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+		"_CTLAB_INIT=pid", "_CTLAB_CG_JOIN=" + canary,
+		"_CTLAB_NSEXEC=mnt:0", "_CTLAB_CGROUP_PROCS=" + canary, "_CTLAB_CWD=/proc/self/fd/3",
+	}
+}
+
+func canaryFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "canary")
+	if err := os.WriteFile(p, []byte("host canary\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func checkCanary(t *testing.T, p string) {
+	t.Helper()
+	if b, err := os.ReadFile(p); err != nil || string(b) != "host canary\n" {
+		t.Errorf("host canary %s changed: %q %v", p, b, err)
+	}
+}
+
+// An image's ENV (start) and an exec's environment (exec) cannot configure
+// the C stage: the canary stays, and the commands run normally.
+func TestAttackEnvConfig(t *testing.T) {
+	for _, h := range []Hardening{{}, hardened} {
+		canary := canaryFile(t)
+		c, _ := startT(t, Config{
+			Namespaces: []Namespace{NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
+			Harden:     h, Env: hostileEnv(canary),
+			Args: []string{"sh", "-c", "echo started; sleep 60"},
+		})
+		got, code := execOut(t, c, "sh", "-c", "echo exec-ok; pwd")
+		if code != 0 || got != "exec-ok\n/" {
+			t.Errorf("exec with a hostile env: %q (exit %d)", got, code)
+		}
+		var buf bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		code, err := c.Exec(ctx, ExecConfig{Args: []string{"true"}, Env: hostileEnv(canary), Stdout: &buf, Stderr: &buf})
+		cancel()
+		if err != nil || code != 0 {
+			t.Errorf("exec with an explicit hostile env: %d %v %q", code, err, buf.String())
+		}
+		checkCanary(t, canary)
+	}
+}
+
+// ctlab exec into a hardened container gets the same hardening as its
+// init: the capability drop, no_new_privs and the seccomp filter. The
+// attack: unshare a user namespace from an exec'd shell.
+func TestAttackExecHardened(t *testing.T) {
+	c, _ := startT(t, Config{
+		Namespaces: []Namespace{NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
+		Harden:     hardened,
+		Args:       []string{"sleep", "60"},
+	})
+	init := readFile(t, fmt.Sprintf("/proc/%d/status", c.Pid))
+	st, _ := execOut(t, c, "cat", "/proc/self/status")
+	for _, f := range []string{"CapEff:", "CapBnd:", "CapPrm:", "NoNewPrivs:", "Seccomp:"} {
+		if a, b := grepLine(init, f), grepLine(st, f); a != b || a == "" {
+			t.Errorf("exec'd %q, init %q", b, a)
+		}
+	}
+	if l := grepLine(st, "Seccomp:"); !strings.HasSuffix(l, "2") {
+		t.Errorf("exec'd process has no seccomp filter: %q", l)
+	}
+	out, _ := execOut(t, c, "sh", "-c", "unshare -U true; echo rc=$?")
+	if !strings.Contains(out, "rc=1") {
+		t.Errorf("unshare -U in a hardened exec: %q, want refused", out)
+	}
+	// The exec'd process is in a session of its own, with no host tty.
+	if out, _ := execOut(t, c, "sh", "-c", "test -e /dev/tty && echo tty; cat /proc/self/stat"); strings.HasPrefix(out, "tty") {
+		t.Errorf("hardened container has /dev/tty")
+	}
+}
+
+// A WorkingDir of /proc/self/fd/N (runc's CVE-2024-21626) never gives the
+// command a cwd outside the container's root, for start and exec, with and
+// without the C stage (a pid namespace; on v2 it clone3s with the cgroup's
+// directory fd).
+func TestAttackWorkdirFd(t *testing.T) {
+	requireRoot(t)
+	for _, nss := range [][]Namespace{{NSMount, NSPID}, {NSMount, NSUTS}} {
+		for n := 3; n <= 8; n++ {
+			cwd := fmt.Sprintf("/proc/self/fd/%d", n)
+			cfg := Config{Name: testName(t), Namespaces: nss, Cwd: cwd, Args: []string{"sh", "-c", "ls ../../.. >/dev/null; pwd; sleep 60"}, MountSelf: true}
+			var out bytes.Buffer
+			cfg.Stdout, cfg.Stderr = &out, &out
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			c, err := Start(ctx, cfg)
+			cancel()
+			if err == nil {
+				cwdLink, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", c.Pid))
+				t.Errorf("%v: WorkingDir %s accepted, cwd %q, output %q", nss, cwd, cwdLink, out.String())
+				c.Remove(context.Background(), true)
+				continue
+			}
+			if !strings.Contains(err.Error(), "chdir") {
+				t.Errorf("%v: WorkingDir %s: %v, want a refused chdir", nss, cwd, err)
+			}
+		}
+	}
+	c, _ := startT(t, Config{Namespaces: []Namespace{NSMount, NSPID}, Args: []string{"sleep", "60"}})
+	for n := 3; n <= 8; n++ {
+		var buf bytes.Buffer
+		code, err := c.Exec(context.Background(), ExecConfig{Args: []string{"pwd"}, Cwd: fmt.Sprintf("/proc/self/fd/%d", n), Stdout: &buf, Stderr: &buf})
+		if err != nil || code == 0 {
+			t.Errorf("exec with cwd /proc/self/fd/%d: exit %d %v %q, want refused", n, code, err, buf.String())
+		}
+	}
+	// An ordinary WorkingDir, and one through a symlink that climbs out,
+	// which resolves inside the root.
+	out, _ := execOut(t, c, "sh", "-c", "mkdir -p /w && ln -sfn ../../../../tmp /w/up")
+	var buf bytes.Buffer
+	if code, err := c.Exec(context.Background(), ExecConfig{Args: []string{"pwd", "-P"}, Cwd: "/w/up", Stdout: &buf, Stderr: &buf}); err != nil || code != 0 || strings.TrimSpace(buf.String()) != "/tmp" {
+		t.Errorf("exec with cwd /w/up: %d %v %q (%s), want /tmp", code, err, buf.String(), out)
+	}
+}
+
+// `kill -TERM 0` from a container's command or an exec'd one reaches only
+// the container: ctlab (this test process) and its process group stay.
+func TestAttackKillZero(t *testing.T) {
+	requireRoot(t)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	for _, nss := range [][]Namespace{{NSMount, NSPID}, {NSMount}} {
+		c, _ := startT(t, Config{Namespaces: nss, Args: []string{"sh", "-c", "kill -TERM 0; true"}})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		c.Wait(ctx)
+		cancel()
+		c2, _ := startT(t, Config{Namespaces: nss, Harden: hardened, Args: []string{"sleep", "60"}})
+		execOut(t, c2, "sh", "-c", "kill -TERM 0; sleep 1")
+	}
+	select {
+	case s := <-sigs:
+		t.Errorf("ctlab's process group got %v from a container", s)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if pg, _ := syscall.Getpgid(0); pg != syscall.Getpgrp() {
+		t.Errorf("process group changed")
+	}
+}
