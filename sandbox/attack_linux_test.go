@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ctlab/ctlab/sandbox/rootfs"
 )
 
 // Attacks on the host from an image (issue 12). Each performs the attack
@@ -165,5 +168,105 @@ func TestAttackKillZero(t *testing.T) {
 	}
 	if pg, _ := syscall.Getpgid(0); pg != syscall.Getpgrp() {
 		t.Errorf("process group changed")
+	}
+}
+
+// imageLayer makes a layer directory with files owned by host root and by
+// uid 33, and the given /etc/passwd and /etc/group, and returns it with
+// the default rootfs (owned by host root, like unpacked image layers)
+// below it.
+func imageLayer(t *testing.T, passwd, group string) []string {
+	t.Helper()
+	base, err := rootfs.Ensure(context.Background(), "default", filepath.Join(DataDir, "rootfs"), rootfs.Owner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := t.TempDir()
+	os.Chmod(l, 0o755)
+	for name, owner := range map[string]int{"owned0": 0, "owned33": 33} {
+		p := filepath.Join(l, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(p, owner, owner)
+	}
+	os.MkdirAll(filepath.Join(l, "etc"), 0o755)
+	os.WriteFile(filepath.Join(l, "etc/passwd"), []byte(passwd), 0o644)
+	if group != "" {
+		os.WriteFile(filepath.Join(l, "etc/group"), []byte(group), 0o644)
+	}
+	return []string{l, base}
+}
+
+// An image runs in a user namespace: its root is an unprivileged host
+// uid, the layer files show their owners inside (idmapped lower layers),
+// and USER is honoured, for the command and for execs.
+func TestAttackImageUserns(t *testing.T) {
+	layers := imageLayer(t, "root:x:0:0::/:/bin/sh\nweb:x:1000:1000::/:/bin/sh\n", "root:x:0:\nweb:x:1000:\nextra:x:2000:web\n")
+	c, _ := startT(t, Config{
+		Namespaces: []Namespace{NSUser, NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
+		Layers:     layers, Harden: hardened,
+		Args: []string{"sleep", "60"},
+	})
+	if m, _ := execOut(t, c, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(m), " ") != fmt.Sprintf("0 %d %d", DefaultUIDBase, IDRange) {
+		t.Errorf("uid_map inside: %q, want 0 %d %d (never 0 0 4294967295)", m, DefaultUIDBase, IDRange)
+	}
+	if out, _ := execOut(t, c, "stat", "-c", "%u:%g", "/owned0", "/owned33", "/bin/sh"); out != "0:0\n33:33\n0:0" {
+		t.Errorf("owners inside: %q, want 0:0 33:33 0:0", out)
+	}
+	if out, code := execOut(t, c, "sh", "-c", "cat /owned0 && echo new > /new && id -u"); code != 0 || !strings.HasSuffix(out, "0") {
+		t.Errorf("root inside cannot use its own files: %q %d", out, code)
+	}
+	if st, err := os.Stat(filepath.Join(c.Layout.Upper, "new")); err != nil || st.Sys().(*syscall.Stat_t).Uid != DefaultUIDBase {
+		t.Errorf("a file the container's root made is not owned by host uid %d: %v %v", DefaultUIDBase, st, err)
+	}
+
+	cu, _ := startT(t, Config{
+		Namespaces: []Namespace{NSUser, NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
+		Layers:     layers, Harden: hardened, User: "web",
+		Args: []string{"sleep", "60"},
+	})
+	st := readFile(t, fmt.Sprintf("/proc/%d/status", cu.Pid))
+	if l := strings.Fields(grepLine(st, "Uid:")); len(l) < 2 || l[1] != strconv.Itoa(DefaultUIDBase+1000) {
+		t.Errorf("USER web: host Uid line %v, want %d", l, DefaultUIDBase+1000)
+	}
+	if out, _ := execOut(t, cu, "id"); !strings.Contains(out, "uid=1000") || !strings.Contains(out, "2000") {
+		t.Errorf("exec as USER web: %q, want uid 1000 in group 2000", out)
+	}
+	if out, code := execOut(t, cu, "cat", "/owned0"); code == 0 {
+		t.Errorf("USER web reads root's 0600 file: %q", out)
+	}
+}
+
+// The image's /etc/passwd is read bounded, inside the root, and only when
+// it is a regular file: a FIFO (which would block), a symlink to the
+// host's /etc/passwd, or a giant file do not hang or leak.
+func TestAttackImagePasswd(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		name string
+		make func(etc string)
+	}{
+		{"fifo", func(etc string) { syscall.Mkfifo(filepath.Join(etc, "passwd"), 0o644) }},
+		{"host symlink", func(etc string) { os.Symlink("/proc/1/root/etc/passwd", filepath.Join(etc, "passwd")) }},
+		{"giant", func(etc string) {
+			f, _ := os.Create(filepath.Join(etc, "passwd"))
+			f.Truncate(1 << 40)
+			f.Close()
+		}},
+	} {
+		layers := imageLayer(t, "", "")
+		etc := filepath.Join(layers[0], "etc")
+		os.Remove(filepath.Join(etc, "passwd"))
+		tc.make(etc)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := Start(ctx, Config{Name: testName(t), Namespaces: []Namespace{NSUser, NSMount, NSPID}, Layers: layers, User: "root", Args: []string{"true"}})
+		cancel()
+		if err == nil {
+			c.Remove(context.Background(), true)
+			t.Errorf("%s /etc/passwd: USER root resolved", tc.name)
+			continue
+		}
+		t.Logf("%s /etc/passwd: %v", tc.name, err)
 	}
 }

@@ -118,6 +118,10 @@ type Config struct {
 	Args   []string // command and arguments, resolved inside the container
 	Env    []string // environment; nil means a small default (PATH, HOME, TERM)
 	Cwd    string   // working directory inside (default "/")
+	// User is the image's USER ("name", "uid", "name:group", "uid:gid"),
+	// resolved against the rootfs's own /etc/passwd and /etc/group; empty
+	// means root. Execs into the container run as the same user.
+	User string
 	// UIDBase is the host uid/gid that container root maps to in a new user
 	// namespace (65536 ids are mapped). 0 means DefaultUIDBase.
 	UIDBase int

@@ -376,7 +376,19 @@ func (s *starter) rootfs() error {
 	if err := s.j.intend(Record{Kind: recMount, Path: s.c.Layout.Merged}); err != nil {
 		return err
 	}
-	if err := overlay.Mount(s.c.Layout); err != nil {
+	l := s.c.Layout
+	if s.userns && len(s.cfg.Layers) > 0 {
+		// Image layers are unpacked with their real owners; in a user
+		// namespace they are shown shifted to the container's range (the
+		// built-in rootfs is a chowned copy per owner instead).
+		lowers, done, err := idmappedLowers(l.Lower, s.cfg.UIDBase)
+		if err != nil {
+			return fmt.Errorf("image layers in a user namespace: %w", err)
+		}
+		defer done()
+		l.Lower = lowers
+	}
+	if err := overlay.Mount(l); err != nil {
 		return fmt.Errorf("mount overlay rootfs: %w", err)
 	}
 	s.t0 = s.tl.Since("overlay mount", s.t0)
@@ -508,10 +520,15 @@ func (s *starter) handshake() error {
 			return err
 		}
 	}
+	ids, err := resolveUser(c.Layout.Merged, cfg.User, s.userns)
+	if err != nil {
+		return err
+	}
+	c.User = ids
 	ic := initConfig{
 		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: c.Layout.Merged,
 		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
-		Self: self, UserNS: s.userns,
+		Self: self, UserNS: s.userns, User: ids,
 	}
 	if err := json.NewEncoder(s.ctlW).Encode(ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)

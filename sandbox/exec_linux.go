@@ -118,7 +118,7 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		return nil, nil, err
 	}
 	child, err := jsonPipe(execChildConfig{
-		Env: env, Cwd: ec.Cwd, Harden: c.Harden,
+		Env: env, Cwd: ec.Cwd, Harden: c.Harden, User: c.User,
 		// A process of its own session: a `kill 0` inside reaches only
 		// the container's processes. A learner's interactive shell in an
 		// unhardened container keeps the terminal.

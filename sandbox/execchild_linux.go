@@ -33,6 +33,7 @@ type execChildConfig struct {
 	Cwd    string    `json:"cwd"`
 	Harden Hardening `json:"harden"`
 	Setsid bool      `json:"setsid"`
+	User   *IDs      `json:"user,omitempty"`
 }
 
 // jsonPipe returns the read end of a pipe that holds v as JSON and EOF.
@@ -102,7 +103,7 @@ func execChild() {
 		fail(127, fmt.Errorf("%s: %w", args[0], err))
 	}
 	cfg.Harden.MaskPaths = false // the init masked them in the mount namespace we joined
-	if err := harden(cfg.Harden); err != nil {
+	if err := harden(cfg.Harden, cfg.User); err != nil {
 		fail(126, err)
 	}
 	err = syscall.Exec(path, args, os.Environ())

@@ -55,6 +55,7 @@ type initConfig struct {
 	Harden     Hardening   `json:"harden"`
 	Self       string      `json:"self,omitempty"` // ctlab binary to bind at /.ctlab/ctlab
 	UserNS     bool        `json:"userns"`
+	User       *IDs        `json:"user,omitempty"`
 }
 
 // statusMsg is what the init reports back before it execs.
@@ -145,7 +146,7 @@ func containerInit() {
 	if interp := missingInterpreter(path); interp != "" {
 		fail(fmt.Errorf("%s is dynamically linked and its loader %s is not in the container's rootfs (build ctlab static: make build)", cfg.Args[0], interp))
 	}
-	if err := harden(cfg.Harden); err != nil {
+	if err := harden(cfg.Harden, cfg.User); err != nil {
 		fail(err)
 	}
 	mark("hardening (child)")
@@ -162,7 +163,10 @@ func containerInit() {
 // the capability drop, and the seccomp filter last, "as close to execve as
 // possible" (runc): nothing of ctlab's own runs under the filter except the
 // exec itself.
-func harden(h Hardening) error {
+//
+// The switch to the image's USER (ids) comes after the capability drop
+// (which needs CAP_SETPCAP, lost with uid 0) and before the filter.
+func harden(h Hardening, ids *IDs) error {
 	if h.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)
@@ -171,6 +175,19 @@ func harden(h Hardening) error {
 	if h.DropCaps {
 		if err := dropCapabilities(); err != nil {
 			return err
+		}
+	}
+	if ids != nil {
+		// syscall's versions change every thread's credentials; the exec
+		// follows on this one.
+		if err := syscall.Setgroups(ids.Groups); err != nil {
+			return fmt.Errorf("setgroups %v: %w", ids.Groups, err)
+		}
+		if err := syscall.Setresgid(ids.GID, ids.GID, ids.GID); err != nil {
+			return fmt.Errorf("setgid %d: %w", ids.GID, err)
+		}
+		if err := syscall.Setresuid(ids.UID, ids.UID, ids.UID); err != nil {
+			return fmt.Errorf("setuid %d: %w", ids.UID, err)
 		}
 	}
 	if h.Seccomp {

@@ -74,6 +74,8 @@ type State struct {
 	// Harden is the container's hardening, which every exec into it gets
 	// too.
 	Harden Hardening `json:"harden"`
+	// User is the command's credentials (nil: root), which execs get too.
+	User *IDs `json:"user,omitempty"`
 }
 
 // Container is a container ctlab started: its remembered State plus, when

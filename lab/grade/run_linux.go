@@ -10,10 +10,10 @@ import (
 )
 
 // SandboxRunner runs image commands in the ctlab sandbox, hardened for
-// untrusted code: its own mount, uts, ipc, pid, net and cgroup namespaces
-// (no user namespace yet: the layer files are owned by real uids), memory
-// and pids limits, the small capability set, no_new_privs and masked /proc
-// paths. Processes that call sandbox.Start must have called
+// untrusted code: every namespace, the user namespace too (the image's root
+// is an unprivileged host uid; the layers are idmapped so their files show
+// their owners inside), the image's USER, memory and pids limits, the small
+// capability set, no_new_privs, seccomp and masked /proc paths. Processes that call sandbox.Start must have called
 // sandbox.MaybeInit first thing (the ctlab binary and this package's tests do).
 type SandboxRunner struct{}
 
@@ -31,11 +31,12 @@ func (SandboxRunner) Start(ctx context.Context, s RunSpec) (Process, error) {
 	}
 	c, err := sandbox.Start(ctx, sandbox.Config{
 		Name:       s.Name,
-		Namespaces: []sandbox.Namespace{sandbox.NSMount, sandbox.NSUTS, sandbox.NSIPC, sandbox.NSPID, sandbox.NSNet, sandbox.NSCgroup},
+		Namespaces: []sandbox.Namespace{sandbox.NSUser, sandbox.NSMount, sandbox.NSUTS, sandbox.NSIPC, sandbox.NSPID, sandbox.NSNet, sandbox.NSCgroup},
 		Layers:     s.Layers,
 		Args:       s.Args,
 		Env:        s.Env,
 		Cwd:        s.Cwd,
+		User:       s.User,
 		Net:        true,
 		Limits:     cgroups.Limits{MemoryMax: mem, PidsMax: pids, CPUs: 1},
 		Harden:     sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true},

@@ -27,6 +27,7 @@ type RunSpec struct {
 	Args     []string // entrypoint + cmd
 	Env      []string
 	Cwd      string
+	User     string // the image's USER, resolved in the image's own /etc/passwd
 	MemoryMB int
 	Pids     int
 	Output   io.Writer // the process's stdout+stderr (bounded by the caller)
@@ -186,8 +187,8 @@ func (g *Grader) serves(ctx context.Context, sub *Submission, c *Serves) (outcom
 	}
 	var ev []string
 	ev = append(ev, fmt.Sprintf(g.tr("command: %s", "命令：%s"), excerpt([]byte(strings.Join(args, " ")), 200)))
-	if u := cfg.User; u != "" && u != "root" && u != "0" && u != "0:0" {
-		ev = append(ev, fmt.Sprintf(g.tr("note: USER %q is not applied; the command runs as root inside the sandbox (no capabilities beyond the default set)", "注意：未应用 USER %q；命令在沙箱中以 root 运行（仅默认能力集）"), u))
+	if u := cfg.User; u != "" {
+		ev = append(ev, fmt.Sprintf(g.tr("USER %s (in a user namespace)", "USER %s（在用户命名空间中）"), u))
 	}
 	timeout := time.Duration(c.Timeout)
 	if timeout <= 0 {
@@ -196,7 +197,7 @@ func (g *Grader) serves(ctx context.Context, sub *Submission, c *Serves) (outcom
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out := &boundedBuffer{max: 16 << 10}
-	spec := RunSpec{Name: randomName(), Layers: image.LowerDirs(sub.Layers), Args: args, Env: cfg.Env, Cwd: cfg.WorkingDir,
+	spec := RunSpec{Name: randomName(), Layers: image.LowerDirs(sub.Layers), Args: args, Env: cfg.Env, Cwd: cfg.WorkingDir, User: cfg.User,
 		MemoryMB: c.MemoryMB, Pids: c.Pids, Output: out}
 	start := time.Now()
 	p, err := g.Runner.Start(rctx, spec)
