@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -268,5 +271,104 @@ func TestAttackImagePasswd(t *testing.T) {
 			continue
 		}
 		t.Logf("%s /etc/passwd: %v", tc.name, err)
+	}
+}
+
+// dialMain (the test binary as /.ctlab/ctlab dial ADDR...) tries a TCP
+// connection to each address and prints "ok ADDR" or "fail ADDR".
+func dialMain(addrs []string) int {
+	for _, a := range addrs {
+		c, err := net.DialTimeout("tcp", a, 2*time.Second)
+		if err != nil {
+			fmt.Printf("fail %s: %v\n", a, err)
+			continue
+		}
+		c.Close()
+		fmt.Printf("ok %s\n", a)
+	}
+	return 0
+}
+
+// serveMain (/.ctlab/ctlab serve ADDR) answers every connection with "hi".
+func serveMain(args []string) int {
+	l, err := net.Listen("tcp", args[0])
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return 1
+		}
+		c.Write([]byte("hi"))
+		c.Close()
+	}
+}
+
+// A grading container (NetPrivate) reaches nothing of the host: not a
+// listener on the host's 0.0.0.0 through the veth's peer address, nor the
+// host's loopback. The control (the veth's host end in the host's
+// namespace, as lessons have it) shows the attack works there. The host
+// still reaches the container's server through DialContext.
+func TestAttackGraderNetwork(t *testing.T) {
+	requireRoot(t)
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, private := range []bool{true, false} {
+		c, out := startT(t, Config{
+			Namespaces: []Namespace{NSUser, NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
+			Net:        true, NetPrivate: private, Harden: hardened,
+			Args: []string{"/.ctlab/ctlab", "serve", ":8080"},
+		})
+		before := accepted.Load()
+		peer := c.Net.HostAddr.Addr().String()
+		got, _ := execOut(t, c, "/.ctlab/ctlab", "dial", fmt.Sprintf("%s:%d", peer, port), fmt.Sprintf("127.0.0.1:%d", port))
+		reached := accepted.Load() - before
+		if private && (reached != 0 || strings.Contains(got, "ok ")) {
+			t.Errorf("private: the container reached a host listener (%d accepts): %s", reached, got)
+		}
+		if !private && reached == 0 {
+			t.Errorf("control: the container did not reach the host listener through %s: %s", peer, got)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var conn net.Conn
+		for ctx.Err() == nil {
+			if conn, err = c.DialContext(ctx, "tcp", c.Net.ContainerAddr.Addr().String()+":8080"); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		if conn == nil {
+			t.Fatalf("private=%v: the host cannot reach the container's server: %v (%s)", private, err, out)
+		}
+		b := make([]byte, 2)
+		if _, err := io.ReadFull(conn, b); err != nil || string(b) != "hi" {
+			t.Errorf("private=%v: read from the container's server: %q %v", private, b, err)
+		}
+		conn.Close()
+		// In the private case, nothing of the container's is in the host's
+		// namespace.
+		if private {
+			if _, err := net.InterfaceByName(c.Net.HostIf); err == nil {
+				t.Errorf("the veth's host end %s is in the host's namespace", c.Net.HostIf)
+			}
+		}
 	}
 }

@@ -140,6 +140,12 @@ type Config struct {
 	Detach bool
 
 	Timeline *Timeline // optional; records the duration of each start phase
+
+	// NetPrivate (with Net) puts the host end of the pair in a network
+	// namespace of its own instead of the host's, so the container reaches
+	// nothing of the host; Container.DialContext connects from there. The
+	// grader uses it for untrusted images.
+	NetPrivate bool
 }
 
 // ExecConfig describes a process to start inside a running container.

@@ -556,7 +556,15 @@ func (s *starter) handshake() error {
 // network gives the container its veth pair (with --net), journalled
 // first, then saves the state file.
 func (s *starter) network() error {
-	if s.cfg.Net {
+	if s.cfg.Net && s.cfg.NetPrivate {
+		// Nothing is made in the host's namespace: nothing to journal.
+		att, probe, err := network.SetupPrivate(s.ctx, s.cfg.Name, s.c.Pid)
+		if err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		s.c.Net, s.c.probe = att, probe
+		s.t0 = s.tl.Since("veth setup", s.t0)
+	} else if s.cfg.Net {
 		host, _ := network.LinkNames(s.cfg.Name)
 		if err := s.j.intend(Record{Kind: recLink, Name: host}); err != nil {
 			return err

@@ -82,6 +82,10 @@ func (c *Container) Remove(ctx context.Context, force bool) error {
 	if err := cleanupOne(ctx, c.Name); err != nil {
 		return err
 	}
+	if c.probe != nil {
+		c.probe.Close()
+		c.probe = nil
+	}
 	if c.waited != nil {
 		select {
 		case <-c.waited:

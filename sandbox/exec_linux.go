@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/network"
 	_ "github.com/ctlab/ctlab/sandbox/nsexec" // the C constructor that joins namespaces before the Go runtime starts
 )
 
@@ -165,4 +167,15 @@ func (c *Container) Exec(ctx context.Context, ec ExecConfig) (int, error) {
 		return code, ctx.Err()
 	}
 	return code, err
+}
+
+// DialContext connects to addr the way the host reaches the container: from
+// the private network namespace of a NetPrivate container, else from
+// ctlab's own.
+func (c *Container) DialContext(ctx context.Context, netw, addr string) (net.Conn, error) {
+	if c.probe != nil {
+		return network.DialIn(ctx, c.probe, netw, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, netw, addr)
 }

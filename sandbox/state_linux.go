@@ -83,6 +83,7 @@ type State struct {
 type Container struct {
 	State
 	cmd    *exec.Cmd
+	probe  *os.File // the private network namespace of NetPrivate
 	waited chan struct{}
 	exit   int
 	werr   error

@@ -3,6 +3,7 @@ package grade
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/ctlab/ctlab/sandbox"
@@ -38,6 +39,7 @@ func (SandboxRunner) Start(ctx context.Context, s RunSpec) (Process, error) {
 		Cwd:        s.Cwd,
 		User:       s.User,
 		Net:        true,
+		NetPrivate: true, // the image reaches nothing of the host's network
 		Limits:     cgroups.Limits{MemoryMax: mem, PidsMax: pids, CPUs: 1},
 		Harden:     sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true},
 		Stdout:     s.Output,
@@ -55,6 +57,12 @@ func (SandboxRunner) Start(ctx context.Context, s RunSpec) (Process, error) {
 
 func (p *sandboxProcess) Addr() netip.Addr { return p.c.Net.ContainerAddr.Addr() }
 func (p *sandboxProcess) Running() bool    { return p.c.Running() }
+
+// DialContext implements Dialer: from the container's private peer
+// namespace.
+func (p *sandboxProcess) DialContext(ctx context.Context, netw, addr string) (net.Conn, error) {
+	return p.c.DialContext(ctx, netw, addr)
+}
 func (p *sandboxProcess) Stop(ctx context.Context) error {
 	if err := p.c.Remove(ctx, true); err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", p.c.Name, err)
