@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctlab/ctlab/sandbox/overlay"
 	"github.com/ctlab/ctlab/sandbox/rootfs"
+	"golang.org/x/sys/unix"
 )
 
 // Attacks on the host from an image (issue 12). Each performs the attack
@@ -370,5 +372,36 @@ func TestAttackGraderNetwork(t *testing.T) {
 				t.Errorf("the veth's host end %s is in the host's namespace", c.Net.HostIf)
 			}
 		}
+	}
+}
+
+// A container with UpperLimit writes until its upper layer is full: the
+// write fails with ENOSPC inside, the data is on the container's tmpfs,
+// never on the host's disk, and deletions and renames (whiteouts) still
+// work. Remove unmounts the tmpfs.
+func TestAttackUpperFill(t *testing.T) {
+	const limit = 16 << 20
+	c, _ := startT(t, Config{
+		Namespaces: []Namespace{NSUser, NSMount, NSUTS, NSIPC, NSPID, NSNet, NSCgroup},
+		Harden:     hardened, UpperLimit: limit,
+		Args: []string{"sleep", "60"},
+	})
+	var fsst unix.Statfs_t
+	if err := unix.Statfs(c.Layout.Upper, &fsst); err != nil || fsst.Type != unix.TMPFS_MAGIC {
+		t.Fatalf("upper %s is not on a tmpfs: %x %v", c.Layout.Upper, fsst.Type, err)
+	}
+	out, code := execOut(t, c, "sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=64 2>&1; echo rc=$?; rm -f /bin/true && echo rm-ok")
+	if code != 0 || !strings.Contains(out, "No space left") || !strings.Contains(out, "rm-ok") {
+		t.Errorf("fill: %q (exit %d), want ENOSPC and a working rm", out, code)
+	}
+	if st, err := os.Stat(filepath.Join(c.Layout.Upper, "fill")); err != nil || st.Size() > limit {
+		t.Errorf("the filled file: %v %v, want at most %d bytes", st, err, limit)
+	}
+	rw := filepath.Join(c.Dir, "rw")
+	if err := c.Remove(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if mounted, _ := overlay.IsMounted(rw); mounted {
+		t.Errorf("%s still mounted after Remove", rw)
 	}
 }

@@ -146,6 +146,11 @@ type Config struct {
 	// nothing of the host; Container.DialContext connects from there. The
 	// grader uses it for untrusted images.
 	NetPrivate bool
+	// UpperLimit, when positive, bounds what the container can write: its
+	// overlay upper and work dirs live on a tmpfs of this many bytes (its
+	// pages are charged to the writer's memory cgroup too), so writing
+	// until full fills that tmpfs and never the host's disk.
+	UpperLimit int64
 }
 
 // ExecConfig describes a process to start inside a running container.

@@ -347,10 +347,33 @@ func (s *starter) dirs() error {
 	if err := os.Chmod(dir, 0o710); err != nil {
 		return err
 	}
+	if s.cfg.UpperLimit > 0 {
+		if err := s.upperTmpfs(); err != nil {
+			return err
+		}
+	}
 	if err := prepareUpper(c.Layout, s.owner); err != nil {
 		return err
 	}
 	return c.State.save()
+}
+
+// upperTmpfs mounts a tmpfs of UpperLimit bytes at DIR/rw (journalled
+// first) and moves the upper and work dirs onto it.
+func (s *starter) upperTmpfs() error {
+	rw := filepath.Join(s.c.Dir, "rw")
+	if err := s.j.intend(Record{Kind: recMount, Path: rw}); err != nil {
+		return err
+	}
+	if err := os.Mkdir(rw, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w", rw, err)
+	}
+	opts := fmt.Sprintf("size=%d,mode=0755,nr_inodes=%d", s.cfg.UpperLimit, max(s.cfg.UpperLimit/4096, 1024))
+	if err := unix.Mount("ctlab-upper", rw, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount the upper layer's tmpfs (%s): %w", opts, err)
+	}
+	s.c.Layout.Upper, s.c.Layout.Work = filepath.Join(rw, "upper"), filepath.Join(rw, "work")
+	return nil
 }
 
 // cgroup creates ctlab/NAME with its limits and picks how the init will

@@ -39,7 +39,8 @@ func (SandboxRunner) Start(ctx context.Context, s RunSpec) (Process, error) {
 		Cwd:        s.Cwd,
 		User:       s.User,
 		Net:        true,
-		NetPrivate: true, // the image reaches nothing of the host's network
+		NetPrivate: true,      // the image reaches nothing of the host's network
+		UpperLimit: 256 << 20, // what the image writes lands on a bounded tmpfs, never the host's disk
 		Limits:     cgroups.Limits{MemoryMax: mem, PidsMax: pids, CPUs: 1},
 		Harden:     sandbox.Hardening{DropCaps: true, NoNewPrivs: true, MaskPaths: true, Seccomp: true},
 		Stdout:     s.Output,
