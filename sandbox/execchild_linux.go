@@ -46,19 +46,7 @@ func jsonPipe(v any) (*os.File, error) {
 		// More would block the write until the child reads.
 		return nil, &InputError{Problem: fmt.Sprintf("exec configuration of %d bytes is too large", len(b)), Fix: "pass a smaller environment"}
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	_, err = w.Write(b)
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("write exec config: %w", err)
-	}
-	return r, nil
+	return dataPipe(b)
 }
 
 // execChild runs inside the container, after the C stage joined its

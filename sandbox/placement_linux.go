@@ -39,17 +39,24 @@ func (sc stageConfig) pipe() (*os.File, error) {
 	if b.Len() >= 16384 {
 		return nil, fmt.Errorf("stage config of %d bytes is too long", b.Len())
 	}
+	return dataPipe([]byte(b.String()))
+}
+
+// dataPipe returns the read end of a pipe that holds b and then EOF. b
+// must fit the pipe's buffer (64 KiB), so the write does not wait for a
+// reader.
+func dataPipe(b []byte) (*os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	_, err = w.WriteString(b.String())
+	_, err = w.Write(b)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		r.Close()
-		return nil, fmt.Errorf("write stage config: %w", err)
+		return nil, fmt.Errorf("write config pipe: %w", err)
 	}
 	return r, nil
 }

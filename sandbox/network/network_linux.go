@@ -391,9 +391,16 @@ func SetupPrivate(ctx context.Context, container string, pid int) (*Attachment, 
 }
 
 // inNetns runs f on a locked thread switched into the network namespace
-// ns, and switches back. If it cannot switch back, the thread stays locked
-// and dies with its goroutine, so no other goroutine ever runs in ns.
+// ns, and switches back.
 func inNetns(ns netns.NsHandle, f func()) error {
+	return onNetnsThread(func() error { return netns.Set(ns) }, f)
+}
+
+// onNetnsThread runs f on a locked thread that enter moved into another
+// network namespace, then moves the thread back. If it cannot move back,
+// the thread stays locked and dies with its goroutine, so no other
+// goroutine ever runs in that namespace.
+func onNetnsThread(enter func() error, f func()) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -404,18 +411,16 @@ func inNetns(ns netns.NsHandle, f func()) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("network: enter netns: %w", err)
-			return
+		err = enter()
+		if err == nil {
+			f()
 		}
-		f()
-		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("network: back to own netns: %w", err)
+		if serr := netns.Set(orig); serr != nil {
+			errc <- fmt.Errorf("network: back to own netns: %w", serr)
 			return // locked: the thread exits with the goroutine
 		}
 		runtime.UnlockOSThread()
-		errc <- nil
+		errc <- err
 	}()
 	return <-errc
 }
@@ -423,31 +428,17 @@ func inNetns(ns netns.NsHandle, f func()) error {
 // newNetns makes a new, empty network namespace and returns a file that
 // holds it.
 func newNetns() (*os.File, error) {
-	var h netns.NsHandle
-	var err error
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, gerr := netns.Get()
-		if gerr != nil {
-			runtime.UnlockOSThread()
-			errc <- gerr
-			return
-		}
-		defer orig.Close()
-		h, err = netns.New() // unshares this thread into it
-		if serr := netns.Set(orig); serr != nil {
-			errc <- serr
-			return // locked: the thread exits with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if e := <-errc; e != nil {
+	var h netns.NsHandle = -1
+	err := onNetnsThread(func() error {
+		var err error
+		h, err = netns.New() // unshares the thread into it
+		return err
+	}, func() {})
+	if err != nil {
 		if h.IsOpen() {
 			h.Close()
 		}
-		return nil, fmt.Errorf("network: new probe namespace: %w", e)
+		return nil, fmt.Errorf("network: new probe namespace: %w", err)
 	}
 	return os.NewFile(uintptr(h), "probe netns"), nil
 }
