@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -62,37 +63,59 @@ func usernsFor(base int) (*os.File, error) {
 	return f, nil
 }
 
-// idmappedLowers returns detached, read-only clones of the lower dirs whose
-// owners are shifted by the user namespace of base (on-disk 0 shows as
-// base, so root's files in the image are root's inside the container), as
-// /proc/self/fd paths for overlay's lowerdir, and the function that closes
-// them once the overlay is mounted (it keeps its own references).
+// idmappedLowers makes read-only, idmapped copies of the lower dirs
+// mounts, whose owners are shifted by the user namespace of base (on-disk
+// 0 shows as base, so root's files in the image are root's inside the
+// container), mounted at DIR/idmap/N (journalled by mounted first), for
+// overlay's lowerdir. Overlay keeps private clones of its layers, so the
+// returned function detaches them once the overlay is mounted. (Before
+// Linux 6.15 overlay cannot take a detached mount, /proc/self/fd/N of
+// open_tree, as a layer: "failed to clone lowerpath".)
 // Needs idmapped mounts (Linux 5.12; overlayfs on idmapped layers, 5.19).
-func idmappedLowers(lowers []string, base int) ([]string, func(), error) {
+func idmappedLowers(lowers []string, base int, dir string, mounted func(string) error) ([]string, func(), error) {
 	ns, err := usernsFor(base)
 	if err != nil {
 		return nil, nil, err
 	}
-	var fds []int
+	var targets []string
 	done := func() {
-		for _, fd := range fds {
-			unix.Close(fd)
+		for _, t := range targets {
+			unix.Unmount(t, unix.MNT_DETACH)
 		}
 	}
-	var out []string
-	for _, l := range lowers {
-		fd, err := unix.OpenTree(unix.AT_FDCWD, l, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-		if err != nil {
+	for i, l := range lowers {
+		t := filepath.Join(dir, "idmap", strconv.Itoa(i))
+		if err := os.MkdirAll(t, 0o700); err != nil {
 			done()
-			return nil, nil, fmt.Errorf("clone layer mount %s: %w", l, err)
+			return nil, nil, err
 		}
-		fds = append(fds, fd)
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV, Userns_fd: uint64(ns.Fd())}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		if err := mounted(t); err != nil {
 			done()
-			return nil, nil, fmt.Errorf("idmap layer mount %s: %w", l, err)
+			return nil, nil, err
 		}
-		out = append(out, "/proc/self/fd/"+strconv.Itoa(fd))
+		if err := idmapMount(l, t, ns); err != nil {
+			done()
+			return nil, nil, err
+		}
+		targets = append(targets, t)
 	}
-	return out, done, nil
+	return targets, done, nil
+}
+
+// idmapMount mounts a read-only clone of src's mount at target, idmapped
+// by the user namespace ns.
+func idmapMount(src, target string, ns *os.File) error {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("clone layer mount %s: %w", src, err)
+	}
+	defer unix.Close(fd)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID, Userns_fd: uint64(ns.Fd())}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		return fmt.Errorf("idmap layer mount %s: %w", src, err)
+	}
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach idmapped layer %s: %w", src, err)
+	}
+	return nil
 }
