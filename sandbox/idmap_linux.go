@@ -63,10 +63,10 @@ func usernsFor(base int) (*os.File, error) {
 	return f, nil
 }
 
-// idmappedLowers makes read-only, idmapped copies of the lower dirs
+// idmappedLowers makes read-only, idmapped copies of the lower dirs'
 // mounts, whose owners are shifted by the user namespace of base (on-disk
 // 0 shows as base, so root's files in the image are root's inside the
-// container), mounted at DIR/idmap/N (journalled by mounted first), for
+// container), mounted at DIR/idmap/N (each journalled first, by mounted), for
 // overlay's lowerdir. Overlay keeps private clones of its layers, so the
 // returned function detaches them once the overlay is mounted. (Before
 // Linux 6.15 overlay cannot take a detached mount, /proc/self/fd/N of
