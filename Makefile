@@ -8,7 +8,10 @@ BIN       ?= bin/ctlab
 # build it (and test binaries, which play its role in tests) fully static.
 # cgo stays on for the nsexec constructor.
 TAGS      := netgo,osusergo
-STATIC    := -ldflags '-linkmode external -extldflags "-static"'
+# ctlab version/--version: the version (.ci/dist/version.sh) and commit.
+VERSION   := $(shell bash .ci/dist/version.sh 2>/dev/null || echo 0.1.0)
+VERSION_X := -X main.version=$(VERSION) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null)
+STATIC    := -ldflags '-linkmode external -extldflags "-static" $(VERSION_X)'
 GOFLAGS_B := -tags $(TAGS) $(STATIC)
 PKGS      := ./...
 
@@ -16,7 +19,7 @@ export CGO_ENABLED=1
 # sudo resets PATH (secure_path): find a Go installed the usual way anyway.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: help build run test test-root test-v2 bench lint deps clean
+.PHONY: help build run test test-root test-v2 test-systemd bench lint deps clean dist test-dist
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,7 +36,8 @@ build: ## build bin/ctlab, bin/ctlab-tui (the UI) and bin/ctlab-init (the contai
 run: build ## build and start the lessons (TUI)
 	./$(BIN)
 
-test: deps lint build test-root test-v2 ## everything: vet, unit + root kernel tests here, the cgroup v2 VM suite
+test: deps lint build test-root test-v2 test-systemd test-dist ## everything: vet, unit + root kernel tests here, the cgroup v2 VM, the systemd VM, the packages
+	@bash .ci/systemdvm/summary.sh
 	@echo "make test: all suites passed"
 
 test-root: ## unit and kernel tests on this host (as root)
@@ -42,6 +46,16 @@ test-root: ## unit and kernel tests on this host (as root)
 
 test-v2: build ## the sandbox's kernel tests inside a qemu VM with pure cgroup v2
 	bash .ci/v2vm/run.sh ./sandbox/... ./lab
+
+test-systemd: build ## kernel tests + every scenario in a Debian 12 VM booted with systemd, pure v2, run via sudo from a login session and from a service
+	bash .ci/systemdvm/run.sh
+
+dist: ## dist/: .deb and static tarball (amd64, arm64), man pages, completions, SHA256SUMS
+	@bash .ci/deps.sh dist
+	VERSION=$(VERSION) bash .ci/dist/build.sh
+
+test-dist: dist ## install the .deb in a clean Debian 12 chroot (no Go), use it, purge it; lintian
+	bash .ci/dist/test.sh
 
 bench: deps build ## benchmarks: ctlab vs runc start, exec vs runc exec/nsenter, grading vs umoci, TUI frames
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchtime 40x -timeout 30m ./cmd/ctlab/
@@ -54,4 +68,4 @@ lint: ## gofmt and go vet
 	$(GO) vet -tags $(TAGS) $(PKGS)
 
 clean: ## remove build outputs (not ctlab's state: see ctlab cleanup)
-	rm -rf bin
+	rm -rf bin dist

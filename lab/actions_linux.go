@@ -116,7 +116,7 @@ func (e *Engine) start(ctx context.Context, name string) error {
 	}
 	cfg := sandbox.Config{
 		Name: full, Namespaces: nss, Hostname: spec.Hostname, Rootfs: spec.Rootfs, Args: args,
-		Env: spec.Env, Limits: l, Net: spec.Net, MountSelf: spec.MountSelf,
+		Env: spec.Env, Limits: l, Net: spec.Net, MountSelf: spec.MountSelf, CgroupDriver: spec.CgroupDriver,
 		Time: sandbox.TimeOffsets{Monotonic: spec.Time.Monotonic, Boottime: spec.Time.Boottime},
 	}
 	if spec.Hostname == "" {

@@ -64,6 +64,9 @@ func PreflightWith(s *Scenario, f host.Facts) []string {
 			out = append(out, fmt.Sprintf("needs the %s cgroup controller; usable here: %s", c, strings.Join(f.Controllers, " ")))
 		}
 	}
+	if r.Systemd && f.Driver.Auto != "systemd" {
+		out = append(out, fmt.Sprintf("needs systemd as PID 1 on a pure cgroup v2 host (here: systemd PID 1 %v, cgroup mode %s)", f.Driver.SystemdPID1, f.CgroupMode))
+	}
 	if r.Overlay && !f.Overlay {
 		out = append(out, "needs overlayfs (modprobe overlay)")
 	}
@@ -71,14 +74,28 @@ func PreflightWith(s *Scenario, f host.Facts) []string {
 		out = append(out, "needs user namespaces (sysctl user.max_user_namespaces is 0, or the kernel lacks them)")
 	}
 	for _, b := range r.Binaries {
+		if !hasAnyBinary(f, b) {
+			alts := strings.Split(b, "|")
+			out = append(out, fmt.Sprintf("needs the %s command on the host (e.g. apt-get install %s)", strings.Join(alts, " or "), alts[len(alts)-1]))
+		}
+	}
+	return out
+}
+
+// hasAnyBinary reports whether the host has one of the commands in spec,
+// which names alternatives with "|": "busybox|ping" is met by either, since
+// the default rootfs takes busybox's applet when busybox is there and the
+// host's own command otherwise.
+func hasAnyBinary(f host.Facts, spec string) bool {
+	for _, b := range strings.Split(spec, "|") {
 		have, known := f.Binaries[b]
 		if !known {
 			_, err := exec.LookPath(b)
 			have = err == nil
 		}
-		if !have {
-			out = append(out, fmt.Sprintf("needs the %s command on the host (e.g. apt-get install %s)", b, b))
+		if have {
+			return true
 		}
 	}
-	return out
+	return false
 }

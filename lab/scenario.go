@@ -68,6 +68,9 @@ type Requires struct {
 	Overlay     bool     `yaml:"overlay,omitempty" json:"overlay,omitempty"`
 	Userns      bool     `yaml:"userns,omitempty" json:"userns,omitempty"`
 	Binaries    []string `yaml:"binaries,omitempty" json:"binaries,omitempty"`
+	// Systemd: systemd is PID 1 on a pure cgroup v2 host (where ctlab's
+	// systemd cgroup driver works).
+	Systemd bool `yaml:"systemd,omitempty" json:"systemd,omitempty"`
 }
 
 // ContainerSpec is a named container a scenario may start. The running
@@ -76,13 +79,15 @@ type ContainerSpec struct {
 	Namespaces []string `yaml:"namespaces" json:"namespaces"` // kinds, or [all]
 	Hostname   string   `yaml:"hostname,omitempty" json:"hostname,omitempty"`
 	Rootfs     string   `yaml:"rootfs,omitempty" json:"rootfs,omitempty"` // default | busybox | host
-	Command    []string `yaml:"command,omitempty" json:"command,omitempty"`
-	Env        []string `yaml:"env,omitempty" json:"env,omitempty"`
-	Limits     Limits   `yaml:"limits,omitempty" json:"limits,omitempty"`
-	Net        bool     `yaml:"net,omitempty" json:"net,omitempty"`
-	MountSelf  bool     `yaml:"mount_self,omitempty" json:"mount_self,omitempty"`
-	Time       TimeSpec `yaml:"time,omitempty" json:"time,omitempty"`
-	Harden     bool     `yaml:"harden,omitempty" json:"harden,omitempty"`
+	// CgroupDriver is cgroupfs (default), systemd or auto (sandbox.Config.CgroupDriver).
+	CgroupDriver string   `yaml:"cgroup_driver,omitempty" json:"cgroup_driver,omitempty"`
+	Command      []string `yaml:"command,omitempty" json:"command,omitempty"`
+	Env          []string `yaml:"env,omitempty" json:"env,omitempty"`
+	Limits       Limits   `yaml:"limits,omitempty" json:"limits,omitempty"`
+	Net          bool     `yaml:"net,omitempty" json:"net,omitempty"`
+	MountSelf    bool     `yaml:"mount_self,omitempty" json:"mount_self,omitempty"`
+	Time         TimeSpec `yaml:"time,omitempty" json:"time,omitempty"`
+	Harden       bool     `yaml:"harden,omitempty" json:"harden,omitempty"`
 
 	name string // key in Containers
 }

@@ -326,6 +326,11 @@ func (v *validator) container(n string, c *ContainerSpec) {
 		v.addf(p, "container name %q: want lower-case letters, digits and '-' (at most 20), not \"host\"", n)
 	}
 	v.targets[n] = "container"
+	switch c.CgroupDriver {
+	case "", cgroups.DriverCgroupfs, cgroups.DriverSystemd, cgroups.DriverAuto:
+	default:
+		v.addf(append(p, "cgroup_driver"), "cgroup_driver %q: want %s, %s or %s", c.CgroupDriver, cgroups.DriverCgroupfs, cgroups.DriverSystemd, cgroups.DriverAuto)
+	}
 	has := map[string]bool{}
 	for i, ns := range c.Namespaces {
 		if ns == "all" {

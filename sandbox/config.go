@@ -110,6 +110,9 @@ type Config struct {
 	Name       string      // unique; [a-z0-9][a-z0-9_.-]{0,62}
 	Namespaces []Namespace // kinds to create; the rest are shared with the host
 	Hostname   string      // set inside a new uts namespace (default: Name)
+	// CgroupDriver is "cgroupfs" (the default: ctlab/<name> written directly),
+	// "systemd" (a transient scope in ctlab.slice, over D-Bus) or "auto".
+	CgroupDriver string
 	// Rootfs is "default", "busybox", "host" or a directory used read-only as
 	// the overlay's lower layer. Ignored when Layers is set.
 	Rootfs string

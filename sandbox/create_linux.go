@@ -228,6 +228,9 @@ func (s *starter) validate() error {
 		cfg.Env = DefaultEnv()
 	}
 	s.stage = initStage(*cfg)
+	if _, err := cgroupDriver(*cfg); err != nil {
+		return err
+	}
 	return ensureDirs()
 }
 
@@ -380,6 +383,11 @@ func (s *starter) upperTmpfs() error {
 // get into it (see placement_linux.go).
 func (s *starter) cgroup() error {
 	if err := s.j.intend(Record{Kind: recCgroup, Name: s.cfg.Name}); err != nil {
+		return err
+	}
+	if d, err := cgroupDriver(s.cfg); err != nil || d == cgroups.DriverSystemd {
+		// The scope is made at attach, with the init's pid (placement_systemd_linux.go).
+		s.place = &systemdScope{ctx: s.ctx, name: s.cfg.Name, limits: s.cfg.Limits}
 		return err
 	}
 	cg, err := cgroups.Create(s.cfg.Name, s.cfg.Limits)

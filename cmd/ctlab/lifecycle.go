@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,7 +67,7 @@ With --net, ctlab ps and ctlab inspect show its address: curl http://ADDR/.`
 		Short: "inside a container: switch to USER (the container's passwd/group), then exec CMD",
 		RunE:  func(cmd *cobra.Command, args []string) error { return build.AsUser(args) },
 	})
-	root.AddCommand(newCreateCmd(), newStartCmd(), newRestartCmd(), newStopCmd(), newLogsCmd(), newTopCmd(), newCpCmd(), newVersionCmd(), newInfoCmd())
+	root.AddCommand(newCreateCmd(), newStartCmd(), newRestartCmd(), newStopCmd(), newLogsCmd(), newTopCmd(), newCpCmd(), newInfoCmd())
 }
 
 // dockerName is docker's container-name grammar.
@@ -307,24 +305,6 @@ the host sees it: host pid, its pid inside the container's pid namespace
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", p, inner, uid, strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " ")))
 			}
 			return tw.Flush()
-		},
-	}
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print ctlab's version, Go version and the kernel's",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
-			var u unix.Utsname
-			_ = unix.Uname(&u)
-			fmt.Fprintf(cmd.OutOrStdout(), "ctlab:   %s\ngo:      %s %s/%s\nkernel:  %s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, unix.ByteSliceToString(u.Release[:]))
-			return nil
 		},
 	}
 }

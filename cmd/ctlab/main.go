@@ -79,6 +79,7 @@ Run it as root in a Linux VM:
 		newRmCmd(), newDoctorCmd(), newCleanupCmd(), newLoadCmd())
 	addExtraCommands(root)
 	addImageCommands(root)
+	addVersion(root)
 	wrapArgErrors(root)
 	return root
 }

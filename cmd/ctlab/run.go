@@ -16,12 +16,12 @@ import (
 )
 
 type runOptions struct {
-	name, ns, hostname, memory, rootfs string
-	cpus                               float64
-	pids                               int64
-	ioRead, deviceAllow, deviceDeny    []string
-	detach, rm, net, timings, self     bool
-	timeOffset                         time.Duration
+	name, ns, hostname, memory, rootfs, cgroupDriver string
+	cpus                                             float64
+	pids                                             int64
+	ioRead, deviceAllow, deviceDeny                  []string
+	detach, rm, net, timings, self                   bool
+	timeOffset                                       time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -45,7 +45,8 @@ the name and leaves the container running (see ctlab exec, ps, rm).`,
   sudo ctlab run --cpus 0.5 --pids 20 --rm -- /.ctlab/ctlab load cpu --seconds 5
   sudo ctlab run --io-read-bps /var/lib/ctlab:5M -- /.ctlab/ctlab load io /var/tmp/f 32M
   sudo ctlab run --device-deny "c 1:5 rwm" -- cat /dev/zero   # /dev/zero refused
-  sudo ctlab run --rm --timings -- true                       # time each start phase`,
+  sudo ctlab run --rm --timings -- true                       # time each start phase
+  sudo ctlab run --rm --cgroup-driver systemd -- cat /proc/self/cgroup   # in ctlab.slice/ctlab-NAME.scope`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRun(cmd, o, args)
@@ -67,6 +68,7 @@ the name and leaves the container running (see ctlab exec, ps, rm).`,
 	f.StringVar(&o.rootfs, "rootfs", "default", "root filesystem: default, busybox, host, or a directory")
 	f.BoolVar(&o.timings, "timings", false, "print how long each start phase took")
 	f.BoolVar(&o.self, "mount-ctlab", true, "bind the ctlab binary at /.ctlab/ctlab (load generators)")
+	f.StringVar(&o.cgroupDriver, "cgroup-driver", "cgroupfs", "who makes the container's cgroup: cgroupfs (ctlab writes /sys/fs/cgroup/ctlab/NAME, the default), systemd (a transient scope ctlab-NAME.scope in ctlab.slice, over D-Bus; pure v2 with systemd as PID 1), or auto (systemd when PID 1 is systemd on a pure v2 host)")
 	f.DurationVar(&o.timeOffset, "time-offset", 0, "shift CLOCK_MONOTONIC and CLOCK_BOOTTIME inside a new time namespace, e.g. 240h")
 	return cmd
 }
@@ -134,7 +136,7 @@ func runRun(cmd *cobra.Command, o *runOptions, args []string) error {
 	}
 	cfg := sandbox.Config{
 		Name: name, Namespaces: nss, Hostname: o.hostname, Rootfs: o.rootfs, Args: args,
-		Limits: limits, Net: o.net, MountSelf: o.self, Detach: o.detach,
+		Limits: limits, Net: o.net, MountSelf: o.self, Detach: o.detach, CgroupDriver: o.cgroupDriver,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}
 	if err := applyImage(cmd, &cfg, args); err != nil { // run IMAGE [CMD...] (lifecycle.go)

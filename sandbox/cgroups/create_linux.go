@@ -26,6 +26,8 @@ type Cgroup struct {
 
 	v2    *cgroup2.Manager
 	v2dir string
+
+	unit string // systemd driver: the scope unit that owns v2dir (systemd_linux.go)
 }
 
 // group is the cgroup path relative to each hierarchy's root.
@@ -240,6 +242,9 @@ func Open(name string) (*Cgroup, error) {
 	case V2:
 		dir := filepath.Join(unifiedRoot, parentName, name)
 		if _, err := os.Stat(dir); err != nil {
+			if exists(scopeDir(name)) { // started with the systemd driver
+				return OpenSystemd(name)
+			}
 			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 		}
 		m, err := cgroup2.Load(group(name))
@@ -375,6 +380,9 @@ func List() ([]string, error) {
 		return nil, nil
 	}
 	set := map[string]bool{}
+	for _, n := range listScopes() {
+		set[n] = true
+	}
 	for _, p := range parents {
 		ents, err := os.ReadDir(p)
 		if err != nil {
@@ -401,6 +409,21 @@ func List() ([]string, error) {
 // every hierarchy (used by `ctlab cleanup`). A missing cgroup is not an error.
 // The name check keeps it inside /ctlab/.
 func Remove(ctx context.Context, name string) error {
+	if ValidName(name) == nil && exists(scopeDir(name)) {
+		// The systemd driver's scope (also after ctlab itself was killed):
+		// SIGKILL what is left, then stop the unit, which removes the
+		// cgroup. Killing first: a stop sends SIGTERM, which a container's
+		// PID 1 ignores, and systemd would wait 90 s before its SIGKILL.
+		c, err := OpenSystemd(name)
+		if err == nil {
+			err = c.Delete(ctx)
+		}
+		if err != nil && !exists(scopeDir(name)) {
+			// The scope emptied and systemd removed it meanwhile.
+			return StopScope(ctx, name)
+		}
+		return err
+	}
 	if removeEmpty(name) {
 		return nil
 	}

@@ -114,6 +114,9 @@ func (c *Cgroup) Delete(ctx context.Context) error {
 	if err := c.Kill(ctx); err != nil {
 		return fmt.Errorf("delete cgroup %s: %w", c.name, err)
 	}
+	if c.unit != "" { // systemd removes the scope's directory when the unit stops
+		return StopScope(ctx, c.name)
+	}
 	if err := c.removeDirs(ctx); err != nil {
 		return fmt.Errorf("delete cgroup %s: %w", c.name, err)
 	}

@@ -26,9 +26,12 @@ func (c *Cgroup) Update(l Limits) error {
 		return fmt.Errorf("update cgroup %s: %w", c.name, err)
 	}
 	var err error
-	if c.mode == V1 {
+	switch {
+	case c.unit != "":
+		err = c.updateSystemd(l)
+	case c.mode == V1:
 		err = c.updateV1(l)
-	} else {
+	default:
 		err = c.updateV2(l)
 	}
 	if err == nil {

@@ -36,6 +36,7 @@ type Facts struct {
 	Effective    string          `json:"cgroup_effective"`
 	Controllers  []string        `json:"controllers"`
 	CgroupDriver string          `json:"cgroup_driver"`
+	Driver       DriverFacts     `json:"driver"` // cgroupdriver_linux.go
 	Overlay      bool            `json:"overlay"`
 	UserNS       bool            `json:"userns"`
 	Busybox      bool            `json:"busybox"`
@@ -62,6 +63,7 @@ func Gather() Facts {
 	f.Effective = cgroups.Effective().String()
 	f.Controllers, _ = cgroups.Controllers()
 	f.CgroupDriver, _ = cgroups.Driver()
+	f.Driver = gatherDriver()
 	f.Overlay = hasFilesystem("overlay")
 	if !f.Overlay {
 		// The module may just not be loaded yet; mounting loads it.
@@ -134,7 +136,7 @@ func Doctor(f Facts) []Check {
 		}
 		add("controller "+c, ok, detail, fix)
 	}
-	add("cgroup driver", true, f.CgroupDriver, "")
+	driverChecks(f, add)
 	add("overlayfs", f.Overlay, "in /proc/filesystems", "modprobe overlay")
 	add("user namespaces", f.UserNS, "/proc/sys/user/max_user_namespaces", "sysctl -w user.max_user_namespaces=15000")
 	add("busybox", f.Busybox, "/bin/busybox (optional: default rootfs uses host binaries without it)", "apt-get install busybox-static")

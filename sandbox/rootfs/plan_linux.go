@@ -10,12 +10,18 @@ import (
 
 // HostBinaries are the tools a "host" rootfs gets, whichever of them exist.
 // "sh" is not listed: /bin/sh is a link to bash, or dash without bash.
+// Every command a lesson asks the learner to type in a container must be
+// here too: many learners' VMs have no busybox, and then this list is the
+// whole container userland (lab's TestLessonCommandsInHostRootfs checks it).
 var HostBinaries = []string{
 	"ls", "cat", "ps", "hostname", "domainname", "mount", "umount", "ip", "sleep", "echo", "env", "id",
 	"mkdir", "rm", "touch", "cp", "mv", "ln", "grep", "sed", "head", "tail", "wc", "cut", "dd", "date",
 	"uname", "readlink", "stat", "ipcmk", "ipcs", "ipcrm", "unshare", "nsenter", "lsns", "free", "df",
 	"kill", "true", "false", "chmod", "chown", "find", "sort", "tr", "seq", "whoami", "printf", "test",
-	"nproc",
+	"nproc", "mknod", "awk", "xargs", "tee", "rmdir", "du", "basename", "dirname", "yes", "sync",
+	"mountpoint", "ping", "pgrep", "pkill", "uptime", "tac", "md5sum", "sha256sum", "expr", "pwd",
+	"hexdump", "od", "nice", "renice", "timeout", "chroot", "pivot_root", "setsid", "getent", "findmnt",
+	"ss",
 }
 
 // plan is everything a build copies from the host, decided before anything

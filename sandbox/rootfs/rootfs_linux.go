@@ -28,6 +28,11 @@ const (
 	KindHost    = "host"    // host binaries plus their shared libraries
 )
 
+// NoBusyboxEnv, set to "1", makes the default kind ignore the host's busybox:
+// the host kind is what a learner's VM without busybox gets, and tests
+// (and a curious learner) can build and use it on a machine that has busybox.
+const NoBusyboxEnv = "CTLAB_NO_BUSYBOX"
+
 // BusyboxPath is where Debian's busybox-static installs its binary.
 var BusyboxPath = "/bin/busybox"
 
@@ -76,6 +81,10 @@ type meta struct {
 func ResolveKind(kind string) (string, error) {
 	switch kind {
 	case KindDefault, "":
+		// CTLAB_NO_BUSYBOX=1 builds what a learner's VM without busybox gets.
+		if os.Getenv(NoBusyboxEnv) == "1" {
+			return KindHost, nil
+		}
 		if fi, err := os.Stat(BusyboxPath); err == nil && fi.Mode().IsRegular() {
 			return KindBusybox, nil
 		}
