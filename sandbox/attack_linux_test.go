@@ -408,3 +408,20 @@ func TestAttackUpperFill(t *testing.T) {
 		t.Errorf("%s still mounted after Remove", rw)
 	}
 }
+
+// In a user namespace the container's root can reopen its own stdio
+// (nginx logs to /dev/stderr): the pipes ctlab made are given to it, and
+// nothing else of the host changes owner.
+func TestUsernsReopenStdio(t *testing.T) {
+	c, out := startT(t, Config{
+		Namespaces: []Namespace{NSUser, NSMount, NSUTS, NSIPC, NSPID},
+		Harden:     hardened,
+		Args:       []string{"sh", "-c", "echo reopened > /dev/stderr"},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.Wait(ctx)
+	if !strings.Contains(out.String(), "reopened") {
+		t.Errorf("reopening /dev/stderr in a user namespace: %q", out.String())
+	}
+}

@@ -515,6 +515,9 @@ func (s *starter) clone() error {
 	if err := s.place.clone(cmd); err != nil {
 		return err
 	}
+	if s.userns {
+		chownStdio(cmd.Process.Pid, s.cfg.UIDBase)
+	}
 	s.ctlR.Close()
 	s.statusW.Close()
 	s.t0 = s.tl.Since("clone", s.t0)

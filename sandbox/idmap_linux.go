@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -118,4 +119,20 @@ func idmapMount(src, target string, ns *os.File) error {
 		return fmt.Errorf("attach idmapped layer %s: %w", src, err)
 	}
 	return nil
+}
+
+// chownStdio gives the container's root the pipes and sockets that are
+// the stdio of pid (runc's fixStdioPermissions): they were made on the
+// host, owned by host root with mode 0600, and a process that reopens them
+// (nginx's error.log -> /dev/stderr -> /proc/self/fd/2) would get EACCES
+// from inside a user namespace. Only anonymous pipes and sockets made for
+// this process change owner, never a terminal or a file of the caller's.
+func chownStdio(pid, uid int) {
+	for fd := 0; fd <= 2; fd++ {
+		p := fmt.Sprintf("/proc/%d/fd/%d", pid, fd)
+		// "pipe:[ino]", "socket:[ino]": anonymous; a named FIFO shows its path.
+		if l, err := os.Readlink(p); err == nil && (strings.HasPrefix(l, "pipe:") || strings.HasPrefix(l, "socket:")) {
+			_ = os.Chown(p, uid, uid) // best effort: without it only a reopen fails
+		}
+	}
 }
