@@ -29,11 +29,27 @@ type Options struct {
 type TrustError struct {
 	Scenario string
 	Steps    []string
+	Reasons  []string // Scenario.TrustReasons, for a file
 }
 
 func (e *TrustError) Error() string {
+	if len(e.Steps) == 0 {
+		return fmt.Sprintf("scenario %s would get host access (%s); read it, then run it with --trust if you trust its author",
+			e.Scenario, strings.Join(e.Reasons, "; "))
+	}
 	return fmt.Sprintf("scenario %s runs commands on or reads files of the host (steps: %s); read it, then run it with --trust if you trust its author",
 		e.Scenario, strings.Join(e.Steps, ", "))
+}
+
+// NeedsTrustWhy reports whether running s needs --trust, and why: the steps
+// that touch the host, and for a scenario file, every route to the host
+// (TrustReasons).
+func (s *Scenario) NeedsTrustWhy() (steps, reasons []string) {
+	steps = s.TrustSteps()
+	if !s.Builtin {
+		reasons = s.TrustReasons
+	}
+	return steps, reasons
 }
 
 // TrustSteps lists the steps that touch the host directly and so need
@@ -99,8 +115,8 @@ func New(s *Scenario, opt Options) (*Engine, error) {
 	if s == nil {
 		return nil, errors.New("lab: nil scenario")
 	}
-	if steps := s.TrustSteps(); len(steps) > 0 && !opt.Trust {
-		return nil, &TrustError{Scenario: s.ID, Steps: steps}
+	if steps, why := s.NeedsTrustWhy(); (len(steps) > 0 || len(why) > 0) && !opt.Trust {
+		return nil, &TrustError{Scenario: s.ID, Steps: steps, Reasons: why}
 	}
 	if opt.Lang != "zh" {
 		opt.Lang = "en"

@@ -31,6 +31,11 @@ type Scenario struct {
 	// (file_contains in: host): a scenario file from disk needs --trust
 	// for them too; the built-in ones are part of the binary.
 	ReadsHost []string `yaml:"-" json:"reads_host,omitempty"`
+	// TrustReasons says why a scenario file needs --trust: each
+	// "container NAME: ..." or "step ID: ..." gives it host access
+	// (validate.go: containerTrust, actionTrust). The embedded ones are
+	// trusted.
+	TrustReasons []string `yaml:"-" json:"trust_reasons,omitempty"`
 	// Builtin marks a scenario embedded in the binary.
 	Builtin bool `yaml:"-" json:"builtin,omitempty"`
 }

@@ -49,6 +49,7 @@ func runSnapScenario(t *testing.T, src string) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.TrustReasons = nil // the project's own fixture: trusted like the embedded scenarios
 	e, err := New(s, Options{Loader: &Loader{Content: testContent}})
 	if err != nil {
 		t.Fatal(err)

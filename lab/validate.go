@@ -369,6 +369,11 @@ func (v *validator) container(n string, c *ContainerSpec) {
 	if c.Net && !has["net"] {
 		v.addf(append(p, "net"), "net: true needs the net namespace")
 	}
+	for _, r := range containerTrust {
+		if r.needs(c, has) {
+			v.hostAccess("container "+n, r.why)
+		}
+	}
 }
 
 func (v *validator) limits(p []any, l Limits) {
@@ -457,6 +462,47 @@ func (v *validator) action(p []any, a *Action, started map[string]bool) {
 	defer v.enter(append(p, a.kind), a.kind)()
 	v.started = started
 	a.body.validate(v)
+	if why, ok := actionTrust[a.kind]; ok {
+		v.hostAccess("step "+v.step, why)
+	}
+}
+
+// Scenario trust (issue 12). A scenario file run without --trust must not
+// reach the host by any route; the embedded ones are trusted. Every rule
+// here makes a file need --trust, and says why (`ctlab scenario validate`
+// prints the reasons). Host commands and host file reads are recorded per
+// step by their actions and checks (needsTrust, ReadsHost).
+
+// containerTrust: what about a declared container gives it host access.
+// A container from an untrusted file must have its own user, mount and
+// pid namespaces, be hardened, and have no device or network path to the
+// host.
+var containerTrust = []struct {
+	why   string
+	needs func(c *ContainerSpec, has map[string]bool) bool
+}{
+	{"shares the host's user namespace: its root is host root", func(_ *ContainerSpec, has map[string]bool) bool { return !has["user"] }},
+	{"shares the host's mount namespace", func(_ *ContainerSpec, has map[string]bool) bool { return !has["mnt"] }},
+	{"shares the host's pid namespace: it sees host processes and their /proc/<pid>/root", func(_ *ContainerSpec, has map[string]bool) bool { return !has["pid"] }},
+	{"is not hardened (harden: true): all capabilities and no seccomp filter", func(c *ContainerSpec, _ map[string]bool) bool { return !c.Harden }},
+	{"devices: allow-all opens every host device", func(c *ContainerSpec, _ map[string]bool) bool { return c.Limits.Devices == "allow-all" }},
+	{"net: true puts the veth's other end in the host's network namespace: host listeners are reachable", func(c *ContainerSpec, _ map[string]bool) bool { return c.Net }},
+	{"rootfs: host is made from the host's own files", func(c *ContainerSpec, _ map[string]bool) bool { return c.Rootfs == "host" }},
+}
+
+// actionTrust: actions that reach the host.
+var actionTrust = map[string]string{
+	"host":         "runs a command on the host as root",
+	"host_process": "names a host process as a target",
+	"link":         "connects a container to the host's network namespace: host listeners are reachable",
+}
+
+// hostAccess records that subject (a container or step) reaches the host.
+func (v *validator) hostAccess(subject, why string) {
+	r := subject + ": " + why
+	if !slices.Contains(v.s.TrustReasons, r) {
+		v.s.TrustReasons = append(v.s.TrustReasons, r)
+	}
 }
 
 // check validates one check and resolves the targets it names.

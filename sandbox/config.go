@@ -122,6 +122,10 @@ type Config struct {
 	Args   []string // command and arguments, resolved inside the container
 	Env    []string // environment; nil means a small default (PATH, HOME, TERM)
 	Cwd    string   // working directory inside (default "/")
+	// User is the image's USER ("name", "uid", "name:group", "uid:gid"),
+	// resolved against the rootfs's own /etc/passwd and /etc/group; empty
+	// means root. Execs into the container run as the same user.
+	User string
 	// UIDBase is the host uid/gid that container root maps to in a new user
 	// namespace (65536 ids are mapped). 0 means DefaultUIDBase.
 	UIDBase int
@@ -154,6 +158,17 @@ type Config struct {
 	Mounts []Mount
 
 	Timeline *Timeline // optional; records the duration of each start phase
+
+	// NetPrivate (with Net) puts the host end of the pair in a network
+	// namespace of its own instead of the host's, so the container reaches
+	// nothing of the host; Container.DialContext connects from there. The
+	// grader uses it for untrusted images.
+	NetPrivate bool
+	// UpperLimit, when positive, bounds what the container can write: its
+	// overlay upper and work dirs live on a tmpfs of this many bytes (its
+	// pages are charged to the writer's memory cgroup too), so writing
+	// until full fills that tmpfs and never the host's disk.
+	UpperLimit int64
 }
 
 // ExecConfig describes a process to start inside a running container.

@@ -299,6 +299,7 @@ func (s *starter) newContainer() *Container {
 	st := State{
 		Name: cfg.Name, Created: time.Now(), Namespaces: cfg.Namespaces, Hostname: cfg.Hostname,
 		Rootfs: cfg.rootDesc(), Args: cfg.Args, Env: cfg.Env, Limits: cfg.Limits, Detached: cfg.Detach,
+		Harden: cfg.Harden,
 	}
 	if s.userns {
 		st.UIDBase = cfg.UIDBase
@@ -349,10 +350,33 @@ func (s *starter) dirs() error {
 	if err := os.Chmod(dir, 0o710); err != nil {
 		return err
 	}
+	if s.cfg.UpperLimit > 0 {
+		if err := s.upperTmpfs(); err != nil {
+			return err
+		}
+	}
 	if err := prepareUpper(c.Layout, s.owner); err != nil {
 		return err
 	}
 	return c.State.save()
+}
+
+// upperTmpfs mounts a tmpfs of UpperLimit bytes at DIR/rw (journalled
+// first) and moves the upper and work dirs onto it.
+func (s *starter) upperTmpfs() error {
+	rw := filepath.Join(s.c.Dir, "rw")
+	if err := s.j.intend(Record{Kind: recMount, Path: rw}); err != nil {
+		return err
+	}
+	if err := os.Mkdir(rw, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w", rw, err)
+	}
+	opts := fmt.Sprintf("size=%d,mode=0755,nr_inodes=%d", s.cfg.UpperLimit, max(s.cfg.UpperLimit/4096, 1024))
+	if err := unix.Mount("ctlab-upper", rw, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount the upper layer's tmpfs (%s): %w", opts, err)
+	}
+	s.c.Layout.Upper, s.c.Layout.Work = filepath.Join(rw, "upper"), filepath.Join(rw, "work")
+	return nil
 }
 
 // cgroup creates ctlab/NAME with its limits and picks how the init will
@@ -386,7 +410,21 @@ func (s *starter) rootfs() error {
 	if err := s.j.intend(Record{Kind: recMount, Path: s.c.Layout.Merged}); err != nil {
 		return err
 	}
-	if err := overlay.Mount(s.c.Layout); err != nil {
+	l := s.c.Layout
+	if s.userns && len(s.cfg.Layers) > 0 {
+		// Image layers are unpacked with their real owners; in a user
+		// namespace they are shown shifted to the container's range (the
+		// built-in rootfs is a chowned copy per owner instead).
+		lowers, done, err := idmappedLowers(l.Lower, s.cfg.UIDBase, s.c.Dir, func(p string) error {
+			return s.j.intend(Record{Kind: recMount, Path: p})
+		})
+		if err != nil {
+			return fmt.Errorf("image layers in a user namespace: %w", err)
+		}
+		defer done()
+		l.Lower = lowers
+	}
+	if err := overlay.Mount(l); err != nil {
 		return fmt.Errorf("mount overlay rootfs: %w", err)
 	}
 	s.t0 = s.tl.Since("overlay mount", s.t0)
@@ -423,9 +461,6 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 	cmd.Args[0] = filepath.Base(InitBinary)
 	cmd.ExtraFiles = []*os.File{s.ctlR, s.statusW, initFile} // fds 3, 4, 5
 	cmd.Env = []string{}                                     // the init gets its environment over the pipe
-	if s.stage != "" {
-		cmd.Env = append(cmd.Env, envInitStage+"="+s.stage)
-	}
 	var flags uintptr
 	for _, ns := range cfg.Namespaces {
 		flags |= cloneFlags[ns]
@@ -445,11 +480,15 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 		// would be the unmapped overflow uid and lose every capability.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	// Every container gets its own session, so a `kill -TERM 0` inside
+	// reaches only its own processes, never ctlab or the caller's shell;
+	// except a learner's interactive shell in an unhardened container, which
+	// keeps the terminal (their own root on their own machine).
+	hardened := cfg.Harden != (Hardening{})
+	cmd.SysProcAttr.Setsid = cfg.Detach || hardened || !isTerminal(cfg.Stdin)
 	if cfg.Detach && cfg.DetachedStdio {
-		cmd.SysProcAttr.Setsid = true
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
 	} else if cfg.Detach {
-		cmd.SysProcAttr.Setsid = true
 		logf, err := os.OpenFile(filepath.Join(s.c.Dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, err
@@ -469,11 +508,26 @@ func (s *starter) clone() error {
 	if err != nil {
 		return err
 	}
-	if err := s.place.prepare(cmd); err != nil {
+	stage := stageConfig{}
+	if err := s.place.prepare(cmd, stage); err != nil {
 		return err
+	}
+	if s.stage != "" {
+		// The C stage's config: fd 6, announced by argv ("__ctlab_init stage").
+		stage[cfgInitStage] = s.stage
+		f, err := stage.pipe()
+		if err != nil {
+			return err
+		}
+		s.keep(f)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		cmd.Args = append(cmd.Args, "stage")
 	}
 	if err := s.place.clone(cmd); err != nil {
 		return err
+	}
+	if s.userns {
+		chownStdio(cmd.Process.Pid, s.cfg.UIDBase)
 	}
 	s.ctlR.Close()
 	s.statusW.Close()
@@ -517,10 +571,15 @@ func (s *starter) handshake() error {
 	if cfg.RootfsDirect {
 		root = s.lowers[0]
 	}
+	ids, err := resolveUser(root, cfg.User, s.userns)
+	if err != nil {
+		return err
+	}
+	c.User = ids
 	ic := initConfig{
 		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: root,
 		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
-		Self: self, UserNS: s.userns, Mounts: cfg.Mounts,
+		Self: self, UserNS: s.userns, Mounts: cfg.Mounts, User: ids,
 	}
 	if err := json.NewEncoder(s.ctlW).Encode(ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
@@ -548,7 +607,15 @@ func (s *starter) handshake() error {
 // network gives the container its veth pair (with --net), journalled
 // first, then saves the state file.
 func (s *starter) network() error {
-	if s.cfg.Net {
+	if s.cfg.Net && s.cfg.NetPrivate {
+		// Nothing is made in the host's namespace: nothing to journal.
+		att, probe, err := network.SetupPrivate(s.ctx, s.cfg.Name, s.c.Pid)
+		if err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		s.c.Net, s.c.probe = att, probe
+		s.t0 = s.tl.Since("veth setup", s.t0)
+	} else if s.cfg.Net {
 		host, _ := network.LinkNames(s.cfg.Name)
 		if err := s.j.intend(Record{Kind: recLink, Name: host}); err != nil {
 			return err

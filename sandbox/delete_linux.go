@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -82,6 +83,10 @@ func (c *Container) Remove(ctx context.Context, force bool) error {
 	if err := cleanupOne(ctx, c.Name); err != nil {
 		return err
 	}
+	if c.probe != nil {
+		c.probe.Close()
+		c.probe = nil
+	}
 	if c.waited != nil {
 		select {
 		case <-c.waited:
@@ -133,6 +138,9 @@ func cleanupOne(ctx context.Context, name string) error {
 	if st != nil {
 		if st.Layout.Merged != "" {
 			mounts = append(mounts, st.Layout.Merged)
+		}
+		if st.Dir != "" && st.Layout.Upper == filepath.Join(st.Dir, "rw", "upper") {
+			mounts = append(mounts, filepath.Join(st.Dir, "rw")) // UpperLimit's tmpfs, after merged
 		}
 		if st.Dir != "" {
 			dirs = append(dirs, st.Dir)

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/network"
 	_ "github.com/ctlab/ctlab/sandbox/nsexec" // the C constructor that joins namespaces before the Go runtime starts
 )
 
@@ -78,7 +80,7 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 			return nil, nil, fmt.Errorf("open %s namespace of %s: %w", ns, c.Name, err)
 		}
 		files = append(files, f)
-		spec = append(spec, string(ns)+":"+strconv.Itoa(3+i))
+		spec = append(spec, string(ns)+":"+strconv.Itoa(5+i)) // after the two config pipes
 	}
 	// The files are open; if the pid was recycled in the meantime they
 	// belong to a stranger, so check the start time again.
@@ -110,11 +112,28 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		env = c.Env
 	}
 	// The exec helper protocol: docs/start-path.md, "The init protocol".
-	cmd := exec.Command("/proc/self/exe", append([]string{"__nsexec", "--"}, ec.Args...)...)
-	cmd.Env = append(append([]string(nil), env...),
-		"_CTLAB_NSEXEC="+strings.Join(spec, ","),
-		"_CTLAB_CGROUP_PROCS="+strings.Join(procs, ":"),
-		"_CTLAB_CWD="+ec.Cwd)
+	// Its configuration goes on pipes (fd 3 for the C stage, fd 4 for the
+	// Go stage), never in the environment, which is the image's.
+	stage, err := stageConfig{"ns": strings.Join(spec, ","), "cgroup_procs": strings.Join(procs, ":")}.pipe()
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	child, err := jsonPipe(execChildConfig{
+		Env: env, Cwd: ec.Cwd, Harden: c.Harden, User: c.User,
+		// A process of its own session: a `kill 0` inside reaches only
+		// the container's processes. A learner's interactive shell in an
+		// unhardened container keeps the terminal.
+		Setsid: c.Harden != (Hardening{}) || !isTerminal(ec.Stdin),
+	})
+	if err != nil {
+		stage.Close()
+		release()
+		return nil, nil, err
+	}
+	files = append([]*os.File{stage, child}, files...)
+	cmd := exec.Command("/proc/self/exe", append([]string{execArg, "--"}, ec.Args...)...)
+	cmd.Env = append([]string(nil), env...)
 	cmd.ExtraFiles = files
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = ec.Stdin, ec.Stdout, ec.Stderr
 	return cmd, release, nil
@@ -148,4 +167,15 @@ func (c *Container) Exec(ctx context.Context, ec ExecConfig) (int, error) {
 		return code, ctx.Err()
 	}
 	return code, err
+}
+
+// DialContext connects to addr the way the host reaches the container: from
+// the private network namespace of a NetPrivate container, else from
+// ctlab's own.
+func (c *Container) DialContext(ctx context.Context, netw, addr string) (net.Conn, error) {
+	if c.probe != nil {
+		return network.DialIn(ctx, c.probe, netw, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, netw, addr)
 }

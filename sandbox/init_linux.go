@@ -56,6 +56,7 @@ type initConfig struct {
 	Self       string      `json:"self,omitempty"` // ctlab binary to bind at /.ctlab/ctlab
 	UserNS     bool        `json:"userns"`
 	Mounts     []Mount     `json:"mounts,omitempty"`
+	User       *IDs        `json:"user,omitempty"`
 }
 
 // statusMsg is what the init reports back before it execs.
@@ -128,20 +129,17 @@ func containerInit() {
 			fail(err)
 		}
 	}
-	cwd := cfg.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	if err := os.Chdir(cwd); err != nil {
-		fail(fmt.Errorf("chdir %s: %w", cwd, err))
+	// The working directory is resolved inside the root, after every fd
+	// of ctlab's but the status pipe is gone: fd 5 (the init binary) and,
+	// on v2, the cgroup directory (closed by the C stage), so a WORKDIR of
+	// /proc/self/fd/N cannot land on a host file (CVE-2024-21626).
+	unix.Close(5)
+	if err := chdirInRoot(cfg.Cwd); err != nil {
+		fail(err)
 	}
 	// Resolve the command with the container's PATH, inside the new root.
 	os.Clearenv()
-	for _, kv := range cfg.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			os.Setenv(k, v)
-		}
-	}
+	setEnv(cfg.Env)
 	path, err := exec.LookPath(cfg.Args[0])
 	if err != nil {
 		fail(fmt.Errorf("command %q not found in the container: %w", cfg.Args[0], err))
@@ -149,7 +147,7 @@ func containerInit() {
 	if interp := missingInterpreter(path); interp != "" {
 		fail(fmt.Errorf("%s is dynamically linked and its loader %s is not in the container's rootfs (build ctlab static: make build)", cfg.Args[0], interp))
 	}
-	if err := harden(cfg.Harden); err != nil {
+	if err := harden(cfg.Harden, cfg.User); err != nil {
 		fail(err)
 	}
 	mark("hardening (child)")
@@ -166,7 +164,10 @@ func containerInit() {
 // the capability drop, and the seccomp filter last, "as close to execve as
 // possible" (runc): nothing of ctlab's own runs under the filter except the
 // exec itself.
-func harden(h Hardening) error {
+//
+// The switch to the image's USER (ids) comes after the capability drop
+// (which needs CAP_SETPCAP, lost with uid 0) and before the filter.
+func harden(h Hardening, ids *IDs) error {
 	if h.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)
@@ -175,6 +176,19 @@ func harden(h Hardening) error {
 	if h.DropCaps {
 		if err := dropCapabilities(); err != nil {
 			return err
+		}
+	}
+	if ids != nil {
+		// syscall's versions change every thread's credentials; the exec
+		// follows on this one.
+		if err := syscall.Setgroups(ids.Groups); err != nil {
+			return fmt.Errorf("setgroups %v: %w", ids.Groups, err)
+		}
+		if err := syscall.Setresgid(ids.GID, ids.GID, ids.GID); err != nil {
+			return fmt.Errorf("setgid %d: %w", ids.GID, err)
+		}
+		if err := syscall.Setresuid(ids.UID, ids.UID, ids.UID); err != nil {
+			return fmt.Errorf("setuid %d: %w", ids.UID, err)
 		}
 	}
 	if h.Seccomp {
@@ -234,7 +248,7 @@ func setupRootfs(cfg *initConfig) error {
 			return fmt.Errorf("mount /proc: %w", err)
 		}
 	}
-	if err := setupDev(root); err != nil {
+	if err := setupDev(root, cfg.Harden != (Hardening{})); err != nil {
 		return err
 	}
 	sysDir, err := mkdirInRoot(root, "sys")
@@ -316,7 +330,9 @@ func bindReadonly(src, dst string, rec bool) error {
 // cgroup still decides whether each can be opened.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-func setupDev(root string) error {
+// A hardened container gets no /dev/tty: it would be the host terminal of
+// whoever started ctlab (TIOCSTI, reading the operator's input).
+func setupDev(root string, hardened bool) error {
 	dev, err := mkdirInRoot(root, "dev")
 	if err != nil {
 		return err
@@ -325,6 +341,9 @@ func setupDev(root string) error {
 		return fmt.Errorf("mount /dev: %w", err)
 	}
 	for _, n := range devNodes {
+		if n == "tty" && hardened {
+			continue
+		}
 		target := filepath.Join(dev, n)
 		f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
 		if err != nil {

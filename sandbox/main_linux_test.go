@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 			os.Exit(crashyRun(os.Args[2:]))
 		case "crashy-lab":
 			os.Exit(crashyLab(os.Args[2:]))
+		case "dial":
+			os.Exit(dialMain(os.Args[2:]))
+		case "serve":
+			os.Exit(serveMain(os.Args[2:]))
 		}
 	}
 	flag.Parse()

@@ -12,13 +12,54 @@ import (
 	"github.com/ctlab/ctlab/sandbox/cgroups"
 )
 
-// Environment variables of the init's C stage (sandbox/nsexec); the whole
-// protocol is described in docs/start-path.md, "The init protocol".
+// Keys of the C stage's configuration (sandbox/nsexec), which reaches it on
+// an inherited pipe, never through the environment (an exec's environment
+// is the image's); the whole protocol is described in docs/start-path.md,
+// "The init protocol".
 const (
-	envInitStage = "_CTLAB_INIT"    // "pid", "time S NS S NS": what the C stage unshares
-	envCgroupV2  = "_CTLAB_CG_V2"   // v2 cgroup dir the C stage clone3s the init into
-	envCgroupV1  = "_CTLAB_CG_JOIN" // v1 "tasks" files the init writes itself into, ':'-separated
+	cfgInitStage = "init"    // "pid", "time S NS S NS": what the C stage unshares
+	cfgCgroupV2  = "cg_v2"   // v2 cgroup dir the C stage clone3s the init into
+	cfgCgroupV1  = "cg_join" // v1 "tasks" files the init writes itself into, ':'-separated
 )
+
+// stageConfig is the configuration of a C stage: "key=value" lines.
+type stageConfig map[string]string
+
+// pipe returns the read end of a pipe that holds the configuration and
+// EOF. It fits the pipe's buffer (the C stage reads at most 16 KiB), so
+// writing does not wait for the reader.
+func (sc stageConfig) pipe() (*os.File, error) {
+	var b strings.Builder
+	for k, v := range sc {
+		if strings.ContainsAny(v, "\n\x00") {
+			return nil, fmt.Errorf("stage config %s: value contains a newline or NUL", k)
+		}
+		b.WriteString(k + "=" + v + "\n")
+	}
+	if b.Len() >= 16384 {
+		return nil, fmt.Errorf("stage config of %d bytes is too long", b.Len())
+	}
+	return dataPipe([]byte(b.String()))
+}
+
+// dataPipe returns the read end of a pipe that holds b and then EOF. b
+// must fit the pipe's buffer (64 KiB), so the write does not wait for a
+// reader.
+func dataPipe(b []byte) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	_, err = w.Write(b)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("write config pipe: %w", err)
+	}
+	return r, nil
+}
 
 // placement is how a container's init gets into its cgroup: the one seam
 // between Start and the cgroup driver. Start calls prepare on the init's
@@ -41,9 +82,9 @@ const (
 // A new driver (for example systemd, asking for a transient scope) is one
 // more implementation and one more case in choosePlacement.
 type placement interface {
-	// prepare sets what the clone needs on cmd (environment for the C
-	// stage, SysProcAttr); it runs before clone.
-	prepare(cmd *exec.Cmd) error
+	// prepare sets what the clone needs on cmd (SysProcAttr) and in the C
+	// stage's config; it runs before clone.
+	prepare(cmd *exec.Cmd, stage stageConfig) error
 	// clone starts cmd; an error means no process was left running.
 	clone(cmd *exec.Cmd) error
 	// attach puts the init (pid) into the cgroup if it is not there yet;
@@ -79,7 +120,7 @@ func choosePlacement(cg *cgroups.Cgroup, stage, userns bool, owner int) placemen
 // clone. Costs an RCU grace period on the first move after an idle spell.
 type attachByPid struct{ cg *cgroups.Cgroup }
 
-func (attachByPid) prepare(*exec.Cmd) error { return nil }
+func (attachByPid) prepare(*exec.Cmd, stageConfig) error { return nil }
 func (attachByPid) clone(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("clone container init: %w", err)
@@ -90,7 +131,7 @@ func (a attachByPid) attach(pid int) (bool, error) { return true, a.cg.Add(pid) 
 
 // cloneIntoCgroup: cgroup v2, the init is born in its cgroup. Without a C
 // stage Go's clone3 does it (SysProcAttr.CgroupFD); with one, the C stage's
-// fork does (envCgroupV2). If the directory cannot be opened, it falls back
+// fork does (cfgCgroupV2). If the directory cannot be opened, it falls back
 // to attaching by pid.
 type cloneIntoCgroup struct {
 	dir      string
@@ -100,9 +141,9 @@ type cloneIntoCgroup struct {
 	attachIt bool     // fell back
 }
 
-func (p *cloneIntoCgroup) prepare(cmd *exec.Cmd) error {
+func (p *cloneIntoCgroup) prepare(cmd *exec.Cmd, stage stageConfig) error {
 	if p.byStage {
-		cmd.Env = append(cmd.Env, envCgroupV2+"="+p.dir)
+		stage[cfgCgroupV2] = p.dir
 		return nil
 	}
 	fd, err := os.Open(p.dir)
@@ -136,8 +177,8 @@ func (p *cloneIntoCgroup) attach(pid int) (bool, error) {
 // the lock that makes a move by pid wait for an RCU grace period.
 type initMovesItself struct{ tasks []string }
 
-func (p initMovesItself) prepare(cmd *exec.Cmd) error {
-	cmd.Env = append(cmd.Env, envCgroupV1+"="+strings.Join(p.tasks, ":"))
+func (p initMovesItself) prepare(_ *exec.Cmd, stage stageConfig) error {
+	stage[cfgCgroupV1] = strings.Join(p.tasks, ":")
 	return nil
 }
 func (initMovesItself) clone(cmd *exec.Cmd) error { return attachByPid{}.clone(cmd) }
@@ -153,7 +194,7 @@ type cloneFromThread struct {
 	attachIt bool
 }
 
-func (*cloneFromThread) prepare(*exec.Cmd) error { return nil }
+func (*cloneFromThread) prepare(*exec.Cmd, stageConfig) error { return nil }
 
 func (p *cloneFromThread) clone(cmd *exec.Cmd) error {
 	runtime.LockOSThread()

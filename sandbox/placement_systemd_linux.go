@@ -22,8 +22,8 @@ type systemdScope struct {
 	cg     *cgroups.Cgroup // set by attach
 }
 
-func (*systemdScope) prepare(*exec.Cmd) error   { return nil }
-func (*systemdScope) clone(cmd *exec.Cmd) error { return attachByPid{}.clone(cmd) }
+func (*systemdScope) prepare(*exec.Cmd, stageConfig) error { return nil }
+func (*systemdScope) clone(cmd *exec.Cmd) error            { return attachByPid{}.clone(cmd) }
 
 func (p *systemdScope) attach(pid int) (bool, error) {
 	cg, err := cgroups.CreateSystemd(p.ctx, p.name, p.limits, pid)

@@ -71,6 +71,11 @@ type State struct {
 	Net        *network.Attachment `json:"net,omitempty"`
 	Detached   bool                `json:"detached"`
 	Owner      *Owner              `json:"owner,omitempty"`
+	// Harden is the container's hardening, which every exec into it gets
+	// too.
+	Harden Hardening `json:"harden"`
+	// User is the command's credentials (nil: root), which execs get too.
+	User *IDs `json:"user,omitempty"`
 }
 
 // Container is a container ctlab started: its remembered State plus, when
@@ -78,6 +83,7 @@ type State struct {
 type Container struct {
 	State
 	cmd    *exec.Cmd
+	probe  *os.File // the private network namespace of NetPrivate
 	waited chan struct{}
 	exit   int
 	werr   error

@@ -30,6 +30,7 @@ func goldenScenario(t testing.TB) *lab.Scenario {
 	if err != nil {
 		t.Fatalf("load golden scenario: %v", err)
 	}
+	s.TrustReasons = nil // the project's own fixture: trusted like the embedded scenarios
 	return s
 }
 

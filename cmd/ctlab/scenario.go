@@ -196,8 +196,12 @@ func showScenario(w io.Writer, s *lab.Scenario, lang string) {
 	} else {
 		fmt.Fprintln(w, "this host can run it")
 	}
-	if steps := s.TrustSteps(); len(steps) > 0 {
+	steps, reasons := s.NeedsTrustWhy()
+	if len(steps) > 0 {
 		fmt.Fprintf(w, "TOUCHES THE HOST (commands or file reads) in steps %s: needs --trust\n", strings.Join(steps, ", "))
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(w, "NEEDS --trust: %s\n", r)
 	}
 	fmt.Fprintln(w, "\ncontainers:")
 	names := make([]string, 0, len(s.Containers))
@@ -343,12 +347,15 @@ listed. Exit status 2 when a file is invalid.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			loader := lab.NewLoader()
 			type res struct {
-				File       string        `json:"file"`
-				OK         bool          `json:"ok"`
-				ID         string        `json:"id,omitempty"`
-				Steps      int           `json:"steps,omitempty"`
-				NeedsTrust []string      `json:"needs_trust,omitempty"`
-				Problems   []lab.Problem `json:"problems,omitempty"`
+				File       string   `json:"file"`
+				OK         bool     `json:"ok"`
+				ID         string   `json:"id,omitempty"`
+				Steps      int      `json:"steps,omitempty"`
+				NeedsTrust []string `json:"needs_trust,omitempty"`
+				// Trust is "none" or "--trust"; TrustReasons says why.
+				Trust        string        `json:"trust,omitempty"`
+				TrustReasons []string      `json:"trust_reasons,omitempty"`
+				Problems     []lab.Problem `json:"problems,omitempty"`
 			}
 			var all []res
 			bad := 0
@@ -367,12 +374,14 @@ listed. Exit status 2 when a file is invalid.`,
 						fmt.Fprintln(cmd.OutOrStdout(), err)
 					}
 				} else {
-					r.ID, r.Steps, r.NeedsTrust = s.ID, len(s.Steps), s.TrustSteps()
+					r.ID, r.Steps = s.ID, len(s.Steps)
+					r.NeedsTrust, r.TrustReasons = s.NeedsTrustWhy()
+					r.Trust = "none"
+					if len(r.NeedsTrust) > 0 || len(r.TrustReasons) > 0 {
+						r.Trust = "--trust"
+					}
 					if !asJSON {
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d steps)\n", f, s.ID, len(s.Steps))
-						if len(r.NeedsTrust) > 0 {
-							fmt.Fprintf(cmd.OutOrStdout(), "%s: touches the host (commands or file reads) in steps %s: it needs --trust\n", f, strings.Join(r.NeedsTrust, ", "))
-						}
+						printTrust(cmd.OutOrStdout(), f, r.NeedsTrust, r.TrustReasons, len(s.Steps), s.ID)
 					}
 				}
 				all = append(all, r)
@@ -670,4 +679,18 @@ owned by them): one line per scenario, so it diffs and merges well.
 	cmd.Flags().BoolVar(&reset, "reset", false, "forget progress (of one scenario when ID is given)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the progress file")
 	return cmd
+}
+
+// printTrust says which trust a valid file needs and why.
+func printTrust(w io.Writer, f string, steps, reasons []string, n int, id string) {
+	fmt.Fprintf(w, "%s: ok (%s, %d steps)\n", f, id, n)
+	if len(steps) > 0 {
+		fmt.Fprintf(w, "%s: touches the host (commands or file reads) in steps %s: it needs --trust\n", f, strings.Join(steps, ", "))
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(w, "%s: needs --trust: %s\n", f, r)
+	}
+	if len(steps) == 0 && len(reasons) == 0 {
+		fmt.Fprintf(w, "%s: trust: none (its containers have their own user, mount and pid namespaces and are hardened)\n", f)
+	}
 }

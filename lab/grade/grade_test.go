@@ -304,15 +304,15 @@ func TestProbeHTTP(t *testing.T) {
 	t.Setenv("http_proxy", "http://127.0.0.1:9")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := probeHTTP(ctx, addr, "/", nil)
+	r, err := probeHTTP(ctx, addr, "/", nil, nil)
 	if err != nil || r.Status != 200 || string(r.Body) != "Hello World" || hits != 1 {
 		t.Fatalf("plain GET through a bogus proxy env: %+v %v", r, err)
 	}
-	r, err = probeHTTP(ctx, addr, "/redirect", nil)
+	r, err = probeHTTP(ctx, addr, "/redirect", nil, nil)
 	if err != nil || r.Status != http.StatusFound {
 		t.Fatalf("redirect should be returned, not followed: %+v %v", r, err)
 	}
-	r, err = probeHTTP(ctx, addr, "/huge", nil)
+	r, err = probeHTTP(ctx, addr, "/huge", nil, nil)
 	if err != nil || !r.Trunc || len(r.Body) != maxBody {
 		t.Fatalf("body must be bounded: %v %v", err, r != nil && r.Trunc)
 	}
@@ -322,10 +322,10 @@ func TestProbeHTTP(t *testing.T) {
 	short, cancel2 := context.WithTimeout(context.Background(), time.Second)
 	defer cancel2()
 	start := time.Now()
-	if _, err := probeHTTP(short, closed, "/", nil); err == nil || time.Since(start) > 3*time.Second {
+	if _, err := probeHTTP(short, closed, "/", nil, nil); err == nil || time.Since(start) > 3*time.Second {
 		t.Fatalf("closed port: %v after %s", err, time.Since(start))
 	}
-	if _, err := probeHTTP(ctx, closed, "/", func() bool { return false }); err != errExited {
+	if _, err := probeHTTP(ctx, closed, "/", func() bool { return false }, nil); err != errExited {
 		t.Fatalf("dead process should stop the wait: %v", err)
 	}
 }

@@ -27,6 +27,7 @@ type RunSpec struct {
 	Args     []string // entrypoint + cmd
 	Env      []string
 	Cwd      string
+	User     string // the image's USER, resolved in the image's own /etc/passwd
 	MemoryMB int
 	Pids     int
 	Output   io.Writer // the process's stdout+stderr (bounded by the caller)
@@ -101,15 +102,19 @@ const maxBody = 1 << 20
 // No proxy (a learner VM's HTTP_PROXY must not see or reroute the request),
 // no redirects (a redirect to a host address would make the grader attack
 // the host), no keep-alive, bounded headers, a hard overall timeout.
-func newHTTPClient(timeout time.Duration) *http.Client {
+func newHTTPClient(timeout time.Duration, dial dialFunc) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 		Transport: &http.Transport{
-			Proxy:                  nil,
-			DialContext:            (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			Proxy: nil,
+			DialContext: func(ctx context.Context, netw, addr string) (net.Conn, error) {
+				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				return dial(ctx, netw, addr)
+			},
 			DisableKeepAlives:      true,
 			MaxResponseHeaderBytes: 64 << 10,
 			ResponseHeaderTimeout:  timeout,
@@ -118,10 +123,22 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 	}
 }
 
+// dialFunc opens a connection, as net.Dialer.DialContext.
+type dialFunc func(ctx context.Context, netw, addr string) (net.Conn, error)
+
+// Dialer is a Process that must be dialled its own way: the sandbox's
+// grading containers are reachable only from a private network namespace.
+type Dialer interface {
+	DialContext(ctx context.Context, netw, addr string) (net.Conn, error)
+}
+
 // probeHTTP waits until addr accepts TCP connections (or alive reports the
-// process gone, or ctx ends), then GETs path once.
-func probeHTTP(ctx context.Context, addr netip.AddrPort, path string, alive func() bool) (*httpResult, error) {
-	var d net.Dialer
+// process gone, or ctx ends), then GETs path once; dial (nil: the host's
+// network) makes every connection.
+func probeHTTP(ctx context.Context, addr netip.AddrPort, path string, alive func() bool, dial dialFunc) (*httpResult, error) {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
 	// Poll fast at first (nginx usually listens within a few ms of exec),
 	// then back off so a slow starter is not hammered.
 	wait := 5 * time.Millisecond
@@ -133,7 +150,7 @@ func probeHTTP(ctx context.Context, addr netip.AddrPort, path string, alive func
 			return nil, errExited
 		}
 		dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		conn, err := d.DialContext(dctx, "tcp", addr.String())
+		conn, err := dial(dctx, "tcp", addr.String())
 		cancel()
 		if err == nil {
 			conn.Close()
@@ -149,7 +166,7 @@ func probeHTTP(ctx context.Context, addr netip.AddrPort, path string, alive func
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < remaining {
 		remaining = time.Until(dl)
 	}
-	client := newHTTPClient(remaining)
+	client := newHTTPClient(remaining, dial)
 	url := "http://" + addr.String() + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -186,8 +203,8 @@ func (g *Grader) serves(ctx context.Context, sub *Submission, c *Serves) (outcom
 	}
 	var ev []string
 	ev = append(ev, fmt.Sprintf(g.tr("command: %s", "命令：%s"), excerpt([]byte(strings.Join(args, " ")), 200)))
-	if u := cfg.User; u != "" && u != "root" && u != "0" && u != "0:0" {
-		ev = append(ev, fmt.Sprintf(g.tr("note: USER %q is not applied; the command runs as root inside the sandbox (no capabilities beyond the default set)", "注意：未应用 USER %q；命令在沙箱中以 root 运行（仅默认能力集）"), u))
+	if u := cfg.User; u != "" {
+		ev = append(ev, fmt.Sprintf(g.tr("USER %s (in a user namespace)", "USER %s（在用户命名空间中）"), u))
 	}
 	timeout := time.Duration(c.Timeout)
 	if timeout <= 0 {
@@ -196,7 +213,7 @@ func (g *Grader) serves(ctx context.Context, sub *Submission, c *Serves) (outcom
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out := &boundedBuffer{max: 16 << 10}
-	spec := RunSpec{Name: randomName(), Layers: image.LowerDirs(sub.Layers), Args: args, Env: cfg.Env, Cwd: cfg.WorkingDir,
+	spec := RunSpec{Name: randomName(), Layers: image.LowerDirs(sub.Layers), Args: args, Env: cfg.Env, Cwd: cfg.WorkingDir, User: cfg.User,
 		MemoryMB: c.MemoryMB, Pids: c.Pids, Output: out}
 	start := time.Now()
 	p, err := g.Runner.Start(rctx, spec)
@@ -214,7 +231,11 @@ func (g *Grader) serves(ctx context.Context, sub *Submission, c *Serves) (outcom
 		_ = p.Stop(sctx)
 	}()
 	addr := netip.AddrPortFrom(p.Addr(), uint16(c.Port))
-	r, err := probeHTTP(rctx, addr, c.Path, p.Running)
+	var dial dialFunc
+	if d, ok := p.(Dialer); ok {
+		dial = d.DialContext
+	}
+	r, err := probeHTTP(rctx, addr, c.Path, p.Running, dial)
 	if err != nil {
 		msg := sanitize(err.Error())
 		if errors.Is(err, errExited) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -169,6 +170,12 @@ func ipnet(p netip.Prefix) *net.IPNet {
 // namespace. No default route is added: the container can reach exactly
 // the host end. On error everything created is removed again.
 func Setup(ctx context.Context, container string, pid int) (*Attachment, error) {
+	return setup(ctx, container, pid, "")
+}
+
+// setup is Setup with the "host" end in the network namespace at hostNs
+// ("" = this process's).
+func setup(ctx context.Context, container string, pid int, hostNs string) (*Attachment, error) {
 	hostName, peerName := LinkNames(container)
 	nsPath := fmt.Sprintf("/proc/%d/ns/net", pid)
 	target, err := otherNs(nsPath, pid)
@@ -176,7 +183,7 @@ func Setup(ctx context.Context, container string, pid int) (*Attachment, error) 
 		return nil, err
 	}
 	defer target.Close()
-	host, err := handleAt("")
+	host, err := handleAt(hostNs)
 	if err != nil {
 		return nil, err
 	}
@@ -190,11 +197,14 @@ func Setup(ctx context.Context, container string, pid int) (*Attachment, error) 
 		return nil, err
 	}
 
-	unlock, err := lockAlloc()
-	if err != nil {
-		return nil, err
+	if hostNs == "" {
+		// A private namespace has no other addresses to avoid.
+		unlock, err := lockAlloc()
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	slot, err := freeSlot(host)
 	if err != nil {
 		return nil, err
@@ -358,4 +368,96 @@ func Owned() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// SetupPrivate is Setup with the host end of the pair in a new network
+// namespace of its own (the probe namespace) instead of the host's: the
+// container reaches nothing of the host, not even a listener on the
+// host's 0.0.0.0. The probe namespace has no listener, no route and no
+// other link; it lives as long as the returned file (and the container's
+// namespace) and needs no cleanup: nothing is left in the host's. Dial
+// from it with DialIn.
+func SetupPrivate(ctx context.Context, container string, pid int) (*Attachment, *os.File, error) {
+	probe, err := newNetns()
+	if err != nil {
+		return nil, nil, err
+	}
+	att, err := setup(ctx, container, pid, fmt.Sprintf("/proc/self/fd/%d", probe.Fd()))
+	if err != nil {
+		probe.Close()
+		return nil, nil, err
+	}
+	return att, probe, nil
+}
+
+// inNetns runs f on a locked thread switched into the network namespace
+// ns, and switches back.
+func inNetns(ns netns.NsHandle, f func()) error {
+	return onNetnsThread(func() error { return netns.Set(ns) }, f)
+}
+
+// onNetnsThread runs f on a locked thread that enter moved into another
+// network namespace, then moves the thread back. If it cannot move back,
+// the thread stays locked and dies with its goroutine, so no other
+// goroutine ever runs in that namespace.
+func onNetnsThread(enter func() error, f func()) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("network: own netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		err = enter()
+		if err == nil {
+			f()
+		}
+		if serr := netns.Set(orig); serr != nil {
+			errc <- fmt.Errorf("network: back to own netns: %w", serr)
+			return // locked: the thread exits with the goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
+}
+
+// newNetns makes a new, empty network namespace and returns a file that
+// holds it.
+func newNetns() (*os.File, error) {
+	var h netns.NsHandle = -1
+	err := onNetnsThread(func() error {
+		var err error
+		h, err = netns.New() // unshares the thread into it
+		return err
+	}, func() {})
+	if err != nil {
+		if h.IsOpen() {
+			h.Close()
+		}
+		return nil, fmt.Errorf("network: new probe namespace: %w", err)
+	}
+	return os.NewFile(uintptr(h), "probe netns"), nil
+}
+
+// DialIn connects to addr from the network namespace held by ns: a
+// socket belongs to the namespace it was created in, whatever thread uses
+// it later.
+func DialIn(ctx context.Context, ns *os.File, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	var derr error
+	err := inNetns(netns.NsHandle(ns.Fd()), func() {
+		var d net.Dialer
+		c, derr = d.DialContext(ctx, network, addr)
+	})
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, err
+	}
+	return c, derr
 }

@@ -29,13 +29,48 @@
 
 static void bail(const char *what, const char *arg);
 
+// The C stage's configuration comes from ctlab on an inherited pipe, never
+// from the environment: the environment of an exec is the image's, and an
+// image with ENV _CTLAB_CG_JOIN=/etc/shadow would make host root write a
+// host file before any setns (issue 12). The pipe holds "key=value" lines;
+// which fd it is, the argv says (argv[1] is ctlab's own marker, and only
+// ctlab execs itself with it).
+static char cfg_buf[16384];
+
+static void read_config(int fd) {
+	size_t n = 0;
+	for (;;) {
+		if (n == sizeof cfg_buf - 1) { errno = E2BIG; bail("read", "stage config"); }
+		ssize_t r = read(fd, cfg_buf + n, sizeof cfg_buf - 1 - n);
+		if (r < 0 && errno == EINTR) continue;
+		if (r < 0) bail("read", "stage config");
+		if (r == 0) break;
+		n += (size_t)r;
+	}
+	cfg_buf[n] = 0;
+	close(fd);
+}
+
+// cfg_get returns a copy of key's value, or NULL.
+static char *cfg_get(const char *key) {
+	size_t kl = strlen(key);
+	for (char *line = cfg_buf; line && *line;) {
+		char *end = strchr(line, '\n');
+		if (!strncmp(line, key, kl) && line[kl] == '=') {
+			size_t vl = end ? (size_t)(end - line - kl - 1) : strlen(line + kl + 1);
+			return strndup(line + kl + 1, vl);
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
 // join_self writes "0" (= the caller) to each ':'-separated v1 "tasks"
 // file in the variable. A thread moving itself skips the global
 // cgroup_threadgroup_rwsem, and with it the RCU grace period (5-10 ms) that
 // moving a pid waits for after an idle spell; a single-threaded process
 // (we are, before the Go runtime) moves whole.
-static void join_self(const char *var) {
-	const char *v = getenv(var);
+static void join_self(const char *v) {
 	if (!v || !*v) return;
 	char *copy = strdup(v);
 	for (char *save = NULL, *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
@@ -47,12 +82,11 @@ static void join_self(const char *var) {
 	free(copy);
 }
 
-// fork_into forks. On cgroup v2 (_CTLAB_CG_V2 = the container cgroup's
+// fork_into forks. On cgroup v2 (v2 = the container cgroup's
 // directory) clone3 with CLONE_INTO_CGROUP starts the child directly in the
 // cgroup: no attach, so none of the RCU grace period (5-10 ms) that the
 // first write of a pid to cgroup.procs after an idle spell waits for.
-static pid_t fork_into(void) {
-	const char *v2 = getenv("_CTLAB_CG_V2");
+static pid_t fork_into(const char *v2) {
 	if (!v2 || !*v2) return fork();
 	int cgfd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0) bail("open", v2);
@@ -62,7 +96,10 @@ static pid_t fork_into(void) {
 	args.exit_signal = SIGCHLD;
 	args.cgroup = (uint64_t)cgfd;
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-	if (pid != 0) close(cgfd);
+	// Both sides close it: the child must not carry a directory fd of the
+	// host's cgroup tree into the container (a WORKDIR /proc/self/fd/N
+	// would make it the command's cwd; runc's CVE-2024-21626).
+	close(cgfd);
 	return pid;
 }
 
@@ -91,6 +128,18 @@ static void forward(int sig) {
 	if (child_pid > 0) kill(child_pid, sig);
 }
 
+// wait_and_exit waits for child_pid and exits with its status (128+signal
+// when killed).
+static void wait_and_exit(int fail) {
+	int status;
+	while (waitpid(child_pid, &status, 0) < 0) {
+		if (errno != EINTR) _exit(fail);
+	}
+	if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+	if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+	_exit(1);
+}
+
 // join_cgroups writes "0" (= the caller) to each file: v1 "tasks" files,
 // where a thread moving itself skips the global cgroup_threadgroup_rwsem
 // and its RCU grace period; we are single-threaded, so that moves the
@@ -105,19 +154,22 @@ static void join_cgroups(char *list) {
 }
 
 // ctlab_init_stage runs in a container init re-executed by sandbox.Start,
-// when it asks for a new pid and/or time namespace (_CTLAB_INIT="pid time
-// MONO_S MONO_NS BOOT_S BOOT_NS"). Both kinds only apply to children of the
-// process that unshares them, and a time namespace's offsets must be written
-// before any process enters it; before Linux 6.2 an execve does not enter
-// it either, and a Go runtime whose thread has a pending time namespace
-// cannot start threads. So, still single-threaded: unshare, write the
-// offsets, fork. The child continues into the Go init as pid 1 of the new
-// pid namespace, inside the new time namespace. This process stays behind
-// as the container's waiter ("shim"): it reports the child's host pid on fd
-// 4, forwards signals, and exits with the child's status.
-static void ctlab_init_stage(void) {
-	const char *spec = getenv("_CTLAB_INIT");
-	if (!spec) return;
+// when it asks for a new pid and/or time namespace (argv "__ctlab_init
+// stage"; its config on fd 6: "init=pid time MONO_S MONO_NS BOOT_S BOOT_NS",
+// "cg_v2=DIR", "cg_join=TASKS:TASKS"). Both kinds only apply to children of
+// the process that unshares them, and a time namespace's offsets must be
+// written before any process enters it; before Linux 6.2 an execve does not
+// enter it either, and a Go runtime whose thread has a pending time
+// namespace cannot start threads. So, still single-threaded: unshare, write
+// the offsets, fork. The child continues into the Go init as pid 1 of the
+// new pid namespace, inside the new time namespace. This process stays
+// behind as the container's waiter ("shim"): it reports the child's host
+// pid on fd 4, forwards signals, and exits with the child's status.
+static void ctlab_init_stage(int argc, char **argv) {
+	if (argc < 3 || strcmp(argv[1], "__ctlab_init") || strcmp(argv[2], "stage")) return;
+	read_config(6);
+	const char *spec = cfg_get("init");
+	if (!spec) { errno = EINVAL; bail("stage config", "no init"); }
 	int want_pid = 0, want_time = 0;
 	long long ms = 0, mns = 0, bs = 0, bns = 0;
 	char word[16];
@@ -144,16 +196,13 @@ static void ctlab_init_stage(void) {
 		close(fd);
 	}
 	if (want_pid && unshare(CLONE_NEWPID) < 0) bail("unshare", "pid namespace");
-	child_pid = fork_into();
+	child_pid = fork_into(cfg_get("cg_v2"));
 	if (child_pid < 0) bail("fork", "container init");
 	if (child_pid == 0) {
 		// v1: the init moves itself into the container's cgroups (the
 		// parent made their "tasks" files writable for it); the waiter
 		// stays ctlab's.
-		join_self("_CTLAB_CG_JOIN");
-		unsetenv("_CTLAB_INIT");
-		unsetenv("_CTLAB_CG_V2");
-		unsetenv("_CTLAB_CG_JOIN");
+		join_self(cfg_get("cg_join"));
 		return; // on into the Go runtime: sandbox.MaybeInit
 	}
 	char msg[64];
@@ -166,44 +215,32 @@ static void ctlab_init_stage(void) {
 	signal(SIGHUP, forward);
 	signal(SIGINT, forward);
 	signal(SIGQUIT, forward);
-	int status;
-	while (waitpid(child_pid, &status, 0) < 0) {
-		if (errno != EINTR) _exit(127);
-	}
-	if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
-	if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
-	_exit(1);
+	wait_and_exit(127);
 }
 
+// ctlab_nsexec is the exec helper (argv "__nsexec -- CMD..."; its config on
+// fd 3: "ns=KIND:FD,...", "cgroup_procs=FILE:FILE"): join the cgroup, then
+// the namespaces, user first, and fork (joining a pid namespace only moves
+// children). The child continues into the Go runtime (sandbox's init
+// function, execChild), which applies the container's hardening, changes to
+// the working directory and execs the command; this process waits and
+// forwards signals.
 __attribute__((constructor)) static void ctlab_nsexec(int argc, char **argv, char **envp) {
 	(void)envp;
-	ctlab_init_stage();
-	const char *spec_env = getenv("_CTLAB_NSEXEC");
-	if (!spec_env) return;
+	ctlab_init_stage(argc, argv);
+	if (argc < 2 || strcmp(argv[1], "__nsexec")) return;
 
 	// A process that has joined the container but not yet exec'd must not be
 	// open to ptrace or /proc/<pid>/exe tricks from inside (CVE-2019-5736).
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	read_config(3);
 
-	int cmd = -1;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) { cmd = i + 1; break; }
-	}
-	if (cmd < 0 || cmd >= argc) {
-		fprintf(stderr, "ctlab exec: no command given\n");
-		_exit(125);
-	}
-
-	char *cg = getenv("_CTLAB_CGROUP_PROCS");
-	if (cg && *cg) {
-		char *copy = strdup(cg);
-		join_cgroups(copy);
-		free(copy);
-	}
+	char *cg = cfg_get("cgroup_procs");
+	if (cg && *cg) join_cgroups(cg);
 
 	int joined_user = 0;
-	char *spec = strdup(spec_env);
-	for (char *save = NULL, *item = strtok_r(spec, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+	char *spec = cfg_get("ns");
+	for (char *save = NULL, *item = spec ? strtok_r(spec, ",", &save) : NULL; item; item = strtok_r(NULL, ",", &save)) {
 		char *colon = strchr(item, ':');
 		if (!colon) { errno = EINVAL; bail("bad namespace spec", item); }
 		*colon = 0;
@@ -213,7 +250,6 @@ __attribute__((constructor)) static void ctlab_nsexec(int argc, char **argv, cha
 		close(fd);
 		if (flag == CLONE_NEWUSER) joined_user = 1;
 	}
-	free(spec);
 
 	if (joined_user) {
 		// Become root of the joined user namespace (it maps to an
@@ -223,35 +259,16 @@ __attribute__((constructor)) static void ctlab_nsexec(int argc, char **argv, cha
 		if (setresgid(0, 0, 0) < 0) bail("setresgid", "0");
 		if (setresuid(0, 0, 0) < 0) bail("setresuid", "0");
 	}
-	const char *cwd = getenv("_CTLAB_CWD");
-	if (chdir(cwd && *cwd ? cwd : "/") < 0) bail("chdir", cwd);
 
-	unsetenv("_CTLAB_NSEXEC");
-	unsetenv("_CTLAB_CGROUP_PROCS");
-	unsetenv("_CTLAB_CWD");
-
-	// Joining a pid namespace only moves our future children into it.
-	child_pid = fork_into();
+	child_pid = fork_into(NULL);
 	if (child_pid < 0) bail("fork", NULL);
-	if (child_pid == 0) {
-		// Nothing of ctlab's may leak into the container (CVE-2024-21626).
-		syscall(SYS_close_range, 3, ~0U, 0);
-		unsetenv("_CTLAB_CG_V2");
-		execvp(argv[cmd], &argv[cmd]);
-		fprintf(stderr, "ctlab exec: %s: %s\n", argv[cmd], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
-	}
+	if (child_pid == 0) return; // on into the Go runtime: execChild
 	// Terminal-generated signals reach the child directly (same process
 	// group); forward the ones a supervisor sends to us.
+	syscall(SYS_close_range, 3, ~0U, 0);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);
 	signal(SIGHUP, forward);
-	int status;
-	while (waitpid(child_pid, &status, 0) < 0) {
-		if (errno != EINTR) bail("waitpid", NULL);
-	}
-	if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
-	if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
-	_exit(1);
+	wait_and_exit(126);
 }

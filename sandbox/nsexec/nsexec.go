@@ -5,13 +5,14 @@
 // setns into a mount namespace needs a thread that does not share its
 // filesystem attributes. A Go program already runs several threads before
 // main, so the joining must happen in a constructor that runs when the
-// binary is loaded. The constructor does nothing unless the environment
-// variable _CTLAB_NSEXEC or _CTLAB_INIT is set, so importing this package is free for every
-// other use of the binary.
+// binary is loaded. The constructor does nothing unless argv[1] is one of
+// ctlab's own markers ("__ctlab_init stage", "__nsexec"), so importing this
+// package is free for every other use of the binary.
 //
-// The constructor serves two callers: the container init's C stage
-// (_CTLAB_INIT, set by sandbox.Start) and the exec helper (_CTLAB_NSEXEC,
-// set by sandbox.Container.Command). Their fds and variables are described
+// The constructor serves two callers: the container init's C stage (set
+// up by sandbox.Start) and the exec helper (sandbox.Container.Command).
+// Its configuration arrives on an inherited pipe, never in the environment
+// (an exec's environment is the image's). Their fds and keys are described
 // in one place: docs/start-path.md, "The init protocol".
 package nsexec
 
