@@ -15,6 +15,7 @@ import (
 	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/sandbox/build"
 	"github.com/ctlab/ctlab/sandbox/image"
+	"github.com/ctlab/ctlab/sandbox/overlay"
 	"github.com/ctlab/ctlab/sandbox/rootfs"
 )
 
@@ -372,4 +373,54 @@ func CleanupImages(ctx context.Context) ([]string, error) {
 		lk.Close()
 	}
 	return removed, errors.Join(errs...)
+}
+
+// ContainerStart is `ctlab start NAME` of an exited container: its
+// upperdir is committed into a saved layer (whiteouts kept, as
+// overlay.CommitDir does for `ctlab start`), the old container is removed,
+// and a new one with the same config gets that layer stacked over its old
+// lowerdirs, so the files it wrote survive while the process, its pid and
+// its namespaces are new.
+type ContainerStart Target
+
+func (a *ContainerStart) validate(v *validator) { v.running(a.In) }
+
+func (a *ContainerStart) imply(r *implied) { r.Root, r.Overlay = true, true }
+
+func (a *ContainerStart) do(ctx context.Context, e *Engine) (string, *int, error) {
+	c := e.container(a.In)
+	if c == nil {
+		return "", nil, fmt.Errorf("container %s is not started", a.In)
+	}
+	if c.Running() {
+		return "", nil, fmt.Errorf("container %s still runs (pid %d): stop it first", a.In, c.Pid)
+	}
+	if len(c.Layout.Lower) == 0 || c.Layout.Upper == "" {
+		return "", nil, fmt.Errorf("container %s has no overlay upperdir to keep", a.In)
+	}
+	e.mu.Lock()
+	last := e.configs[a.In]
+	e.mu.Unlock()
+	dir := filepath.Join(e.labDir(), "saved-"+a.In)
+	if err := sandbox.MakeLabDir(e.s.ID, dir); err != nil {
+		return "", nil, err
+	}
+	// Earlier saved layers are already among the old lowerdirs.
+	dst := filepath.Join(dir, fmt.Sprintf("layer-%d", len(c.Layout.Lower)))
+	if err := overlay.CommitDir(c.Layout, dst); err != nil {
+		return "", nil, fmt.Errorf("save %s's upperdir: %w", a.In, err)
+	}
+	lowers := append([]string{dst}, c.Layout.Lower...)
+	old, limits, detach := c.Pid, c.Limits, c.Detached
+	err := e.start(ctx, a.In, func(cfg *sandbox.Config) error {
+		if last.Name != "" { // else the spec's config, as e.start built it
+			*cfg = last
+		}
+		cfg.Layers, cfg.Rootfs, cfg.Limits, cfg.Detach = lowers, "", limits, detach
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("old pid %d (exited), new pid %d; upperdir saved as %s, over %d lowerdirs\n", old, e.container(a.In).Pid, dst, len(c.Layout.Lower)), nil, nil
 }

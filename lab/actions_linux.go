@@ -137,6 +137,7 @@ func (e *Engine) start(ctx context.Context, name string, mods ...func(*sandbox.C
 	}
 	e.mu.Lock()
 	e.containers[name] = c
+	e.configs[name] = cfg
 	e.mu.Unlock()
 	if h, err := hostnameOf(c.Pid); err == nil {
 		e.mu.Lock()

@@ -82,10 +82,11 @@ type Engine struct {
 	containers map[string]*sandbox.Container // by spec name
 	procs      map[string]*bgProc            // background exec'd processes by `as` name
 	overlays   map[string]*standaloneOverlay
-	layers     map[string]string    // commit_layer results: name -> dir
-	bundles    map[string]string    // write_bundle results: name -> dir
-	hostProcs  map[string]*hostProc // host_process names
-	hostname0  map[string]string    // hostname of each target when first seen (hostname_unchanged)
+	layers     map[string]string         // commit_layer results: name -> dir
+	bundles    map[string]string         // write_bundle results: name -> dir
+	hostProcs  map[string]*hostProc      // host_process names
+	hostname0  map[string]string         // hostname of each target when first seen (hostname_unchanged)
+	configs    map[string]sandbox.Config // what each container was last started with (container_start)
 	steps      []stepState
 	started    time.Time
 	begun      bool
@@ -136,6 +137,7 @@ func New(s *Scenario, opt Options) (*Engine, error) {
 		bundles:    map[string]string{},
 		hostProcs:  map[string]*hostProc{},
 		hostname0:  map[string]string{},
+		configs:    map[string]sandbox.Config{},
 		steps:      make([]stepState, len(s.Steps)),
 	}, nil
 }
