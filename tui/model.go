@@ -371,7 +371,15 @@ func (m *Model) viewHelp() string {
 	case screenSearch, screenGlossary:
 		keys = common.ListKeys{KeyMap: m.keys}
 	}
-	body := m.styles.Title.Render("ctlab — "+m.t("key.help")) + "\n\n" + m.bar.FullHelp(keys) +
-		"\n\n" + m.styles.Subtle.Render(fmt.Sprintf("? / esc %s", m.t("key.back")))
+	body := m.styles.Title.Render("ctlab — "+m.t("key.help")) + "\n\n" + m.bar.FullHelp(keys)
+	// Every key is listed on every "?" screen: the lesson's also name the
+	// question's keys and the course screens' ones.
+	if m.screen == screenLesson {
+		body += "\n\n" + m.styles.Subtle.Render(m.t("help.question")) + "\n" + m.bar.FullHelp(common.QuestionKeys{KeyMap: m.keys})
+	}
+	if m.screen != screenReader {
+		body += "\n\n" + m.styles.Subtle.Render(m.t("help.course")) + "\n" + m.bar.FullHelp(common.CourseKeys{KeyMap: m.keys})
+	}
+	body += "\n\n" + m.styles.Subtle.Render(fmt.Sprintf("? / esc %s", m.t("key.back")))
 	return box(m.styles.Pane, m.width, m.height, body, "")
 }

@@ -12,6 +12,9 @@ type KeyMap struct {
 	// the lesson's full-width text view
 	Search, Glossary, Zoom, Outline, NextLink, PrevLink key.Binding
 	HistBack, HistForward, Left, Right                  key.Binding
+	// help-only entries: the question picker's keys (read in quizKey, not
+	// through bindings) and g, which grades on the homework chapter
+	QChoose, QPick, QNumber, QAnswer, GlossOrGrade key.Binding
 }
 
 // DefaultKeyMap returns the bindings described in the lesson help (issue 4).
@@ -48,6 +51,12 @@ func DefaultKeyMap() KeyMap {
 		HistForward: key.NewBinding(key.WithKeys("f")),
 		Left:        key.NewBinding(key.WithKeys("left", "h")),
 		Right:       key.NewBinding(key.WithKeys("right", "l")),
+
+		QChoose:      key.NewBinding(key.WithKeys("up", "down")),
+		QPick:        key.NewBinding(key.WithKeys("1")),
+		QNumber:      key.NewBinding(key.WithKeys("0")),
+		QAnswer:      key.NewBinding(key.WithKeys("enter")),
+		GlossOrGrade: key.NewBinding(key.WithKeys("g")),
 	}
 	k.SetLang("en")
 	return k
@@ -85,6 +94,11 @@ func (k *KeyMap) SetLang(lang string) {
 	t(&k.HistForward, "f", "key.histfwd")
 	t(&k.Left, "←/h", "key.left")
 	t(&k.Right, "→/l", "key.right")
+	t(&k.QChoose, "↑/↓ ←/→", "key.qchoose")
+	t(&k.QPick, "1–9", "key.qpick")
+	t(&k.QNumber, "0–9 . -", "key.qnumber")
+	t(&k.QAnswer, "enter", "key.qanswer")
+	t(&k.GlossOrGrade, "g", "key.glossgrade")
 }
 
 // LessonKeys is the help.KeyMap of the lesson screen.
@@ -98,9 +112,37 @@ func (k LessonKeys) ShortHelp() []key.Binding {
 // FullHelp is the "?" screen.
 func (k LessonKeys) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Run, k.Next, k.Prev, k.Shell, k.Hint},
-		{k.Check, k.ResetStep, k.ResetAll, k.Lang, k.Quit},
-		{k.PageUp, k.PageDown, k.Pane, k.Zoom, k.Back},
+		{k.Run, k.Next, k.Prev, k.Shell, k.Hint, k.Check},
+		{k.ResetStep, k.ResetAll, k.Lang, k.Quit, k.Back},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Pane, k.Zoom},
+	}
+}
+
+// QuestionKeys is the "?" screen's part for a step's question, which is
+// asked before the step's action runs.
+type QuestionKeys struct{ KeyMap }
+
+// ShortHelp is unused: the question shows its own prompt.
+func (k QuestionKeys) ShortHelp() []key.Binding { return nil }
+
+// FullHelp lists the picker's and the number input's keys.
+func (k QuestionKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{k.QChoose, k.QPick}, {k.QNumber, k.QAnswer}}
+}
+
+// CourseKeys is the "?" screen's part for the course's other screens
+// (home, reader, search, glossary), so every key is listed on each.
+type CourseKeys struct{ KeyMap }
+
+// ShortHelp is unused: each screen has its own bar.
+func (k CourseKeys) ShortHelp() []key.Binding { return nil }
+
+// FullHelp lists the reading and finding keys.
+func (k CourseKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Search, k.GlossOrGrade, k.Outline},
+		{k.NextLink, k.PrevLink, k.HistForward},
+		{k.Left, k.Right, k.HistBack},
 	}
 }
 
