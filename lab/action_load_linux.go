@@ -2,11 +2,13 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/ctlab/ctlab/sandbox/kstate"
 	ctload "github.com/ctlab/ctlab/sandbox/load"
 )
 
@@ -117,9 +119,44 @@ func (l *LoadAction) do(ctx context.Context, e *Engine) (string, *int, error) {
 	if timeout == 0 {
 		timeout = time.Duration(l.Seconds)*time.Second + 60*time.Second
 	}
+	var before ioRun
+	counted := l.Kind == "io" && e.ioCount(l.In, &before) == nil
+	t0 := time.Now()
 	out, code, err := e.execIn(ctx, l.In, argv, "", timeout, l.ExpectExit)
+	var after ioRun
+	if counted && e.ioCount(l.In, &after) == nil {
+		// The kernel's own count over the run, for io_rate: what the
+		// throttle let through, whatever the program believes it read.
+		after.read, after.written, after.took = after.read-before.read, after.written-before.written, time.Since(t0)
+		e.mu.Lock()
+		e.ioRuns[l.In] = after
+		e.mu.Unlock()
+	}
 	if err == nil && l.ExpectRate != "" {
 		err = checkRate(out, l.ExpectRate)
 	}
 	return out, code, err
+}
+
+// ioRun is what the kernel counted for a container's cgroup on the
+// containers' disk: bytes read and written, and (for a finished `load io`)
+// over how long.
+type ioRun struct {
+	read, written uint64
+	took          time.Duration
+	src           string
+}
+
+// ioCount reads the container's io counters now into r.
+func (e *Engine) ioCount(in string, r *ioRun) error {
+	c := e.container(in)
+	if c == nil {
+		return fmt.Errorf("container %s is not started", in)
+	}
+	maj, min, err := containerDisk()
+	if err != nil {
+		return fmt.Errorf("find the containers' disk: %w", err)
+	}
+	r.read, r.written, r.src, err = kstate.IOBytes(c.Name, maj, min)
+	return err
 }

@@ -209,6 +209,33 @@ func (t *IOBytes) eval(_ context.Context, e *Engine) Evidence {
 		Actual: fmt.Sprintf("read %s, written %s", humanBytes(r), humanBytes(w)), Pass: ok}
 }
 
+// IORate is the rate at which a container's cgroup read (or wrote) on the
+// containers' disk during its last foreground `load io`: the kernel's
+// counters (as io_bytes reads them) before and after, over its wall time.
+type IORate IOBytes
+
+func (t *IORate) validate(v *validator) { (*IOBytes)(t).validate(v) }
+
+func (t *IORate) eval(_ context.Context, e *Engine) Evidence {
+	want := fmt.Sprintf("%s rate %s %s/s", t.Dir, t.Op, t.Value)
+	e.mu.Lock()
+	run, ok := e.ioRuns[t.In]
+	e.mu.Unlock()
+	if !ok || run.took <= 0 {
+		return Evidence{Target: t.In, Source: "io.stat / blkio.throttle.io_service_bytes", Expected: want, Actual: "(no load io has run)",
+			Err: fmt.Sprintf("no foreground load io has run in %s", t.In)}
+	}
+	n := run.read
+	if t.Dir == "write" {
+		n = run.written
+	}
+	rate := float64(n) / run.took.Seconds()
+	limit, _ := cgroups.ParseSize(t.Value)
+	ok, _ = compareNum(rate, t.Op, float64(limit))
+	return Evidence{Target: t.In, Source: run.src + " before and after the load", Expected: want,
+		Actual: fmt.Sprintf("%.1f MiB/s (%s in %.2fs)", rate/(1<<20), humanBytes(n), run.took.Seconds()), Pass: ok}
+}
+
 func humanBytes(n uint64) string {
 	switch {
 	case n >= 1<<30:

@@ -87,6 +87,7 @@ type Engine struct {
 	hostProcs  map[string]*hostProc      // host_process names
 	hostname0  map[string]string         // hostname of each target when first seen (hostname_unchanged)
 	configs    map[string]sandbox.Config // what each container was last started with (container_start)
+	ioRuns     map[string]ioRun          // the kernel's io counters over each container's last `load io` (io_rate)
 	steps      []stepState
 	started    time.Time
 	begun      bool
@@ -138,6 +139,7 @@ func New(s *Scenario, opt Options) (*Engine, error) {
 		hostProcs:  map[string]*hostProc{},
 		hostname0:  map[string]string{},
 		configs:    map[string]sandbox.Config{},
+		ioRuns:     map[string]ioRun{},
 		steps:      make([]stepState, len(s.Steps)),
 	}, nil
 }
