@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/rootfs"
 )
 
 // The fallback for kernels and filesystems without idmapped mounts
@@ -81,7 +82,7 @@ func shiftedLayer(ctx context.Context, l string, base int) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("shifted layer cache: %w", err)
 	}
-	unlock, err := lockShift(ctx, filepath.Join(dir, ".lock-"+key))
+	unlock, err := rootfs.LockCache(ctx, filepath.Join(dir, ".lock-"+key))
 	if err != nil {
 		return "", err
 	}
@@ -106,30 +107,6 @@ func shiftedLayer(ctx context.Context, l string, base int) (string, error) {
 		return "", fmt.Errorf("shifted layer cache: %w", err)
 	}
 	return dst, nil
-}
-
-// lockShift takes an exclusive flock on p, waiting until ctx ends.
-func lockShift(ctx context.Context, p string) (func(), error) {
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if err != unix.EWOULDBLOCK && err != unix.EINTR {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", p, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("wait for shifted layer lock: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // shifter copies one tree; every access goes through directory fds with
