@@ -98,7 +98,7 @@ func shiftedLayer(ctx context.Context, l string, base int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("shifted layer cache: %w", err)
 	}
-	if err := shiftCopy(l, tmp, base); err != nil {
+	if err := shiftCopy(ctx, l, tmp, base); err != nil {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("id-shifted copy of layer %s: %w", l, err)
 	}
@@ -113,6 +113,7 @@ func shiftedLayer(ctx context.Context, l string, base int) (string, error) {
 // O_NOFOLLOW / AT_SYMLINK_NOFOLLOW, so a symlink in the layer is copied as
 // a link and never followed out of it.
 type shifter struct {
+	ctx     context.Context // a big layer's copy can be abandoned
 	base    int
 	dstRoot int                  // fd of the copy's root, for hardlinks
 	links   map[[2]uint64]string // (dev, ino) of a multiply-linked file -> its first copy, relative to dstRoot
@@ -126,7 +127,7 @@ func (s *shifter) id(v uint32) int {
 }
 
 // shiftCopy copies the tree at src into the existing empty dir dst.
-func shiftCopy(src, dst string, base int) error {
+func shiftCopy(ctx context.Context, src, dst string, base int) error {
 	sfd, err := unix.Open(src, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func shiftCopy(src, dst string, base int) error {
 		return err
 	}
 	defer unix.Close(dfd)
-	s := &shifter{base: base, dstRoot: dfd, links: map[[2]uint64]string{}}
+	s := &shifter{ctx: ctx, base: base, dstRoot: dfd, links: map[[2]uint64]string{}}
 	if err := s.dir(sfd, dfd, ""); err != nil {
 		return err
 	}
@@ -175,6 +176,9 @@ func readNames(fd int) ([]string, error) {
 }
 
 func (s *shifter) entry(sfd, dfd int, name, rel string) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(sfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
