@@ -415,7 +415,7 @@ func (s *starter) rootfs() error {
 		// Image layers are unpacked with their real owners; in a user
 		// namespace they are shown shifted to the container's range (the
 		// built-in rootfs is a chowned copy per owner instead).
-		lowers, done, err := idmappedLowers(l.Lower, s.cfg.UIDBase, s.c.Dir, func(p string) error {
+		lowers, done, err := idmappedLowers(s.ctx, l.Lower, s.cfg.UIDBase, s.c.Dir, func(p string) error {
 			return s.j.intend(Record{Kind: recMount, Path: p})
 		})
 		if err != nil {

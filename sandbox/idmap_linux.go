@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -73,18 +74,32 @@ func usernsFor(base int) (*os.File, error) {
 // Linux 6.15 overlay cannot take a detached mount, /proc/self/fd/N of
 // open_tree, as a layer: "failed to clone lowerpath".)
 // Needs idmapped mounts (Linux 5.12; overlayfs on idmapped layers, 5.19).
-func idmappedLowers(lowers []string, base int, dir string, mounted func(string) error) ([]string, func(), error) {
+//
+// Where a layer cannot be idmapped (EINVAL, EPERM, ENOSYS, EOPNOTSUPP: an
+// older kernel or a filesystem without idmapped mounts), its id-shifted
+// copy (shiftedLayer, made once per range and layer) is used as the lower
+// dir instead.
+func idmappedLowers(ctx context.Context, lowers []string, base int, dir string, mounted func(string) error) ([]string, func(), error) {
 	ns, err := usernsFor(base)
 	if err != nil {
 		return nil, nil, err
 	}
-	var targets []string
+	var targets, out []string // mounts made; the lower dirs to use
 	done := func() {
 		for _, t := range targets {
 			unix.Unmount(t, unix.MNT_DETACH)
 		}
 	}
 	for i, l := range lowers {
+		if forceIDShift {
+			sl, err := shiftedLayer(ctx, l, base)
+			if err != nil {
+				done()
+				return nil, nil, err
+			}
+			out = append(out, sl)
+			continue
+		}
 		t := filepath.Join(dir, "idmap", strconv.Itoa(i))
 		if err := os.MkdirAll(t, 0o700); err != nil {
 			done()
@@ -95,12 +110,23 @@ func idmappedLowers(lowers []string, base int, dir string, mounted func(string) 
 			return nil, nil, err
 		}
 		if err := idmapMount(l, t, ns); err != nil {
-			done()
-			return nil, nil, err
+			if !noIdmap(err) {
+				done()
+				return nil, nil, err
+			}
+			sl, serr := shiftedLayer(ctx, l, base)
+			if serr != nil {
+				done()
+				return nil, nil, fmt.Errorf("%v; fallback: %w", err, serr)
+			}
+			os.Remove(t)
+			out = append(out, sl)
+			continue
 		}
 		targets = append(targets, t)
+		out = append(out, t)
 	}
-	return targets, done, nil
+	return out, done, nil
 }
 
 // idmapMount mounts a read-only clone of src's mount at target, idmapped

@@ -202,7 +202,7 @@ func (c *Cache) mountedAsLower(hexDigest string) (bool, error) {
 				if l == "" || filepath.Base(l) != hexDigest {
 					continue
 				}
-				if !filepath.IsAbs(l) || filepath.Dir(l) == c.Root {
+				if !filepath.IsAbs(l) || filepath.Dir(l) == c.Root || filepath.Dir(filepath.Dir(l)) == c.shiftedRoot() {
 					return true, nil
 				}
 			}

@@ -440,7 +440,24 @@ func (c *Cache) remove(name string) error {
 		return fmt.Errorf("open cache root: %w", err)
 	}
 	defer unix.Close(fd)
-	return removeAllAt(fd, name, 0)
+	if err := removeAllAt(fd, name, 0); err != nil {
+		return err
+	}
+	// The layer's id-shifted copies (sandbox's fallback for kernels
+	// without idmapped mounts) go with it.
+	shifted, _ := filepath.Glob(filepath.Join(c.shiftedRoot(), "*", name))
+	for _, p := range shifted {
+		if err := os.RemoveAll(p); err != nil { // never follows symlinks
+			return fmt.Errorf("remove shifted copy: %w", err)
+		}
+	}
+	return nil
+}
+
+// shiftedRoot is where sandbox keeps id-shifted copies of this cache's
+// layers, per range: ROOT/../layers-shifted/<base>/<diffid>.
+func (c *Cache) shiftedRoot() string {
+	return filepath.Join(filepath.Dir(c.Root), "layers-shifted")
 }
 
 // Remove deletes one layer from the cache (under its lock).

@@ -136,7 +136,7 @@ func Ensure(ctx context.Context, kind, cacheRoot string, owner Owner) (string, e
 	if _, err := os.Lstat(filepath.Join(dir, MetaPath)); err == nil {
 		return dir, nil // fast path: complete trees only ever appear by rename
 	}
-	unlock, err := lockCache(ctx, filepath.Join(cacheRoot, ".lock"))
+	unlock, err := LockCache(ctx, filepath.Join(cacheRoot, ".lock"))
 	if err != nil {
 		return "", err
 	}
@@ -171,8 +171,9 @@ func Ensure(ctx context.Context, kind, cacheRoot string, owner Owner) (string, e
 	return dir, nil
 }
 
-// lockCache takes an exclusive flock, polling so ctx can cancel the wait.
-func lockCache(ctx context.Context, path string) (func(), error) {
+// LockCache takes an exclusive flock on path (made if missing), polling
+// so ctx can cancel the wait. Also used for the id-shifted layer copies.
+func LockCache(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: lock: %w", err)
