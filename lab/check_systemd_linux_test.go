@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// tvUnitSrc proves unit_state on a real scope: it fails before the
+// tvUnitSrc (TestSystemdUnitStateOfScope: skipped, as listed in
+// .ci/expected-skips, where systemd is not PID 1 on pure v2) proves unit_state on a real scope: it fails before the
 // systemd-driver container starts (systemd does not know the scope:
 // "inactive dead"), passes while it runs, and "inactive dead" passes only
 // once remove has stopped the scope.
@@ -33,7 +34,7 @@ steps:
       - unit_state: {in: sd, value: inactive dead}
 `
 
-func TestUnitStateOfScope(t *testing.T) {
+func TestSystemdUnitStateOfScope(t *testing.T) {
 	needRoot(t)
 	rep := selfTestInline(t, "tv-unit", tvUnitSrc, false)
 	if ev := after(rep, "start", "unit_state"); len(ev) != 1 || ev[0].Actual != "active running" {
