@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// tvUnitSrc (TestSystemdUnitStateOfScope: skipped, as listed in
-// .ci/expected-skips, where systemd is not PID 1 on pure v2) proves unit_state on a real scope: it fails before the
+// tvUnitSrc proves unit_state on a real scope: it fails before the
 // systemd-driver container starts (systemd does not know the scope:
 // "inactive dead"), passes while it runs, and "inactive dead" passes only
-// once remove has stopped the scope.
+// once remove has stopped the scope. TestSystemdUnitStateOfScope skips
+// where systemd is not PID 1 on pure v2 (.ci/expected-skips: TestSystemd*).
 var tvUnitSrc = "id: tv-unit\n" + head + `requires:
   root: true
   systemd: true
