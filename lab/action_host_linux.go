@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ctlab/ctlab/sandbox/kstate"
 )
 
 // Actions on the host itself, for trusted scenarios only (--trust): run a
@@ -103,7 +105,8 @@ func (a *HostProcess) name(e *Engine, s string) (string, *int, error) {
 	if err != nil || pid <= 1 {
 		return "", nil, fmt.Errorf("host_process: %s holds %q, not a pid", a.Pidfile, s)
 	}
-	start, _, err := procStart(pid)
+	st, err := kstate.ReadStat(pid)
+	start := st.Start
 	if err != nil {
 		return "", nil, fmt.Errorf("host_process: pid %d from %s: %w", pid, a.Pidfile, err)
 	}

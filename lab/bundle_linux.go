@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/kstate"
 	"github.com/ctlab/ctlab/sandbox/overlay"
 )
 
@@ -29,28 +28,8 @@ type hostProc struct {
 // process whose new parent (pid 1, or a subreaper) has not reaped it yet
 // has stopped running although /proc still lists it.
 func (h *hostProc) alive() bool {
-	s, state, err := procStart(h.pid)
-	return err == nil && s == h.start && state != "Z" && state != "X"
-}
-
-// procStart is field 22 of /proc/<pid>/stat: when the process started,
-// in clock ticks since boot; and field 3, its state (R, S, Z, ...).
-func procStart(pid int) (start uint64, state string, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, "", err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')') // comm may hold spaces and ')'
-	if i < 0 {
-		return 0, "", fmt.Errorf("/proc/%d/stat: no comm", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, "", fmt.Errorf("/proc/%d/stat: short", pid)
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
-	return start, f[0], err
+	p, err := kstate.ReadStat(h.pid)
+	return err == nil && p.Start == h.start && p.State != 'Z' && p.State != 'X'
 }
 
 // dirOf is the directory of an overlay (its merged view), layer or bundle

@@ -243,21 +243,10 @@ func (c *GradePasses) validate(v *validator) {
 func (c *GradePasses) eval(ctx context.Context, e *Engine) Evidence {
 	name := e.imageName(c.Image)
 	src := "ctlab grade " + c.Homework + " " + name
-	f, err := homework.Open(c.Homework)
+	r, err := GradeHomework(ctx, c.Homework, name, e.Lang())
 	if err != nil {
 		return failed(name, src, err)
 	}
-	spec, err := grade.ParseSpec(f)
-	f.Close()
-	if err != nil {
-		return failed(name, src, err)
-	}
-	cache, err := image.NewCache("", image.Limits{})
-	if err != nil {
-		return failed(name, src, err)
-	}
-	g := &grade.Grader{Spec: spec, Cache: cache, Runner: grade.SandboxRunner{}, Lang: e.Lang()}
-	r := g.Grade(ctx, name)
 	ev := Evidence{Target: name, Source: src, Expected: "pass, all points",
 		Actual: fmt.Sprintf("%s, %d/%d points", r.Status, r.Points, r.MaxPoints)}
 	if r.Message != "" {

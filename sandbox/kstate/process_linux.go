@@ -113,6 +113,10 @@ type Proc struct {
 	Pid  int    `json:"pid"`
 	PPid int    `json:"ppid"`
 	Comm string `json:"comm"`
+	// State (field 3: R, S, Z, ...) and Start (field 22: clock ticks since
+	// boot, which with the pid names one process across pid reuse).
+	State byte   `json:"-"`
+	Start uint64 `json:"-"`
 }
 
 // Host returns the snapshot of ctlab's own process: the host's view.

@@ -35,22 +35,38 @@ func Processes() ([]Proc, error) {
 	return out, nil
 }
 
-// parseStat reads pid, comm and ppid from /proc/<pid>/stat. comm is in
-// parentheses and may itself contain spaces and ')', so split at the last ')'.
+// ReadStat reads /proc/<pid>/stat: the one parser of that file.
+func ReadStat(pid int) (Proc, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Proc{}, err
+	}
+	return parseStat(pid, string(b))
+}
+
+// parseStat reads pid, comm, state, ppid and start time from
+// /proc/<pid>/stat. comm is in parentheses and may itself contain spaces
+// and ')', so split at the last ')'.
 func parseStat(pid int, s string) (Proc, error) {
 	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
 	if open < 0 || end < open {
 		return Proc{}, fmt.Errorf("bad stat for %d", pid)
 	}
-	f := strings.Fields(s[end+1:])
-	if len(f) < 2 {
+	f := strings.Fields(s[end+1:]) // f[0] is field 3
+	if len(f) < 2 || len(f[0]) != 1 {
 		return Proc{}, fmt.Errorf("bad stat for %d", pid)
 	}
 	ppid, err := strconv.Atoi(f[1])
 	if err != nil {
 		return Proc{}, fmt.Errorf("bad ppid for %d: %w", pid, err)
 	}
-	return Proc{Pid: pid, PPid: ppid, Comm: s[open+1 : end]}, nil
+	p := Proc{Pid: pid, PPid: ppid, Comm: s[open+1 : end], State: f[0][0]}
+	if len(f) >= 20 { // the kernel always writes field 22; a short line leaves Start 0
+		if p.Start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+			return Proc{}, fmt.Errorf("bad start time for %d: %w", pid, err)
+		}
+	}
+	return p, nil
 }
 
 // Descendants returns every process below pid, in pid order.
