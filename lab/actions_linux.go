@@ -345,6 +345,10 @@ func (e *Engine) removeAll(ctx context.Context) error {
 	e.bundles = map[string]string{}
 	e.hostProcs = map[string]*hostProc{} // the trusted command's cleanup stops them
 	e.mu.Unlock()
+	// Daemons first: they write into the lab dir, and their mounts hold files there.
+	if err := e.stopOCI(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	// Bundles first: their rootfs/ binds hold the containers' overlays.
 	keep, err := unmountBundles(e.labDir())
 	if err != nil {

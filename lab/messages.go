@@ -20,6 +20,7 @@ var messages = map[string][2]string{
 	"pre.userns":     {"needs user namespaces (sysctl user.max_user_namespaces is 0, or the kernel lacks them)", "需要 user 命名空间（sysctl user.max_user_namespaces 为 0，或内核不支持）"},
 	"pre.systemd":    {"needs systemd as PID 1 on a pure cgroup v2 host (here: systemd PID 1 %v, cgroup mode %s)", "需要以 systemd 为 PID 1 的纯 cgroup v2 主机（本机：systemd 是 PID 1 %v，cgroup 模式 %s）"},
 	"pre.binary":     {"needs the %s command on the host (e.g. apt-get install %s)", "宿主机上需要 %s 命令（例如 apt-get install %s）"},
+	"pre.ctlab-oci":  {"needs ctlab's OCI runtime ctlab-oci beside ctlab or on PATH (make build writes bin/ctlab-oci)", "需要 ctlab 的 OCI 运行时 ctlab-oci，放在 ctlab 旁边或 PATH 中（make build 会生成 bin/ctlab-oci）"},
 
 	// evidence: whole values
 	"ev.running":    {"running", "运行中"},

@@ -81,7 +81,11 @@ func PreflightLang(s *Scenario, f host.Facts, lang string) []string {
 	for _, b := range r.Binaries {
 		if !hasAnyBinary(f, b) {
 			alts := strings.Split(b, "|")
-			out = append(out, Msg(lang, "pre.binary", strings.Join(alts, " | "), alts[len(alts)-1]))
+			if b == "ctlab-oci" {
+				out = append(out, Msg(lang, "pre.ctlab-oci"))
+				continue
+			}
+			out = append(out, Msg(lang, "pre.binary", strings.Join(alts, " | "), installHint(alts[len(alts)-1])))
 		}
 	}
 	return out
@@ -98,9 +102,23 @@ func hasAnyBinary(f host.Facts, spec string) bool {
 			_, err := exec.LookPath(b)
 			have = err == nil
 		}
+		if !have && b == "ctlab-oci" { // ctlab's runtime, found beside ctlab like the actions find it
+			_, err := ociRuntime()
+			have = err == nil
+		}
 		if have {
 			return true
 		}
 	}
 	return false
+}
+
+// installHint is what to install for a missing command: its Debian package,
+// when that is not named like the command.
+func installHint(cmd string) string {
+	switch cmd {
+	case "ctr", "containerd-shim-runc-v2":
+		return "containerd"
+	}
+	return cmd
 }

@@ -495,6 +495,10 @@ var actionTrust = map[string]string{
 	"host":         "runs a command on the host as root",
 	"host_process": "names a host process as a target",
 	"link":         "connects a container to the host's network namespace: host listeners are reachable",
+	"containerd":   "starts a containerd daemon on the host as root",
+	"ctr_run":      "runs host containerd's ctr as root",
+	"ctr_exec":     "runs host containerd's ctr as root",
+	"podman_run":   "runs host podman as root",
 }
 
 // hostAccess records that subject (a container or step) reaches the host.

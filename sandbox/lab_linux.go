@@ -157,7 +157,7 @@ func CleanupLab(ctx context.Context, owner string) error {
 	var errs []error
 	slices.Reverse(recs)
 	for _, r := range recs {
-		if r.Kind != recForeignGroup && !underDir(filepath.Clean(r.Path), dir) {
+		if r.Kind != recForeignGroup && r.Kind != recOCIContainer && !underDir(filepath.Clean(r.Path), dir) {
 			continue // never act on a path that is not the owner's
 		}
 		if err := undoLab(ctx, r); err != nil {
@@ -195,6 +195,8 @@ func undoLab(ctx context.Context, r Record) error {
 		return fmt.Errorf("still mounted")
 	case recForeignGroup:
 		return cgroups.RemovePath(ctx, r.Path)
+	case recProcsIn, recOCIContainer:
+		return undoDaemon(ctx, r)
 	case recDir:
 		if mps, _ := overlay.MountsUnder(r.Path); len(mps) > 0 {
 			return fmt.Errorf("mounted on: %v", mps)

@@ -40,7 +40,7 @@ var course = []chapter{
 			"cgroups/devices.md", "cgroups/freezer.md", "cgroups/blkio.md", "cgroups/pids.md"},
 		scenarios: []string{"cg-drivers", "cg-cpu", "cg-memory", "cg-devices", "cg-freezer", "cg-io", "cg-pids"}},
 	{id: "runtimes", labChap: "runtimes", pages: []string{"runtimes/beyond-docker.md", "runtimes/oci-cri.md"},
-		scenarios: []string{"runtimes", "runc-bundle"}},
+		scenarios: []string{"runtimes", "runc-bundle", "oci-runtime-swap"}},
 	{id: "containerd", pages: []string{"runtimes/containerd.md"}, scenarios: []string{"start-vs-exec"}},
 	{id: "images", pages: []string{"images/layers.md"}, scenarios: []string{"image-layers"}},
 	{id: "overlay", labChap: "overlay", pages: []string{"images/overlay.md"}, scenarios: []string{"overlay"}},

@@ -49,6 +49,10 @@ func (r *Runtime) sandboxName(id string) string {
 	return "oci-" + hex.EncodeToString(h[:])[:16]
 }
 
+// SandboxName is the name of the sandbox container that a create of id
+// under this root makes, so a caller can journal it before it exists.
+func (r *Runtime) SandboxName(id string) string { return r.sandboxName(id) }
+
 func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }
 
 func validID(id string) error {
