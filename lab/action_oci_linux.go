@@ -446,8 +446,10 @@ func (a *PodmanRun) validate(v *validator) {
 }
 
 // podman is podman's command line with the lesson's storage, made (and
-// journalled) the first time.
-func (e *Engine) podman() ([]string, error) {
+// journalled) the first time. Each runtime keeps its containers' records
+// under the lab directory too (--runtime-flag root=...), so a reset
+// removes them with it.
+func (e *Engine) podman(runtime string) ([]string, error) {
 	l := e.ociLab()
 	dir := filepath.Join(e.labDir(), "podman")
 	ociLabs.Lock()
@@ -468,11 +470,14 @@ func (e *Engine) podman() ([]string, error) {
 		ociLabs.Unlock()
 	}
 	return []string{"podman", "--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"),
-		"--tmpdir", filepath.Join(dir, "tmp"), "--cgroup-manager", "cgroupfs", "--events-backend", "file"}, nil
+		"--tmpdir", filepath.Join(dir, "tmp"), "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+		"--runtime-flag", "root=" + podmanRuntimeRoot(dir, runtime)}, nil
 }
 
+func podmanRuntimeRoot(dir, runtime string) string { return filepath.Join(dir, runtime+"-root") }
+
 func (a *PodmanRun) do(ctx context.Context, e *Engine) (string, *int, error) {
-	p, err := e.podman()
+	p, err := e.podman(a.Runtime)
 	if err != nil {
 		return "", nil, err
 	}
@@ -497,8 +502,9 @@ func (a *PodmanRun) do(ctx context.Context, e *Engine) (string, *int, error) {
 		return out, nil, err
 	}
 	id := strings.TrimSpace(out)
-	if a.Runtime == "ctlab" { // podman calls it without --root
-		if err := sandbox.IntendLabContainer(e.s.ID, (&oci.Runtime{Root: oci.DefaultRoot}).SandboxName(id)); err != nil {
+	if a.Runtime == "ctlab" {
+		rt := &oci.Runtime{Root: podmanRuntimeRoot(filepath.Join(e.labDir(), "podman"), a.Runtime)}
+		if err := sandbox.IntendLabContainer(e.s.ID, rt.SandboxName(id)); err != nil {
 			return out, nil, err
 		}
 	}
