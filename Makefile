@@ -41,7 +41,7 @@ test: deps lint build test-root test-v2 test-oci test-systemd test-dist ## every
 	@bash .ci/systemdvm/summary.sh
 	@echo "make test: all suites passed"
 
-test-root: ## unit and kernel tests on this host (as root)
+test-root: build ## unit and kernel tests on this host (as root; build first: the OCI-runtime lesson runs bin/ctlab-oci)
 	$(GO) test $(GOFLAGS_B) -p 1 -v -count=1 -timeout 30m $(PKGS) 2>&1 | tee .ci/last-host-test.log; exit $${PIPESTATUS[0]}
 	@bash .ci/check-skips.sh .ci/last-host-test.log
 

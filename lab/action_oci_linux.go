@@ -260,14 +260,20 @@ type CtrRun struct {
 }
 
 func (a *CtrRun) validate(v *validator) {
+	validateRun(v, a.Argv, a.As, "the container's id")
 	v.target(a.Containerd, "process")
 	v.target(a.Image, "image")
-	v.argv(a.Argv)
-	if a.As == "" {
-		v.errf("needs as (the container's id and the name checks use)")
-	}
-	v.newName(a.As)
 	v.newName(a.ShimAs)
+}
+
+// validateRun checks what every client action has: a command and as, the
+// name it defines (what, and the name checks use).
+func validateRun(v *validator, argv []string, as, what string) {
+	v.argv(argv)
+	if as == "" {
+		v.errf("needs as (%s and the name checks use)", what)
+	}
+	v.newName(as)
 }
 
 func (a *CtrRun) do(ctx context.Context, e *Engine) (string, *int, error) {
@@ -349,13 +355,9 @@ type CtrExec struct {
 }
 
 func (a *CtrExec) validate(v *validator) {
+	validateRun(v, a.Argv, a.As, "the exec id")
 	v.target(a.Containerd, "process")
 	v.target(a.In, "process")
-	v.argv(a.Argv)
-	if a.As == "" {
-		v.errf("needs as (the exec id and the name checks use)")
-	}
-	v.newName(a.As)
 }
 
 func (a *CtrExec) do(ctx context.Context, e *Engine) (string, *int, error) {
@@ -429,8 +431,8 @@ type PodmanRun struct {
 }
 
 func (a *PodmanRun) validate(v *validator) {
+	validateRun(v, a.Argv, a.As, "the container's name")
 	v.target(a.Image, "image")
-	v.argv(a.Argv)
 	switch a.Runtime {
 	case "":
 		a.Runtime = "ctlab"
@@ -438,10 +440,6 @@ func (a *PodmanRun) validate(v *validator) {
 	default:
 		v.errf("runtime %q: want ctlab or runc", a.Runtime)
 	}
-	if a.As == "" {
-		v.errf("needs as (the container's name and the name checks use)")
-	}
-	v.newName(a.As)
 	v.newName(a.ConmonAs)
 }
 

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ctlab/ctlab/sandbox"
@@ -17,6 +18,14 @@ func TestMain(m *testing.M) {
 	sandbox.MaybeInit()
 	if len(os.Args) > 1 && os.Args[1] == "load" {
 		os.Exit(ctload.Main(os.Args[2:]))
+	}
+	// The OCI-runtime lesson runs containerd and podman on bin/ctlab-oci,
+	// which `make build` writes (make test-root builds first); without it
+	// the lesson skips (requires.binaries: ctlab-oci) and says why.
+	if bin, err := filepath.Abs("../bin"); err == nil {
+		if _, err := os.Stat(filepath.Join(bin, "ctlab-oci")); err == nil {
+			os.Setenv("PATH", os.Getenv("PATH")+string(filepath.ListSeparator)+bin)
+		}
 	}
 	os.Exit(m.Run())
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,13 +56,7 @@ func IntendLabContainer(owner, name string) error {
 // the lab directory, since a daemon still writes there and its mounts hold
 // files in it. CleanupLab later undoes them again, harmlessly.
 func StopLabDaemons(ctx context.Context, owner string) error {
-	if err := validOwner(owner); err != nil {
-		return err
-	}
-	recs, err := readJournalFile(labJournalPath(owner))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	recs, _, err := labRecords(owner)
 	if err != nil {
 		return err
 	}

@@ -146,11 +146,8 @@ func CleanupLab(ctx context.Context, owner string) error {
 	if err := validOwner(owner); err != nil {
 		return err
 	}
-	recs, err := readJournalFile(labJournalPath(owner))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	recs, ok, err := labRecords(owner)
+	if !ok || err != nil {
 		return err
 	}
 	dir := LabDir(owner)
@@ -178,6 +175,18 @@ func CleanupLab(ctx context.Context, owner string) error {
 		return err
 	}
 	return nil
+}
+
+// labRecords reads owner's lab journal; ok is false when there is none.
+func labRecords(owner string) (recs []Record, ok bool, err error) {
+	if err := validOwner(owner); err != nil {
+		return nil, false, err
+	}
+	recs, err = readJournalFile(labJournalPath(owner))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	return recs, err == nil, err
 }
 
 // undoLab removes the object of one lab record.

@@ -2,6 +2,7 @@
 # Real clients drive ctlab's OCI runtime (bin/ctlab-oci):
 #   podman --runtime bin/ctlab-oci run   (conmon -> ctlab-oci): output, a served page, exec, a tty
 #   a private containerd, ctr run --runc-binary bin/ctlab-oci (shim -> ctlab-oci): output, a page, task exec
+#   the oci-runtime-swap lesson (bin/ctlab scenario test): the same clients, checked from /proc and the call log
 # Everything lives in a temp dir: podman's storage, containerd's root, state
 # and socket. Traffic goes to 127.0.0.1 only. As root; needs make build.
 set -euo pipefail
@@ -78,4 +79,9 @@ for i in $(seq 50); do "${C[@]}" task ls | grep -q 'web.*STOPPED' && break; slee
 [ "$shim" = containerd-shim ] || fail "the task's parent is $shim, not the shim"
 grep -q '"caller":"containerd-shim"' /run/ctlab/oci-calls.log || fail "no call from the shim in the call log"
 echo "containerd: ctr run, a served page, task exec, parent $shim: ok"
+echo "== the oci-runtime-swap lesson: containerd and podman on ctlab-oci, podman on runc"
+command -v runc >/dev/null || fail "runc not installed (make deps): the lesson compares with it"
+out=$(bin/ctlab scenario test oci-runtime-swap 2>&1) || fail "ctlab scenario test oci-runtime-swap: $out"
+echo "$out"
+grep -q '^ok *oci-runtime-swap' <<<"$out" || fail "the lesson did not run: $out"
 echo "clients: all passed"
