@@ -100,10 +100,9 @@ func hasAnyBinary(f host.Facts, spec string) bool {
 		have, known := f.Binaries[b]
 		if !known {
 			_, err := exec.LookPath(b)
-			have = err == nil
-		}
-		if !have && b == "ctlab-oci" { // ctlab's runtime, found beside ctlab like the actions find it
-			_, err := ociRuntime()
+			if b == "ctlab-oci" { // ctlab's runtime: beside ctlab too, where the actions look first
+				_, err = ociRuntime()
+			}
 			have = err == nil
 		}
 		if have {

@@ -86,3 +86,19 @@ func TestPreflightSaysWhy(t *testing.T) {
 		t.Errorf("a capable host got reasons: %v", why)
 	}
 }
+
+// TestPreflightInstallHints: a missing command names the Debian package
+// that has it (ctr and the shim come with containerd), and a missing
+// ctlab-oci says how to build it.
+func TestPreflightInstallHints(t *testing.T) {
+	s := &Scenario{ID: "x", Requires: Requires{Binaries: []string{"ctr", "containerd-shim-runc-v2", "podman", "ctlab-oci"}}}
+	f := host.Facts{Root: true, Binaries: map[string]bool{"ctr": false, "containerd-shim-runc-v2": false, "podman": false, "ctlab-oci": false}}
+	joined := strings.Join(PreflightWith(s, f), "\n")
+	for _, want := range []string{"the ctr command on the host (e.g. apt-get install containerd)",
+		"the containerd-shim-runc-v2 command on the host (e.g. apt-get install containerd)",
+		"the podman command on the host (e.g. apt-get install podman)", "make build writes bin/ctlab-oci"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("reasons lack %q:\n%s", want, joined)
+		}
+	}
+}
