@@ -81,6 +81,11 @@ func (c *ProcessAncestry) eval(_ context.Context, e *Engine) Evidence {
 	return Evidence{Target: c.Of, Source: src, Expected: expected, Actual: actual, Pass: pass}
 }
 
+// mentions reports whether an argument names dir or a path in it.
+func mentions(args []string, dir string) bool {
+	return slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, dir+"/") })
+}
+
 // cmdline is a process's argv (nil when it is gone).
 func cmdline(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -92,8 +97,9 @@ func cmdline(pid int) []string {
 
 // OCICallLogged: ctlab's OCI runtime logged a call with subcommand Call
 // for the container a client started (ctr_run, ctr_exec, podman_run: its
-// OCI id), made since the lab started it, from Caller (the parent's comm:
-// containerd-shim, conmon, podman) when given.
+// OCI id, and a --root in the lab directory), made since the lab started
+// it, from Caller (the parent's comm: containerd-shim, conmon, podman)
+// when given.
 type OCICallLogged struct {
 	Of     string `yaml:"of" json:"of"`
 	Call   string `yaml:"call" json:"call"`
@@ -131,8 +137,8 @@ func (c *OCICallLogged) eval(_ context.Context, e *Engine) Evidence {
 		if json.Unmarshal(sc.Bytes(), &call) != nil || call.Time.Before(t.since) {
 			continue
 		}
-		if !slices.Contains(call.Args, c.Call) || !slices.Contains(call.Args, t.id) {
-			continue
+		if !slices.Contains(call.Args, c.Call) || !slices.Contains(call.Args, t.id) || !mentions(call.Args, e.labDir()) {
+			continue // another client's container of the same name: its --root is elsewhere
 		}
 		ok := c.Caller == "" || call.Caller == c.Caller
 		if ok || !ev.Pass { // show a matching call, the first from the right caller
