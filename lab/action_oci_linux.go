@@ -146,7 +146,12 @@ type ContainerdStart struct {
 	As string `yaml:"as" json:"as"`
 }
 
-func (a *ContainerdStart) validate(v *validator) { v.newName(a.As) }
+func (a *ContainerdStart) validate(v *validator) {
+	if a.As == "" {
+		v.errf("needs as (its directory's name and the name checks use)")
+	}
+	v.newName(a.As)
+}
 
 func (a *ContainerdStart) do(ctx context.Context, e *Engine) (string, *int, error) {
 	d := &ctrDaemon{dir: filepath.Join(e.labDir(), a.As)}
