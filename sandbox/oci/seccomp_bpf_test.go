@@ -72,7 +72,7 @@ func TestSeccompDenyMkdir(t *testing.T) {
 		{arch.X86_64, "mkdir", retErrno | errnoEPERM},
 		{arch.X86_64, "mkdirat", retErrno | errnoEPERM},
 		{arch.X86_64, "write", retAllow},
-		{arch.X86_64, "clone3", retAllow}, // allow default: no ENOSYS stub
+		{arch.X86_64, "clone3", retAllow},   // allow default: no ENOSYS stub
 		{arch.I386, "mkdir", retKillThread}, // not in the list: libseccomp's bad-arch action
 		{arch.X32, "write", retKillThread},  // x32 not listed
 	} {
