@@ -230,11 +230,7 @@ func (a *asm) section(ar *archRules, def uint32, stub bool) {
 			a.goTo(a.ret(r.ret))
 			a.place(miss)
 		}
-		fallback := def
-		if v, ok := ar.uncond[nr]; ok {
-			fallback = v
-		}
-		a.goTo(a.ret(fallback))
+		a.goTo(a.ret(def))
 	}
 }
 

@@ -27,11 +27,13 @@ import (
 //   - a syscall newer than every syscall the profile names gets ENOSYS
 //     instead of a non-permissive default action (runc's stub), so libc
 //     falls back from calls the profile author did not know.
-//   - rules of the same syscall: the ones with argument conditions in
-//     config order, first match wins, then the unconditional one, else the
-//     default. A rule whose conditions name distinct arguments needs all
-//     of them; one naming an argument twice is split into a rule per
-//     condition (runc's "old behaviour"). A rule whose action is the
+//   - rules of the same syscall, merged as libseccomp does: the first
+//     unconditional rule decides alone (podman's profile allows setns in
+//     its big list and refuses it again later: runc allows it); else the
+//     rules with argument conditions in config order, first match wins,
+//     else the default. A rule whose conditions name distinct arguments
+//     needs all of them; one naming an argument twice is split into a rule
+//     per condition (runc's "old behaviour"). A rule whose action is the
 //     default action is skipped (runc).
 //   - a name this architecture lacks is skipped (chown32 on x86_64), as
 //     libseccomp does; a name no architecture knows is ignored like runc
@@ -218,7 +220,21 @@ func filterArches(list []specs.Arch, native *arch.Info) ([]*arch.Info, error) {
 	return out, nil
 }
 
+// otherArchNames are syscalls of architectures without a table here
+// (ppc, s390, mips, riscv; ARM's private calls) that the usual profiles
+// (podman's, containerd's, Docker's) name: not typos, so no warning.
+var otherArchNames = map[string]bool{
+	"swapcontext": true, "syscall": true, "timerfd": true, "sync_file_range2": true, "s390_pci_mmio_read": true,
+	"s390_pci_mmio_write": true, "s390_runtime_instr": true, "s390_guarded_storage": true, "s390_sthyi": true,
+	"riscv_flush_icache": true, "riscv_hwprobe": true, "spu_create": true, "spu_run": true, "subpage_prot": true,
+	"switch_endian": true, "sys_debug_setcontext": true, "multiplexer": true, "rtas": true, "sysmips": true,
+	"breakpoint": true, "cacheflush": true, "set_tls": true, "usr26": true, "usr32": true,
+}
+
 func knownName(n string) bool {
+	if otherArchNames[n] {
+		return true
+	}
 	for _, a := range []*arch.Info{arch.X86_64, arch.I386, arch.X32, arch.AARCH64, arch.ARM} {
 		if _, ok := a.SyscallNames[n]; ok {
 			return true
@@ -254,14 +270,16 @@ func collectRules(s *specs.LinuxSeccomp, a *arch.Info, def uint32) (*archRules, 
 				continue
 			}
 			if len(sc.Args) == 0 {
-				if prev, ok := ar.uncond[nr]; ok && prev != ret {
-					return nil, fmt.Errorf("seccomp: syscall %s has two unconditional rules with different actions", n)
+				if _, ok := ar.uncond[nr]; !ok {
+					ar.uncond[nr] = ret
 				}
-				ar.uncond[nr] = ret
 				continue
 			}
 			ar.rules[nr] = append(ar.rules[nr], splitRule(ret, sc.Args)...)
 		}
+	}
+	for nr := range ar.uncond {
+		delete(ar.rules, nr)
 	}
 	return ar, nil
 }

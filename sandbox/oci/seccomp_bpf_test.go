@@ -219,6 +219,14 @@ func TestSeccompRefusals(t *testing.T) {
 			t.Errorf("%+v compiled", s)
 		}
 	}
+	// podman's profile: setns allowed in the big list, refused later.
+	f := newFilterVM(t, &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"setns", "read"}, Action: specs.ActAllow},
+		{Names: []string{"setns"}, Action: specs.ActErrno, ErrnoRet: u(1)},
+		{Names: []string{"read"}, Action: specs.ActKillProcess, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 3, Op: specs.OpEqualTo}}}}})
+	if f.run(arch.X86_64, "setns") != retAllow || f.run(arch.X86_64, "read", 3) != retAllow {
+		t.Error("the first unconditional rule does not decide alone")
+	}
 	var warned []string
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"mkdri", "chown32", "mkdir"}, Action: specs.ActErrno}}}
