@@ -125,6 +125,9 @@ func runProcInit(arg string) error {
 	if err := json.Unmarshal([]byte(arg), &pi); err != nil {
 		return fmt.Errorf("decode process config: %w", err)
 	}
+	if pi.Exec && pi.Env == nil {
+		pi.Env = os.Environ() // no env in --process: the container's default (the exec helper's)
+	}
 	start := make(chan os.Signal, 1)
 	if !pi.Exec {
 		signal.Notify(start, startSignal)

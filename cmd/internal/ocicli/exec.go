@@ -142,9 +142,6 @@ func runExec(ctx context.Context, g *globals, f execFlags, id string, args []str
 		return err
 	}
 	ec := sandbox.ExecConfig{Args: argv, Env: p.Env, Cwd: p.Cwd, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	if ec.Env == nil {
-		ec.Env = []string{}
-	}
 	if p.Terminal {
 		pty, err := oci.NewConsole(f.consoleSocket, p.ConsoleSize)
 		if err != nil {
