@@ -4,15 +4,20 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// ExecProcess is the process `exec` runs without --process: the
-// container's own process (its user, capabilities, environment, cwd,
-// rlimits, no_new_privs) with other args, as runc does.
-func (r *Runtime) ExecProcess(id string) (*specs.Process, error) {
+// containerSpec is the config container id was created with.
+func (r *Runtime) containerSpec(id string) (*specs.Spec, error) {
 	rec, err := r.load(id)
 	if err != nil {
 		return nil, err
 	}
-	s, err := r.spec(rec)
+	return r.spec(rec)
+}
+
+// ExecProcess is the process `exec` runs without --process: the
+// container's own process (its user, capabilities, environment, cwd,
+// rlimits, no_new_privs) with other args, as runc does.
+func (r *Runtime) ExecProcess(id string) (*specs.Process, error) {
+	s, err := r.containerSpec(id)
 	if err != nil {
 		return nil, err
 	}
@@ -29,11 +34,7 @@ func (r *Runtime) ExecProcess(id string) (*specs.Process, error) {
 // rlimits and no_new_privs and the container's seccomp filter (compiled
 // here, from the container's config) before it execs p.Args.
 func (r *Runtime) ExecArgs(id string, p *specs.Process) ([]string, error) {
-	rec, err := r.load(id)
-	if err != nil {
-		return nil, err
-	}
-	s, err := r.spec(rec)
+	s, err := r.containerSpec(id)
 	if err != nil {
 		return nil, err
 	}
