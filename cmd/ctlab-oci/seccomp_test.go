@@ -36,13 +36,14 @@ func editSpec(tb testing.TB, dir string, edit func(*specs.Spec)) {
 // TestSeccompConfig runs containers under linux.seccomp and reads the
 // kernel's answers back: mkdir denied with EPERM (loaded late under
 // no_new_privs, and early, before the capability drop, without it), and
-// an argument condition (kill with SIGUSR1 denied, with signal 0 allowed)
-// and the same filter on an exec'd process.
+// argument conditions (kill with SIGUSR1 denied, with signal 0 allowed;
+// personality other than the 0xffffffff query denied) and the same filter
+// on an exec'd process.
 func TestSeccompConfig(t *testing.T) {
 	rt := built(t)
 	for _, nnp := range []bool{true, false} {
 		t.Run(fmt.Sprintf("nnp=%v", nnp), func(t *testing.T) {
-			dir := bundle(t, "sh", "-c", "mkdir /made 2>&1; echo mkdir=$?; kill -0 $$; echo kill0=$?; kill -USR1 $$ 2>&1; echo usr1=$?")
+			dir := bundle(t, "sh", "-c", "mkdir /made 2>&1; echo mkdir=$?; kill -0 $$; echo kill0=$?; kill -USR1 $$ 2>&1; echo usr1=$?; busybox linux32 true 2>&1; echo linux32=$?")
 			editSpec(t, dir, func(s *specs.Spec) {
 				s.Process.NoNewPrivileges = nnp
 				s.Linux.Seccomp = &specs.LinuxSeccomp{
@@ -51,11 +52,13 @@ func TestSeccompConfig(t *testing.T) {
 					Syscalls: []specs.LinuxSyscall{
 						{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno},
 						{Names: []string{"kill"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 10, Op: specs.OpEqualTo}}},
+						// Only the query: PER_LINUX32 (linux32) is refused.
+						{Names: []string{"personality"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0xffffffff, Op: specs.OpNotEqual}}},
 					},
 				}
 			})
 			out := run(t, rt, "--root", t.TempDir(), "run", "--bundle", dir, "sc")
-			for _, want := range []string{"Operation not permitted", "mkdir=1", "kill0=0", "usr1=1"} {
+			for _, want := range []string{"Operation not permitted", "mkdir=1", "kill0=0", "usr1=1", "linux32=1"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("no %q in the container's output:\n%s", want, out)
 				}
