@@ -113,7 +113,8 @@ func statusField(t *testing.T, out, field string) string {
 }
 
 // TestExecFlags: exec --user, --additional-gids, --cap, --env, --cwd and
-// --no-new-privs, each read back from the kernel by the exec'd process.
+// --no-new-privs, and a --process file's user and capabilities, each read
+// back from the kernel by the exec'd process.
 func TestExecFlags(t *testing.T) {
 	rt := built(t)
 	dir := bundle(t, "sleep", "100")
@@ -143,6 +144,23 @@ func TestExecFlags(t *testing.T) {
 	}
 	if statusField(t, out, "NoNewPrivs") != "1" {
 		t.Error("--no-new-privs: NoNewPrivs is not 1")
+	}
+	// --process: the file alone decides user and capabilities.
+	caps := []string{"CAP_NET_RAW"}
+	b, _ := json.Marshal(specs.Process{Args: []string{"cat", "/proc/self/status"}, Env: []string{"PATH=/bin"}, Cwd: "/",
+		User:         specs.User{UID: 1234, GID: 4321},
+		// A uid other than 0 keeps capabilities across execve as ambient ones.
+		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps}})
+	pf := filepath.Join(t.TempDir(), "process.json")
+	if err := os.WriteFile(pf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = run(t, rt, "--root", root, "exec", "--process", pf, "ef")
+	if u, g := statusField(t, out, "Uid"), statusField(t, out, "Gid"); strings.Fields(u)[0] != "1234" || strings.Fields(g)[0] != "4321" {
+		t.Errorf("--process user: Uid %q Gid %q", u, g)
+	}
+	if e := statusField(t, out, "CapEff"); e != fmt.Sprintf("%016x", 1<<13) {
+		t.Errorf("--process capabilities: CapEff %s, want CAP_NET_RAW only", e)
 	}
 	out = run(t, rt, "--root", root, "exec", "--env", "GREETING=hello", "--cwd", "/bin", "ef", "sh", "-c", "echo $GREETING; pwd; id -u")
 	if got := strings.Fields(out); len(got) != 3 || got[0] != "hello" || got[1] != "/bin" || got[2] != "0" {
