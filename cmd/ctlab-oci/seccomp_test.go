@@ -148,7 +148,7 @@ func TestExecFlags(t *testing.T) {
 	// --process: the file alone decides user and capabilities.
 	caps := []string{"CAP_NET_RAW"}
 	b, _ := json.Marshal(specs.Process{Args: []string{"cat", "/proc/self/status"}, Env: []string{"PATH=/bin"}, Cwd: "/",
-		User:         specs.User{UID: 1234, GID: 4321},
+		User: specs.User{UID: 1234, GID: 4321},
 		// A uid other than 0 keeps capabilities across execve as ambient ones.
 		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps}})
 	pf := filepath.Join(t.TempDir(), "process.json")
