@@ -31,7 +31,9 @@ import (
 //     unconditional rule decides alone (podman's profile allows setns in
 //     its big list and refuses it again later: runc allows it); else the
 //     rules with argument conditions in config order, first match wins,
-//     else the default. A rule whose conditions name distinct arguments
+//     else the default. (Where two conditional rules with different
+//     actions both match, libseccomp's tree may pick the other one; the
+//     usual profiles have no such overlap.) A rule whose conditions name distinct arguments
 //     needs all of them; one naming an argument twice is split into a rule
 //     per condition (runc's "old behaviour"). A rule whose action is the
 //     default action is skipped (runc).
