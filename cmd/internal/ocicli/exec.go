@@ -58,6 +58,7 @@ accepted and ignored: ctlab has no LSM support.`,
 	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs for the process")
 	fl.String("apparmor", "", "accepted and ignored (no AppArmor support)")
 	fl.String("process-label", "", "accepted and ignored (no SELinux support)")
+	fl.Int("preserve-fds", 0, "accepted; extra fds are not passed")
 	return c
 }
 
