@@ -208,49 +208,60 @@ func (a *asm) section(ar *archRules, def uint32, stub bool) {
 		}
 	}
 	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
-	body := map[uint32]label{}
-	for _, nr := range nrs {
-		if len(ar.rules[nr]) == 0 {
-			body[nr] = a.ret(ar.uncond[nr])
-		} else {
-			body[nr] = a.newLabel()
-		}
-	}
-	a.search(nrs, body, a.ret(def))
-	for _, nr := range nrs {
-		if len(ar.rules[nr]) == 0 {
-			continue
-		}
-		a.place(body[nr])
-		for _, r := range ar.rules[nr] {
-			miss := a.newLabel()
-			for _, c := range r.conds {
-				a.cond(c, ar.info.SeccompMask == 0 && is64(ar.info), miss)
-			}
-			a.goTo(a.ret(r.ret))
-			a.place(miss)
-		}
-		a.goTo(a.ret(def))
-	}
+	a.search(ar, nrs, a.ret(def))
 }
 
 func is64(i *arch.Info) bool { return i == arch.X86_64 || i == arch.AARCH64 }
 
 // search is a binary search over the sorted numbers (A = the number).
-func (a *asm) search(nrs []uint32, body map[uint32]label, miss label) {
-	if len(nrs) <= 4 {
-		for _, nr := range nrs {
-			a.jump(bpf.JumpEqual, nr, body[nr], next)
-		}
-		a.goTo(miss)
+// Each leaf keeps its returns and rules right behind it, so its jumps stay
+// short (8 bits): a podman profile for three architectures fits the
+// kernel's 4096 instructions with room to spare.
+func (a *asm) search(ar *archRules, nrs []uint32, miss label) {
+	if len(nrs) > 8 {
+		mid := len(nrs) / 2
+		right := a.newLabel()
+		a.jump(bpf.JumpGreaterOrEqual, nrs[mid], right, next)
+		a.search(ar, nrs[:mid], miss)
+		a.place(right)
+		a.search(ar, nrs[mid:], miss)
 		return
 	}
-	mid := len(nrs) / 2
-	right := a.newLabel()
-	a.jump(bpf.JumpGreaterOrEqual, nrs[mid], right, next)
-	a.search(nrs[:mid], body, miss)
-	a.place(right)
-	a.search(nrs[mid:], body, miss)
+	rets := map[uint32]label{}
+	var order []uint32
+	targets := make([]label, len(nrs))
+	for i, nr := range nrs {
+		if v, ok := ar.uncond[nr]; ok {
+			if _, ok := rets[v]; !ok {
+				rets[v] = a.newLabel()
+				order = append(order, v)
+			}
+			targets[i] = rets[v]
+		} else {
+			targets[i] = a.newLabel()
+		}
+		a.jump(bpf.JumpEqual, nr, targets[i], next)
+	}
+	a.goTo(miss)
+	for _, v := range order {
+		a.place(rets[v])
+		a.emit(bpf.RetConstant{Val: v})
+	}
+	for i, nr := range nrs {
+		if _, ok := ar.uncond[nr]; ok {
+			continue
+		}
+		a.place(targets[i])
+		for _, r := range ar.rules[nr] {
+			no := a.newLabel()
+			for _, c := range r.conds {
+				a.cond(c, is64(ar.info), no)
+			}
+			a.emit(bpf.RetConstant{Val: r.ret})
+			a.place(no)
+		}
+		a.goTo(miss)
+	}
 }
 
 // jumpOps: op -> the test on the high word that decides alone (strict),

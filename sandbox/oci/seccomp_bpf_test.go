@@ -2,6 +2,7 @@ package oci
 
 import (
 	"encoding/binary"
+	"sort"
 	"strings"
 	"testing"
 
@@ -15,9 +16,10 @@ import (
 // written in that order word by word (the low word of an argument first,
 // as on a little-endian machine).
 type filterVM struct {
-	t  *testing.T
-	vm *bpf.VM
-	n  int
+	t    *testing.T
+	vm   *bpf.VM
+	n    int
+	prog []bpf.Instruction
 }
 
 func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
@@ -30,7 +32,7 @@ func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
 	if err != nil {
 		t.Fatalf("the interpreter refuses the program: %v", err)
 	}
-	return &filterVM{t: t, vm: vm, n: len(prog)}
+	return &filterVM{t: t, vm: vm, n: len(prog), prog: prog}
 }
 
 func (f *filterVM) run(a *arch.Info, name string, args ...uint64) uint32 {
@@ -170,8 +172,9 @@ func TestSeccompOperators(t *testing.T) {
 	}
 }
 
-// TestSeccompLargeProfile: a podman-sized allow-list whose jumps exceed
-// 8 bits, with conditional rules behind every syscall.
+// TestSeccompLargeProfile: an allow-list of every x86_64 syscall for three
+// architectures, every tenth one with a condition: some jumps exceed 8
+// bits, and the whole stays under the kernel's 4096 instructions.
 func TestSeccompLargeProfile(t *testing.T) {
 	var names []string
 	for n := range arch.X86_64.SyscallNames {
@@ -181,16 +184,39 @@ func TestSeccompLargeProfile(t *testing.T) {
 	}
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"ptrace"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 7, Op: specs.OpEqualTo}}}}}
-	for _, n := range names {
-		s.Syscalls = append(s.Syscalls, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActAllow})
+	sort.Strings(names)
+	for i, n := range names {
+		sc := specs.LinuxSyscall{Names: []string{n}, Action: specs.ActAllow}
+		if i%10 == 0 { // every tenth one only with its first argument other than 12345
+			sc.Args = []specs.LinuxSeccompArg{{Index: 0, Value: 12345, Op: specs.OpNotEqual}}
+		}
+		s.Syscalls = append(s.Syscalls, sc)
 	}
 	f := newFilterVM(t, s)
-	if f.n < 600 {
-		t.Fatalf("only %d instructions: the long jumps are not exercised", f.n)
+	if f.n >= 4096 {
+		t.Fatalf("%d instructions: more than the kernel loads", f.n)
 	}
-	for _, n := range names {
+	long := 0
+	for i, in := range f.prog[:len(f.prog)-2] {
+		_, j1 := f.prog[i+1].(bpf.Jump)
+		_, j2 := f.prog[i+2].(bpf.Jump)
+		if c, ok := in.(bpf.JumpIf); ok && c.SkipTrue == 0 && c.SkipFalse == 1 && j1 && j2 {
+			long++
+		}
+	}
+	if long == 0 {
+		t.Fatalf("no widened jump in %d instructions: the long form is not exercised", f.n)
+	}
+	for i, n := range names {
 		if got := f.run(arch.X86_64, n); got != retAllow {
 			t.Fatalf("%s: %#x", n, got)
+		}
+		want := uint32(retAllow)
+		if i%10 == 0 {
+			want = retErrno | errnoEPERM
+		}
+		if got := f.run(arch.X86_64, n, 12345); got != want {
+			t.Fatalf("%s(12345): %#x, want %#x", n, got, want)
 		}
 	}
 	if got := f.run(arch.X86_64, "mkdir"); got != retErrno|errnoEPERM {
