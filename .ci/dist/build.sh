@@ -33,12 +33,12 @@ $GO build -tags gendocs,netgo,osusergo -ldflags "-X main.version=$version" -o "$
 gzip -9n "$work"/docs/man/*.1
 
 ldflags="-s -w -linkmode external -extldflags -static -X main.version=$version -X main.commit=$commit"
-# build ARCH: the three static binaries into $work/ARCH/bin.
+# build ARCH: the four static binaries into $work/ARCH/bin.
 build() {
   local arch=$1 cc=gcc
   [ "$arch" = arm64 ] && cc=aarch64-linux-gnu-gcc
   command -v "$cc" >/dev/null || { echo "$cc is not installed (apt-get install gcc-aarch64-linux-gnu)"; return 1; }
-  for b in ctlab ctlab-tui ctlab-init; do
+  for b in ctlab ctlab-tui ctlab-init ctlab-oci; do
     CC=$cc GOARCH=$arch $GO build -trimpath -buildvcs=false -tags netgo,osusergo -ldflags "$ldflags" \
       -o "$work/$arch/bin/$b" ./cmd/$b 2>&1 || return 1
   done

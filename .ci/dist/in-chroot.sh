@@ -32,6 +32,30 @@ grep -q '^ctl' <<<"$(ls /sys/class/net)" || fail "no ctl* link for the running c
 [ -n "$(find /sys/fs/cgroup -path '*ctlab/distleft' -type d)" ] || fail "no cgroup ctlab/distleft"
 grep -q ctlab /proc/self/mountinfo || fail "no ctlab mount for the running container"
 
+step "ctlab-oci run of a bundle (the installed runtime, runc's command line)"
+# The bundle's rootfs is one static program, the installed ctlab itself: the
+# container prints its version through its own pid, mount, UTS, IPC and
+# network namespaces. The record it leaves under /run/ctlab-oci (a container
+# left created) is for the purge to remove.
+b=/var/tmp/oci-bundle
+mkdir -p "$b/rootfs/proc"
+cp /usr/bin/ctlab "$b/rootfs/ctlab"
+cat >"$b/config.json" <<'JSON'
+{"ociVersion": "1.0.2",
+ "process": {"args": ["/ctlab", "version"], "cwd": "/", "env": ["PATH=/"], "user": {"uid": 0, "gid": 0}},
+ "root": {"path": "rootfs"}, "hostname": "distoci",
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]}}
+JSON
+out=$(timeout 60 ctlab-oci run --bundle "$b" distoci) || fail "ctlab-oci run: $out"
+[ "$(sed -n 1p <<<"$out")" = "ctlab $want" ] || fail "ctlab-oci run printed: $out"
+ctlab-oci create --bundle "$b" distleft-oci
+[ "$(ctlab-oci state distleft-oci | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')" = created ] ||
+  fail "ctlab-oci state: $(ctlab-oci state distleft-oci)"
+rm -rf "$b"
+page=$(MANPAGER=cat MANWIDTH=100 man ctlab-oci-create 2>&1) || fail "man ctlab-oci-create: $page"
+grep -q -- '--bundle' <<<"$page" || fail "man ctlab-oci-create does not describe --bundle"
+
 step "man ctlab-run"
 # (Width 100, not 80: man-db caches pages formatted at 80 columns in
 # /var/cache/man, which is man-db's business, not the package's.)
@@ -65,7 +89,8 @@ done
 # progress (~/.config/ctlab) is user data and stays, as Debian asks.
 files=$(find / /run /tmp -xdev -name '*ctlab*' -not -path '/root/.config/ctlab*' 2>/dev/null || true)
 [ -z "$files" ] || fail "files left: $files"
-[ ! -e /var/lib/ctlab ] && [ ! -e /run/ctlab ] || fail "/var/lib/ctlab or /run/ctlab left"
+[ ! -e /var/lib/ctlab ] && [ ! -e /run/ctlab ] && [ ! -e /run/ctlab-oci ] ||
+  fail "/var/lib/ctlab, /run/ctlab or /run/ctlab-oci left"
 cgs=$(find /sys/fs/cgroup -name 'ctlab*' -type d 2>/dev/null || true)
 [ -z "$cgs" ] || fail "cgroups left: $cgs"
 mnts=$(grep -E 'ctlab|overlay' /proc/self/mountinfo || true)

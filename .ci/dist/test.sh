@@ -41,7 +41,8 @@ echo "== tarballs"
 for t in "${tars[@]}"; do
   list=$(tar -tzf "$t")
   top=$(basename "$t" .tar.gz)
-  for f in bin/ctlab bin/ctlab-tui bin/ctlab-init man/man1/ctlab.1.gz man/man1/ctlab-run.1.gz \
+  for f in bin/ctlab bin/ctlab-tui bin/ctlab-init bin/ctlab-oci man/man1/ctlab.1.gz man/man1/ctlab-run.1.gz \
+    man/man1/ctlab-oci.1.gz man/man1/ctlab-oci-create.1.gz \
     completions/ctlab.bash completions/_ctlab completions/ctlab.fish INSTALL; do
     grep -qx "$top/$f" <<<"$list" || fail "$t lacks $top/$f"
   done

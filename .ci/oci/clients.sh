@@ -2,6 +2,7 @@
 # Real clients drive ctlab's OCI runtime (bin/ctlab-oci):
 #   podman --runtime bin/ctlab-oci run   (conmon -> ctlab-oci): output, a served page, exec, a tty
 #   a private containerd, ctr run --runc-binary bin/ctlab-oci (shim -> ctlab-oci): output, a page, task exec
+#   seccomp: the default profiles of both, a podman --security-opt seccomp=FILE denying mkdir (run, exec)
 #   the oci-runtime-swap lesson (bin/ctlab scenario test): the same clients, checked from /proc and the call log
 # Everything lives in a temp dir: podman's storage, containerd's root, state
 # and socket. Traffic goes to 127.0.0.1 only. As root; needs make build.
@@ -79,6 +80,26 @@ for i in $(seq 50); do "${C[@]}" task ls | grep -q 'web.*STOPPED' && break; slee
 [ "$shim" = containerd-shim ] || fail "the task's parent is $shim, not the shim"
 grep -q '"caller":"containerd-shim"' /run/ctlab/oci-calls.log || fail "no call from the shim in the call log"
 echo "containerd: ctr run, a served page, task exec, parent $shim: ok"
+echo "== seccomp (linux.seccomp) and exec's process"
+# podman's default profile is in every config.json above; now it is loaded.
+out=$("${R[@]}" run --rm --network none "${U[@]}" localhost/ctlab-oci-bb:1 sh -c 'busybox grep ^Seccomp: /proc/self/status; busybox mkdir /d && echo made')
+case "$out" in *"Seccomp:"*2*made*) ;; *) fail "podman default profile: $out" ;; esac
+cat > "$T/deny-mkdir.json" <<JSON
+{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+ "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+JSON
+S=(--security-opt seccomp="$T/deny-mkdir.json")
+out=$("${R[@]}" run --rm --network none "${U[@]}" "${S[@]}" localhost/ctlab-oci-bb:1 sh -c 'busybox mkdir /d 2>&1; echo rc=$?')
+case "$out" in *"Operation not permitted"*rc=1) ;; *) fail "podman seccomp=deny-mkdir: mkdir said: $out" ;; esac
+"${R[@]}" run -d --name sc --network none "${U[@]}" "${S[@]}" localhost/ctlab-oci-bb:1 sleep 100 >/dev/null
+out=$("${R[@]}" exec sc sh -c 'busybox mkdir /d 2>&1; echo rc=$?')
+case "$out" in *"Operation not permitted"*rc=1) ;; *) fail "podman exec under the container's filter: $out" ;; esac
+out=$("${R[@]}" exec --user 1000:1000 sc id -u)
+[ "$out" = 1000 ] || fail "podman exec --user 1000:1000: id -u says $out"
+"${R[@]}" rm -f -t 0 sc >/dev/null
+out=$("${C[@]}" run --rm --seccomp --runc-binary "$RT" localhost/ctlab-oci-bb:1 t2 sh -c 'busybox grep ^Seccomp: /proc/self/status; echo hi')
+case "$out" in *"Seccomp:"*2*hi) ;; *) fail "ctr run --seccomp (containerd's default profile): $out" ;; esac
+echo "seccomp: podman's and containerd's default profiles, a deny-mkdir profile (run and exec), exec --user: ok"
 echo "== the oci-runtime-swap lesson: containerd and podman on ctlab-oci, podman on runc"
 command -v runc >/dev/null || fail "runc not installed (make deps): the lesson compares with it"
 out=$(bin/ctlab scenario test oci-runtime-swap 2>&1) || fail "ctlab scenario test oci-runtime-swap: $out"

@@ -16,6 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+
+	"github.com/ctlab/ctlab/cmd/internal/ocicli"
 )
 
 func init() { buildHooks = append(buildHooks, addGenDocs) }
@@ -81,8 +83,10 @@ func writeWith(path string, gen func(f *os.File) error) error {
 	return f.Close()
 }
 
-// companions describe the two programs installed beside ctlab, for their
-// man pages (each has a one-screen command line of its own).
+// companions describe the programs installed beside ctlab, for their man
+// pages: ctlab-tui and ctlab-init have a one-screen command line of their
+// own; ctlab-oci's pages come from its real command tree (the one
+// `ctlab oci` also uses), so its flags cannot drift either.
 func companions() []*cobra.Command {
 	tui := &cobra.Command{
 		Use:   "ctlab-tui",
@@ -105,5 +109,6 @@ pivot_root, capabilities) and then executes the container's command. ctlab
 finds it in its own directory; without it ctlab re-executes itself.`,
 		Run: func(*cobra.Command, []string) {},
 	}
-	return []*cobra.Command{tui, initCmd}
+	runtime, _ := ocicli.Command("ctlab-oci")
+	return []*cobra.Command{tui, initCmd, runtime}
 }

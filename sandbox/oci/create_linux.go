@@ -32,8 +32,11 @@ type CreateOptions struct {
 // rootfs and mounts by the sandbox, the rest by the process init, which
 // then waits for Start. The createRuntime, createContainer and prestart
 // hooks run before it returns (on the host: ctlab's deviation for
-// createContainer). The container returned can be waited on by this
-// process (runc run).
+// createContainer, which runc runs in the container's mount namespace
+// before pivot_root, a point ctlab's sandbox does not stop at). The
+// startContainer hooks go to the process init, which runs them inside
+// the container before the exec. The container returned can be waited on
+// by this process (runc run).
 func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sandbox.Container, err error) {
 	if err := validID(id); err != nil {
 		return nil, err
@@ -49,6 +52,12 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 	if err != nil {
 		return nil, err
 	}
+	created := time.Now().UTC()
+	hookState := &State{State: specs.State{Version: specs.Version, ID: id, Bundle: o.Bundle, Annotations: s.Annotations}, Rootfs: cfg.Rootfs, Created: created}
+	if err := pi.prepare(s, hookState); err != nil {
+		return nil, err
+	}
+	cfg.Args = pi.argv()
 	if err := os.MkdirAll(r.Root, 0o700); err != nil {
 		return nil, err
 	}
@@ -79,7 +88,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", id, err)
 	}
-	rec := &record{ID: id, Name: cfg.Name, Bundle: o.Bundle, Rootfs: cfg.Rootfs, Created: time.Now().UTC(),
+	rec := &record{ID: id, Name: cfg.Name, Bundle: o.Bundle, Rootfs: cfg.Rootfs, Created: created,
 		Annotations: s.Annotations, Pid: c.Pid, Start: c.Start}
 	if err = r.finishCreate(ctx, c, rec, s, o.PidFile); err != nil {
 		c.Remove(context.WithoutCancel(ctx), true)

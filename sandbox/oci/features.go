@@ -8,8 +8,8 @@ import (
 )
 
 // Features is what `features` prints: the namespaces, capabilities, mount
-// options and hooks this runtime understands. Seccomp, AppArmor and SELinux
-// are not implemented and say so.
+// options, hooks and seccomp parts this runtime understands. AppArmor and
+// SELinux are not implemented and say so.
 func Features() *features.Features {
 	var opts, caps, nss []string
 	for o := range mountFlags {
@@ -37,10 +37,32 @@ func Features() *features.Features {
 			Namespaces:   nss,
 			Capabilities: caps,
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no},
-			Seccomp:      &features.Seccomp{Enabled: &no},
+			Seccomp:      seccompFeatures(),
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},
 		},
 		Annotations: map[string]string{"org.ctlab.runtime": "ctlab-oci (sandbox/oci)"},
 	}
+}
+
+func seccompFeatures() *features.Seccomp {
+	yes := true
+	f := &features.Seccomp{Enabled: &yes,
+		Actions: []string{string(specs.ActAllow), string(specs.ActErrno), string(specs.ActKill), string(specs.ActKillProcess),
+			string(specs.ActKillThread), string(specs.ActLog), string(specs.ActTrace), string(specs.ActTrap)}}
+	for op := range jumpOps {
+		f.Operators = append(f.Operators, string(op))
+	}
+	f.Operators = append(f.Operators, string(specs.OpMaskedEqual))
+	for a := range seccompArches {
+		f.Archs = append(f.Archs, string(a))
+	}
+	for fl := range seccompFlags {
+		f.KnownFlags = append(f.KnownFlags, string(fl))
+	}
+	sort.Strings(f.Operators)
+	sort.Strings(f.Archs)
+	sort.Strings(f.KnownFlags)
+	f.SupportedFlags = f.KnownFlags
+	return f
 }

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,6 +48,15 @@ type procInit struct {
 	ConsoleSize   *specs.Box               `json:"console_size,omitempty"`
 	Devices       []specs.LinuxDevice      `json:"devices,omitempty"`
 	OOMScoreAdj   *int                     `json:"oom,omitempty"`
+	Seccomp       *seccompFilter           `json:"seccomp,omitempty"`
+	// Exec: the process of `exec` in a running container (the exec
+	// helper joined it and changed directory): no filesystem setup, no
+	// wait for start.
+	Exec bool `json:"exec,omitempty"`
+	// StartHooks run in the container right before the exec, with State
+	// (runtime-spec: startContainer runs in the container's namespaces).
+	StartHooks []specs.Hook `json:"start_hooks,omitempty"`
+	State      *State       `json:"state,omitempty"`
 }
 
 func newProcInit(s *specs.Spec) *procInit {
@@ -58,6 +68,36 @@ func newProcInit(s *specs.Spec) *procInit {
 		pi.Devices = s.Linux.Devices
 	}
 	return pi
+}
+
+// prepare adds what needs the container's id or may fail: the compiled
+// seccomp filter and the startContainer hooks with their state.
+func (pi *procInit) prepare(s *specs.Spec, st *State) error {
+	if err := pi.setSeccomp(s); err != nil {
+		return err
+	}
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
+		pi.StartHooks, pi.State = s.Hooks.StartContainer, st
+	}
+	return nil
+}
+
+// argv is the container's command: the process init and its config.
+func (pi *procInit) argv() []string {
+	return []string{"/.ctlab/ctlab", procInitArg, pi.encode()}
+}
+
+// startHooks runs the startContainer hooks inside the container: paths
+// resolve in its root, as the user process with its credentials and
+// filter (runc runs them there too), with the state of runc's: "created"
+// and the pid as the container sees it.
+func (pi *procInit) startHooks() error {
+	if len(pi.StartHooks) == 0 || pi.State == nil {
+		return nil
+	}
+	pi.State.Pid = os.Getpid()
+	pi.State.Status = specs.StateCreated
+	return runHooks(context.Background(), "startContainer", pi.StartHooks, pi.State)
 }
 
 func (pi *procInit) encode() string {
@@ -76,38 +116,65 @@ func init() {
 	}
 }
 
-// runProcInit never returns on success (it execs).
+// runProcInit never returns on success (it execs). The seccomp filter is
+// loaded as late as possible, right before the exec, under no_new_privs;
+// without it loading needs CAP_SYS_ADMIN, so it comes before the switch
+// to process.user and its capabilities (runc's order for both).
 func runProcInit(arg string) error {
 	var pi procInit
 	if err := json.Unmarshal([]byte(arg), &pi); err != nil {
 		return fmt.Errorf("decode process config: %w", err)
 	}
-	start := make(chan os.Signal, 1)
-	signal.Notify(start, startSignal)
-	if err := pi.filesystem(); err != nil {
-		return err
+	if pi.Exec && pi.Env == nil {
+		pi.Env = os.Environ() // no env in --process: the container's default (the exec helper's)
 	}
-	if err := pi.process(); err != nil {
-		return err
+	start := make(chan os.Signal, 1)
+	if !pi.Exec {
+		signal.Notify(start, startSignal)
+		if err := pi.filesystem(); err != nil {
+			return err
+		}
+		if err := pi.process(); err != nil {
+			return err
+		}
 	}
 	path, err := lookPath(pi.Args[0], pi.Env)
 	if err != nil {
 		return err
 	}
+	if pi.Seccomp != nil && !pi.NoNewPrivs {
+		if err := pi.Seccomp.load(); err != nil {
+			return err
+		}
+	}
 	if err := pi.credentials(); err != nil {
 		return err
 	}
-	if err := setComm(createdComm); err != nil {
-		return err
+	if !pi.Exec {
+		if err := setComm(createdComm); err != nil {
+			return err
+		}
+		<-start
+		signal.Stop(start)
 	}
-	<-start
-	signal.Stop(start)
 	// The rlimits last: RLIMIT_AS or RLIMIT_DATA would starve this Go
 	// program, not only the command.
 	for _, r := range pi.Rlimits {
-		if err := unix.Setrlimit(rlimitNames[r.Type], &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+		rl, ok := rlimitNames[r.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", r.Type)
+		}
+		if err := unix.Setrlimit(rl, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
 			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
 		}
+	}
+	if pi.Seccomp != nil && pi.NoNewPrivs {
+		if err := pi.Seccomp.load(); err != nil {
+			return err
+		}
+	}
+	if err := pi.startHooks(); err != nil {
+		return err
 	}
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	return fmt.Errorf("exec %s: %w", path, syscall.Exec(path, pi.Args, pi.Env))

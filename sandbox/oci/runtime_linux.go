@@ -163,8 +163,8 @@ func (r *Runtime) List() ([]*State, error) {
 }
 
 // Start releases the process init of a created container: it execs
-// process.args. The startContainer hooks run first (on the host, not in
-// the container: ctlab's deviation), poststart after.
+// process.args. The process init runs the startContainer hooks inside
+// the container first; poststart runs here after.
 func (r *Runtime) Start(ctx context.Context, id string) error {
 	rec, err := r.load(id)
 	if err != nil {
@@ -176,11 +176,6 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	s, err := r.spec(rec)
 	if err != nil {
 		return err
-	}
-	if s.Hooks != nil {
-		if err := runHooks(ctx, "startContainer", s.Hooks.StartContainer, r.state(rec)); err != nil {
-			return err
-		}
 	}
 	if err := syscall.Kill(rec.Pid, startSignal); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,9 +21,9 @@ import (
 )
 
 type execFlags struct {
-	process, pidFile, consoleSocket, cwd string
-	detach, tty                          bool
-	env                                  []string
+	process, pidFile, consoleSocket, cwd, user string
+	detach, tty, noNewPrivs, nnpSet            bool
+	env, caps, gids                            []string
 }
 
 func execCmd(g *globals) *cobra.Command {
@@ -30,8 +31,15 @@ func execCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "exec [flags] ID [COMMAND ARG...]",
 		Short: "run a process in a running container (--process FILE: a runtime-spec process JSON)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Run a process in a running container. Without --process it is the
+container's own process (config.json: user, capabilities, env, cwd,
+rlimits, noNewPrivileges) with the given command and the flags below on
+top, as with runc; with --process the file alone. Either way it runs under
+the container's seccomp filter. --apparmor and --process-label are
+accepted and ignored: ctlab has no LSM support.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			f.nnpSet = c.Flags().Changed("no-new-privs")
 			return runExec(c.Context(), g, f, args[0], args[1:])
 		},
 	}
@@ -43,42 +51,98 @@ func execCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the pty master")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pty")
 	fl.StringVar(&f.cwd, "cwd", "", "working directory inside")
-	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE")
-	fl.StringP("user", "u", "", "accepted; exec runs as the container's root")
-	fl.StringArray("cap", nil, "accepted; ignored")
-	fl.Bool("no-new-privs", false, "accepted; ignored")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "add an environment variable KEY=VALUE")
+	fl.StringVarP(&f.user, "user", "u", "", "UID[:GID] to run as (numbers)")
+	fl.StringArrayVarP(&f.caps, "cap", "c", nil, "add a capability (CAP_...)")
+	fl.StringSliceVarP(&f.gids, "additional-gids", "g", nil, "additional group ids")
+	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs for the process")
+	fl.String("apparmor", "", "accepted and ignored (no AppArmor support)")
+	fl.String("process-label", "", "accepted and ignored (no SELinux support)")
+	fl.Int("preserve-fds", 0, "accepted; extra fds are not passed")
 	return c
 }
 
-// execProcess reads --process or builds one from the arguments.
-func execProcess(f execFlags, args []string) (*specs.Process, error) {
-	p := &specs.Process{Args: args, Env: f.env, Cwd: f.cwd, Terminal: f.tty}
+// execProcess reads --process, or takes the container's process with
+// args and the flags applied (runc's getProcess).
+func execProcess(rt *oci.Runtime, id string, f execFlags, args []string) (*specs.Process, error) {
 	if f.process != "" {
 		b, err := os.ReadFile(f.process)
 		if err != nil {
 			return nil, fmt.Errorf("read process file: %w", err)
 		}
-		p = &specs.Process{}
+		p := &specs.Process{}
 		if err := json.Unmarshal(b, p); err != nil {
 			return nil, fmt.Errorf("parse process file: %w", err)
 		}
+		if len(p.Args) == 0 {
+			return nil, fmt.Errorf("no command to exec")
+		}
+		return p, nil
 	}
-	if len(p.Args) == 0 {
+	if len(args) == 0 {
 		return nil, fmt.Errorf("no command to exec")
+	}
+	p, err := rt.ExecProcess(id)
+	if err != nil {
+		return nil, err
+	}
+	p.Args, p.Terminal = args, f.tty
+	p.Env = append(p.Env, f.env...)
+	if f.cwd != "" {
+		p.Cwd = f.cwd
+	}
+	if f.nnpSet {
+		p.NoNewPrivileges = f.noNewPrivs
+	}
+	if c := p.Capabilities; c != nil {
+		// Without a capabilities section the process keeps them all.
+		for _, n := range f.caps {
+			c.Bounding, c.Effective, c.Permitted = append(c.Bounding, n), append(c.Effective, n), append(c.Permitted, n)
+			if c.Inheritable != nil {
+				c.Ambient = append(c.Ambient, n)
+			}
+		}
+	}
+	if f.user != "" {
+		us, gs, hasGID := strings.Cut(f.user, ":")
+		uid, err := strconv.ParseUint(us, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--user %q: want UID[:GID] numbers", f.user)
+		}
+		p.User.UID = uint32(uid)
+		if hasGID {
+			gid, err := strconv.ParseUint(gs, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("--user %q: want UID[:GID] numbers", f.user)
+			}
+			p.User.GID = uint32(gid)
+		}
+	}
+	for _, g := range f.gids {
+		gid, err := strconv.ParseUint(g, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--additional-gids %q: not a number", g)
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(gid))
 	}
 	return p, nil
 }
 
 func runExec(ctx context.Context, g *globals, f execFlags, id string, args []string) error {
-	p, err := execProcess(f, args)
+	rt := g.runtime()
+	p, err := execProcess(rt, id, f, args)
 	if err != nil {
 		return err
 	}
-	ct, err := g.runtime().Container(id)
+	ct, err := rt.Container(id)
 	if err != nil {
 		return err
 	}
-	ec := sandbox.ExecConfig{Args: p.Args, Env: p.Env, Cwd: p.Cwd, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	argv, err := rt.ExecArgs(id, p)
+	if err != nil {
+		return err
+	}
+	ec := sandbox.ExecConfig{Args: argv, Env: p.Env, Cwd: p.Cwd, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if p.Terminal {
 		pty, err := oci.NewConsole(f.consoleSocket, p.ConsoleSize)
 		if err != nil {

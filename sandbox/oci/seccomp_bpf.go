@@ -1,0 +1,304 @@
+package oci
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/elastic/go-seccomp-bpf/arch"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
+)
+
+// linux.seccomp is compiled here into a classic BPF program, without
+// libseccomp (no cgo): elastic/go-seccomp-bpf, which the sandbox's own
+// filter uses, has one action per group, no MASKED_EQ with a separate
+// datum and a single architecture, so only its syscall tables are used.
+//
+// The program follows what runc (libseccomp plus its patchbpf stub) loads:
+//
+//   - one section per architecture the kernel can run for this machine
+//     (x86_64 with SCMP_ARCH_X86 and SCMP_ARCH_X32; aarch64 with
+//     SCMP_ARCH_ARM), the native one always; the other architectures of
+//     the list cannot occur and are skipped. A syscall of an architecture
+//     not in the filter gets SECCOMP_RET_KILL_THREAD (libseccomp's
+//     bad-arch action). x32 shares AUDIT_ARCH_X86_64: numbers with
+//     __X32_SYSCALL_BIT go to the x32 section if listed, else are killed.
+//   - a syscall newer than every syscall the profile names gets ENOSYS
+//     instead of a non-permissive default action (runc's stub), so libc
+//     falls back from calls the profile author did not know.
+//   - rules of the same syscall, merged as libseccomp does: the first
+//     unconditional rule decides alone (podman's profile allows setns in
+//     its big list and refuses it again later: runc allows it); else the
+//     rules with argument conditions in config order, first match wins,
+//     else the default. (Where two conditional rules with different
+//     actions both match, libseccomp's tree may pick the other one; the
+//     usual profiles have no such overlap.) A rule whose conditions name distinct arguments
+//     needs all of them; one naming an argument twice is split into a rule
+//     per condition (runc's "old behaviour"). A rule whose action is the
+//     default action is skipped (runc).
+//   - a name this architecture lacks is skipped (chown32 on x86_64), as
+//     libseccomp does; a name no architecture knows is ignored like runc
+//     does, but with a warning, so a typo does not silently disable a rule.
+//   - 64-bit arguments compare both 32-bit halves (high word first);
+//     32-bit architectures compare the low word only.
+
+// seccomp_data offsets.
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+
+	x32Bit = 0x40000000
+
+	retKillThread  = 0x00000000
+	retKillProcess = 0x80000000
+	retTrap        = 0x00030000
+	retErrno       = 0x00050000
+	retTrace       = 0x7ff00000
+	retLog         = 0x7ffc0000
+	retAllow       = 0x7fff0000
+
+	errnoEPERM  = 1
+	errnoENOSYS = 38
+)
+
+var seccompArches = map[specs.Arch]*arch.Info{
+	specs.ArchX86_64: arch.X86_64, specs.ArchX86: arch.I386, specs.ArchX32: arch.X32,
+	specs.ArchAARCH64: arch.AARCH64, specs.ArchARM: arch.ARM,
+}
+
+// compatArches are the architectures a kernel of the native one runs.
+var compatArches = map[string][]*arch.Info{
+	"x86_64":  {arch.X86_64, arch.I386, arch.X32},
+	"aarch64": {arch.AARCH64, arch.ARM},
+}
+
+var seccompFlags = map[specs.LinuxSeccompFlag]uint{
+	"SECCOMP_FILTER_FLAG_TSYNC":     0, // one thread execs: nothing to sync (runc ignores it too)
+	specs.LinuxSeccompFlagLog:       2,
+	specs.LinuxSeccompFlagSpecAllow: 4,
+}
+
+// seccompFilter is a compiled filter: what the process init loads.
+type seccompFilter struct {
+	Prog  []byte `json:"prog"` // struct sock_filter array, native endian
+	Flags uint   `json:"flags,omitempty"`
+}
+
+// seccompRet maps an action to SECCOMP_RET_*.
+func seccompRet(a specs.LinuxSeccompAction, errno *uint) (uint32, error) {
+	ret := func(base uint32) uint32 {
+		e := uint32(errnoEPERM)
+		if errno != nil {
+			e = uint32(*errno) & 0xffff
+		}
+		return base | e
+	}
+	switch a {
+	case specs.ActAllow:
+		return retAllow, nil
+	case specs.ActErrno:
+		return ret(retErrno), nil
+	case specs.ActKill, specs.ActKillThread:
+		return retKillThread, nil
+	case specs.ActKillProcess:
+		return retKillProcess, nil
+	case specs.ActTrap:
+		return retTrap, nil
+	case specs.ActTrace:
+		return ret(retTrace), nil
+	case specs.ActLog:
+		return retLog, nil
+	case specs.ActNotify:
+		return 0, fmt.Errorf("seccomp action %s (a listener agent) is not supported by ctlab", a)
+	}
+	return 0, fmt.Errorf("unknown seccomp action %q", a)
+}
+
+// compileSeccomp compiles s for the running machine; warn gets the
+// ignored names.
+func compileSeccomp(s *specs.LinuxSeccomp, warn func(string)) (*seccompFilter, error) {
+	native, err := arch.GetInfo("")
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	insns, flags, err := seccompProgram(s, native, warn)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := bpf.Assemble(insns)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: encode filter: %w", err)
+	}
+	if len(raw) > 4096 {
+		return nil, fmt.Errorf("seccomp: the filter has %d instructions, the kernel takes 4096", len(raw))
+	}
+	f := &seccompFilter{Flags: flags, Prog: make([]byte, 0, 8*len(raw))}
+	for _, r := range raw {
+		f.Prog = binary.NativeEndian.AppendUint16(f.Prog, r.Op)
+		f.Prog = append(f.Prog, r.Jt, r.Jf)
+		f.Prog = binary.NativeEndian.AppendUint32(f.Prog, r.K)
+	}
+	return f, nil
+}
+
+// seccompRule is one rule of one syscall: all conds must hold.
+type seccompRule struct {
+	ret   uint32
+	conds []specs.LinuxSeccompArg
+}
+
+// archRules are one architecture's rules by syscall number (already
+// with the architecture's mask).
+type archRules struct {
+	info   *arch.Info
+	rules  map[uint32][]seccompRule // conditional ones, in order
+	uncond map[uint32]uint32
+	maxNr  uint32
+}
+
+// seccompProgram builds the program for native and the architectures of
+// s it can run.
+func seccompProgram(s *specs.LinuxSeccomp, native *arch.Info, warn func(string)) ([]bpf.Instruction, uint, error) {
+	if s.ListenerPath != "" {
+		return nil, 0, fmt.Errorf("seccomp listenerPath (SCMP_ACT_NOTIFY agents) is not supported by ctlab")
+	}
+	def, err := seccompRet(s.DefaultAction, s.DefaultErrnoRet)
+	if err != nil {
+		return nil, 0, err
+	}
+	var flags uint
+	for _, f := range s.Flags {
+		v, ok := seccompFlags[f]
+		if !ok {
+			return nil, 0, fmt.Errorf("seccomp flag %q is not supported by ctlab", f)
+		}
+		flags |= v
+	}
+	arches, err := filterArches(s.Architectures, native)
+	if err != nil {
+		return nil, 0, err
+	}
+	var sections []*archRules
+	for _, a := range arches {
+		ar, err := collectRules(s, a, def)
+		if err != nil {
+			return nil, 0, err
+		}
+		sections = append(sections, ar)
+	}
+	for _, sc := range s.Syscalls {
+		for _, n := range sc.Names {
+			if !knownName(n) {
+				warn(fmt.Sprintf("ignoring unknown syscall %q in linux.seccomp (as runc does)", n))
+			}
+		}
+	}
+	// runc's stub: only when the default refuses and is not already ENOSYS.
+	stub := def != retAllow && def != retLog && def != retErrno|errnoENOSYS
+	return assembleSections(sections, def, stub), flags, nil
+}
+
+// filterArches are the sections: native first, then the listed ones the
+// kernel can run on this machine.
+func filterArches(list []specs.Arch, native *arch.Info) ([]*arch.Info, error) {
+	out := []*arch.Info{native}
+	compat := compatArches[native.Name]
+	for _, a := range list {
+		info, ok := seccompArches[a]
+		if !ok {
+			if !strings.HasPrefix(string(a), "SCMP_ARCH_") {
+				return nil, fmt.Errorf("unknown seccomp architecture %q", a)
+			}
+			continue // a real architecture this machine never runs
+		}
+		for _, c := range compat {
+			if c == info && info != native {
+				out = append(out, info)
+			}
+		}
+	}
+	return out, nil
+}
+
+// otherArchNames are syscalls of architectures without a table here
+// (ppc, s390, mips, riscv; ARM's private calls) that the usual profiles
+// (podman's, containerd's, Docker's) name: not typos, so no warning.
+var otherArchNames = map[string]bool{
+	"swapcontext": true, "syscall": true, "timerfd": true, "sync_file_range2": true, "s390_pci_mmio_read": true,
+	"s390_pci_mmio_write": true, "s390_runtime_instr": true, "s390_guarded_storage": true, "s390_sthyi": true,
+	"riscv_flush_icache": true, "riscv_hwprobe": true, "spu_create": true, "spu_run": true, "subpage_prot": true,
+	"switch_endian": true, "sys_debug_setcontext": true, "multiplexer": true, "rtas": true, "sysmips": true,
+	"breakpoint": true, "cacheflush": true, "set_tls": true, "usr26": true, "usr32": true,
+}
+
+func knownName(n string) bool {
+	if otherArchNames[n] {
+		return true
+	}
+	for _, a := range []*arch.Info{arch.X86_64, arch.I386, arch.X32, arch.AARCH64, arch.ARM} {
+		if _, ok := a.SyscallNames[n]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// collectRules resolves the profile's rules for one architecture.
+func collectRules(s *specs.LinuxSeccomp, a *arch.Info, def uint32) (*archRules, error) {
+	ar := &archRules{info: a, rules: map[uint32][]seccompRule{}, uncond: map[uint32]uint32{}}
+	for _, sc := range s.Syscalls {
+		ret, err := seccompRet(sc.Action, sc.ErrnoRet)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range sc.Args {
+			if a.Index > 5 {
+				return nil, fmt.Errorf("seccomp: argument index %d of %v (at most 5)", a.Index, sc.Names)
+			}
+			if _, ok := jumpOps[a.Op]; !ok && a.Op != specs.OpMaskedEqual {
+				return nil, fmt.Errorf("seccomp: unknown operator %q for %v", a.Op, sc.Names)
+			}
+		}
+		for _, n := range sc.Names {
+			num, ok := a.SyscallNames[n]
+			if !ok {
+				continue
+			}
+			nr := uint32(num | a.SeccompMask)
+			ar.maxNr = max(ar.maxNr, nr)
+			if ret == def {
+				continue
+			}
+			if len(sc.Args) == 0 {
+				if _, ok := ar.uncond[nr]; !ok {
+					ar.uncond[nr] = ret
+				}
+				continue
+			}
+			ar.rules[nr] = append(ar.rules[nr], splitRule(ret, sc.Args)...)
+		}
+	}
+	for nr := range ar.uncond {
+		delete(ar.rules, nr)
+	}
+	return ar, nil
+}
+
+// splitRule is runc's reading of a rule's conditions: all of them when
+// each names another argument, else each one alone.
+func splitRule(ret uint32, args []specs.LinuxSeccompArg) []seccompRule {
+	seen := map[uint]bool{}
+	for _, a := range args {
+		if seen[a.Index] {
+			var out []seccompRule
+			for _, a := range args {
+				out = append(out, seccompRule{ret: ret, conds: []specs.LinuxSeccompArg{a}})
+			}
+			return out
+		}
+		seen[a.Index] = true
+	}
+	return []seccompRule{{ret: ret, conds: args}}
+}
