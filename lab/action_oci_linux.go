@@ -386,23 +386,40 @@ func (a *CtrExec) do(ctx context.Context, e *Engine) (string, *int, error) {
 		return out, nil, err
 	}
 	e.ociLab().setTask(a.As, &ociTask{id: t.id, daemon: a.Containerd, since: since})
-	// The exec'd process is the task's new pid (`ctr task ps`) running
-	// argv: a runtime may keep a helper of its own beside it.
-	after, err := taskPids(ctx, ctr, t.id)
+	pid, err := execedPid(ctx, ctr, t.id, before, a.Argv)
 	if err != nil {
 		return out, nil, err
 	}
-	var fresh []int
-	for _, p := range after {
-		if !slices.Contains(before, p) && slices.Equal(cmdline(p), a.Argv) {
-			fresh = append(fresh, p)
+	msg, err := e.nameWithParent(a.As, "", pid)
+	return "$ " + strings.Join(argv, " ") + "\n" + out + msg, nil, err
+}
+
+// execedPid finds the exec'd process: the task's new pid (`ctr task ps`)
+// running argv. A runtime may keep a helper of its own beside it, and the
+// process may not have called execve yet when ctr returns: ask again for
+// a few seconds.
+func execedPid(ctx context.Context, ctr []string, id string, before []int, argv []string) (int, error) {
+	for try := 0; ; try++ {
+		after, err := taskPids(ctx, ctr, id)
+		if err != nil {
+			return 0, err
+		}
+		var fresh []int
+		for _, p := range after {
+			if !slices.Contains(before, p) && slices.Equal(cmdline(p), argv) {
+				fresh = append(fresh, p)
+			}
+		}
+		if len(fresh) == 1 {
+			return fresh[0], nil
+		}
+		if try == 50 {
+			return 0, fmt.Errorf("ctr task ps %s: %d new processes running %q after the exec, want 1", id, len(fresh), argv)
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return 0, err
 		}
 	}
-	if len(fresh) != 1 {
-		return out, nil, fmt.Errorf("ctr task ps %s: %d new processes running %q after the exec, want 1", t.id, len(fresh), a.Argv)
-	}
-	msg, err := e.nameWithParent(a.As, "", fresh[0])
-	return "$ " + strings.Join(argv, " ") + "\n" + out + msg, nil, err
 }
 
 // taskPids lists the pids `ctr task ps ID` shows (PID column).
