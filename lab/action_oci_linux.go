@@ -301,7 +301,9 @@ func (a *CtrRun) do(ctx context.Context, e *Engine) (string, *int, error) {
 		return "", nil, err
 	}
 	pidfile := filepath.Join(d.dir, a.As+".pid")
-	argv := append(slices.Clone(ctr), "run", "-d", "--runc-binary", rt, "--runc-root", d.runcRoot, "--pid-file", pidfile, img, a.As)
+	// ctr's stdio fifos go under the lab dir too (default: /run/containerd/fifo).
+	argv := append(slices.Clone(ctr), "run", "-d", "--fifo-dir", filepath.Join(d.dir, "fifo"), "--runc-binary", rt,
+		"--runc-root", d.runcRoot, "--pid-file", pidfile, img, a.As)
 	since := time.Now()
 	out, err := runTool(ctx, time.Minute, append(argv, a.Argv...)...)
 	if err != nil {
@@ -379,7 +381,7 @@ func (a *CtrExec) do(ctx context.Context, e *Engine) (string, *int, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	argv := append(append(slices.Clone(ctr), "task", "exec", "-d", "--exec-id", a.As, t.id), a.Argv...)
+	argv := append(append(slices.Clone(ctr), "task", "exec", "-d", "--fifo-dir", filepath.Join(d.dir, "fifo"), "--exec-id", a.As, t.id), a.Argv...)
 	since := time.Now()
 	out, err := runTool(ctx, time.Minute, argv...)
 	if err != nil {
