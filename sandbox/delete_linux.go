@@ -121,12 +121,17 @@ func cleanupOne(ctx context.Context, name string) error {
 		syscall.Kill(st.Pid, syscall.SIGKILL)
 	}
 	hasCgroup := false
+	leaves, made := map[string]string{}, []string(nil) // a cgroup at a CgroupPath
 	var links []string
 	var mounts, dirs []string
 	for _, r := range recs {
 		switch r.Kind {
 		case recCgroup:
 			hasCgroup = true
+		case recCgroupLeaf:
+			leaves[r.Name] = r.Path
+		case recCgroupDir:
+			made = append(made, r.Path)
 		case recLink:
 			links = append(links, r.Name)
 		case recMount:
@@ -155,6 +160,11 @@ func cleanupOne(ctx context.Context, name string) error {
 	if hasCgroup {
 		if err := cgroups.Remove(ctx, name); err != nil {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		}
+	}
+	if len(leaves)+len(made) > 0 {
+		if err := cgroups.RemoveAt(ctx, name, leaves, made); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	// 2. the veth: it usually died with the network namespace already.

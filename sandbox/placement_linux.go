@@ -253,7 +253,7 @@ func enterCgroupThread(cg *cgroups.Cgroup) (back func() error, err error) {
 	}
 	var join, home []string
 	for _, h := range hs {
-		root, ok := strings.CutSuffix(h.dir, "/ctlab/"+cg.Name())
+		root, ok := cg.Root(h.ctrl)
 		p, known := ownPath[h.ctrl]
 		if !ok || !known {
 			return nil, fmt.Errorf("no own cgroup for %s", h.ctrl)
@@ -323,4 +323,48 @@ func hierarchies(cg *cgroups.Cgroup) ([]hierarchy, error) {
 		}
 	}
 	return out, nil
+}
+
+// cgroupAt makes the cgroup at Config.CgroupPath (see cgroups.ResolvePath),
+// journalling its directories and each one it makes before the kernel
+// sees them, and picks the placement as for ctlab/<name>.
+func (s *starter) cgroupAt() error {
+	rels, err := cgroups.ResolvePath(s.cfg.CgroupPath)
+	if err != nil {
+		return &InputError{Problem: err.Error(), Fix: "give the cgroup path as /a/b or a/b, without \"..\", outside /ctlab"}
+	}
+	cg, err := cgroups.CreateAt(s.cfg.Name, rels, s.cfg.Limits, cgroups.Intents{
+		Leaf:  func(ctrl, dir string) error { return s.j.intend(Record{Kind: recCgroupLeaf, Name: ctrl, Path: dir}) },
+		Mkdir: func(dir string) error { return s.j.intend(Record{Kind: recCgroupDir, Path: dir}) },
+	})
+	if err != nil {
+		return fmt.Errorf("create cgroup at %s: %w", s.cfg.CgroupPath, err)
+	}
+	s.cg = cg
+	s.c.CgroupPath = s.cfg.CgroupPath
+	s.place = choosePlacement(cg, s.stage != "", s.userns, s.owner)
+	s.t0 = s.tl.Since("cgroup create", s.t0)
+	failpoint("after-cgroup")
+	return nil
+}
+
+// readBackCgroup records where the init of a container at a CgroupPath
+// is, as the kernel says once it has exec'd (with a C stage the init moves
+// itself), and fails if that is not the cgroup made for it.
+func (s *starter) readBackCgroup() error {
+	if s.cfg.CgroupPath == "" {
+		return nil
+	}
+	cg, err := cgroups.OpenPid(s.cfg.Name, s.c.Pid)
+	if err != nil {
+		return err
+	}
+	got, want := cg.Paths(), s.cg.Paths()
+	for ctrl, d := range want {
+		if got[ctrl] != d {
+			return fmt.Errorf("the init is in %s, not in its cgroup %s (%s)", got[ctrl], d, ctrl)
+		}
+	}
+	s.c.CgroupDirs = got
+	return s.c.State.save()
 }

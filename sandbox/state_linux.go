@@ -66,6 +66,11 @@ type State struct {
 	Env        []string            `json:"env"`
 	UIDBase    int                 `json:"uid_base,omitempty"`
 	Limits     cgroups.Limits      `json:"limits"`
+	// CgroupPath is Config.CgroupPath; CgroupDirs the cgroup's directories
+	// as /proc/<init>/cgroup said right after the init was placed (used once
+	// the init is gone).
+	CgroupPath string            `json:"cgroup_path,omitempty"`
+	CgroupDirs map[string]string `json:"cgroup_dirs,omitempty"`
 	Dir        string              `json:"dir"`
 	Layout     overlay.Layout      `json:"layout"`
 	Net        *network.Attachment `json:"net,omitempty"`
@@ -110,8 +115,20 @@ func (c *Container) NSPath(kind Namespace) string {
 	return fmt.Sprintf("/proc/%d/ns/%s", c.Pid, kind)
 }
 
-// Cgroup opens the container's cgroup.
-func (c *Container) Cgroup() (*cgroups.Cgroup, error) { return cgroups.Open(c.Name) }
+// Cgroup opens the container's cgroup. One at a CgroupPath is where the
+// kernel says the init is now (/proc/<pid>/cgroup), or, once the init is
+// gone, where it was placed.
+func (c *Container) Cgroup() (*cgroups.Cgroup, error) {
+	if c.CgroupPath == "" {
+		return cgroups.Open(c.Name)
+	}
+	if c.Running() {
+		if cg, err := cgroups.OpenPid(c.Name, c.Pid); err == nil {
+			return cg, nil
+		}
+	}
+	return cgroups.OpenDirs(c.Name, c.CgroupDirs)
+}
 
 func statePath(name string) string { return filepath.Join(stateDir(), name+".json") }
 
