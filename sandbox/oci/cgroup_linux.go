@@ -1,0 +1,24 @@
+package oci
+
+import (
+	"fmt"
+	"strings"
+)
+
+// cgroupPath is the sandbox's Config.CgroupPath for a config's
+// linux.cgroupsPath. Without --systemd-cgroup it is the path itself, with
+// runc's cgroupfs meaning (sandbox/cgroups/path_linux.go resolves and
+// checks it). With --systemd-cgroup runc wants "slice:prefix:name" and
+// asks systemd for the scope prefix-name.scope in that slice; ctlab checks
+// the form as runc does, then falls back to its own cgroupfs group
+// ctlab/<name>: its systemd driver (sandbox/placement_systemd_linux.go)
+// only makes ctlab-<name>.scope in ctlab.slice, on pure cgroup v2.
+func cgroupPath(p string, systemd bool) (string, error) {
+	if !systemd || p == "" {
+		return p, nil
+	}
+	if len(strings.Split(p, ":")) != 3 {
+		return "", fmt.Errorf("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got %q instead", p)
+	}
+	return "", nil
+}
