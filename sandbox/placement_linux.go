@@ -355,11 +355,12 @@ func (s *starter) readBackCgroup() error {
 	if s.cfg.CgroupPath == "" {
 		return nil
 	}
-	cg, err := cgroups.OpenPid(s.cfg.Name, s.c.Pid)
+	want := s.cg.Paths()
+	cg, err := cgroups.OpenPid(s.cfg.Name, s.c.Pid, want)
 	if err != nil {
 		return err
 	}
-	got, want := cg.Paths(), s.cg.Paths()
+	got := cg.Paths()
 	for ctrl, d := range want {
 		if got[ctrl] != d {
 			return fmt.Errorf("the init is in %s, not in its cgroup %s (%s)", got[ctrl], d, ctrl)

@@ -123,7 +123,7 @@ func (c *Container) Cgroup() (*cgroups.Cgroup, error) {
 		return cgroups.Open(c.Name)
 	}
 	if c.Running() {
-		if cg, err := cgroups.OpenPid(c.Name, c.Pid); err == nil {
+		if cg, err := cgroups.OpenPid(c.Name, c.Pid, c.CgroupDirs); err == nil {
 			return cg, nil
 		}
 	}

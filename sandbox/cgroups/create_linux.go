@@ -115,7 +115,7 @@ func newV1(name string, rels Rels, paths map[string]string, l Limits, undo func(
 		}
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
-	cg1, err := cgroup1.New(rels.path(), v1Spec(paths, l), cgroup1.WithHierarchy(v1Hierarchy), allowAny)
+	cg1, err := cgroup1.New(rels.path(), v1Spec(paths, l), cgroup1.WithHierarchy(v1HierarchyCpuset), allowAny)
 	c := &Cgroup{name: name, mode: V1, v1: cg1, paths: paths, rels: rels}
 	if err == nil {
 		err = c.applyV1Extras(l)

@@ -72,7 +72,7 @@ func ResolvePath(p string) (Rels, error) {
 	rels := Rels{}
 	switch Effective() {
 	case V1:
-		roots, err := v1Roots()
+		roots, err := hierarchyRoots(nil)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +129,7 @@ func ResolvePath(p string) (Rels, error) {
 // point (all the v2 root on v2).
 func hierarchyRoots(rels Rels) (map[string]string, error) {
 	if Effective() == V1 {
-		return v1Roots()
+		return v1RootsOf(v1HierarchyCpuset)
 	}
 	roots := map[string]string{}
 	for c := range rels {
@@ -199,6 +199,9 @@ func CreateAt(name string, rels Rels, l Limits, in Intents) (*Cgroup, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
+	if l.OCI.CpusetCPUs == "" && l.OCI.CpusetMems == "" {
+		rels = without(rels, "cpuset")
+	}
 	dirs, err := dirsOf(rels)
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
@@ -229,6 +232,16 @@ func CreateAt(name string, rels Rels, l Limits, in Intents) (*Cgroup, error) {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	return newV2(name, rels, avail, l, undo)
+}
+
+func without(r Rels, ctrl string) Rels {
+	out := Rels{}
+	for k, v := range r {
+		if k != ctrl {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -322,39 +335,37 @@ func removeMade(made []string) []error {
 	return errs
 }
 
-// OpenPid opens the cgroup process pid is in now, in every hierarchy ctlab
-// uses, as the kernel reports it in /proc/<pid>/cgroup.
-func OpenPid(name string, pid int) (*Cgroup, error) {
+// OpenPid opens the cgroup process pid is in now, as the kernel reports
+// it in /proc/<pid>/cgroup, in the hierarchies of under (controller ->
+// directory). Each must be that directory or below it: a process moved
+// elsewhere (say to a hierarchy's root, where every process of the host
+// is) is refused, so a kill or freeze can never reach beyond under.
+func OpenPid(name string, pid int, under map[string]string) (*Cgroup, error) {
 	ms, err := ReadProcCgroup(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup of %s: %w", name, err)
 	}
 	rels := Rels{}
-	switch Effective() {
-	case V1:
-		roots, err := v1Roots()
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			for _, c := range m.Controllers {
-				if _, ok := roots[c]; ok {
-					rels[c] = m.Path
-				}
+	for _, m := range ms {
+		if Effective() == V2 && m.Hierarchy == 0 {
+			for c := range under {
+				rels[c] = m.Path
 			}
 		}
-	case V2:
-		for _, m := range ms {
-			if m.Hierarchy == 0 {
-				avail, _ := v2Available()
-				for c := range v2PathMap(m.Path, avail) {
-					rels[c] = m.Path
-				}
+		for _, c := range m.Controllers {
+			if _, ok := under[c]; ok && Effective() == V1 {
+				rels[c] = m.Path
 			}
 		}
 	}
-	if len(rels) == 0 {
-		return nil, fmt.Errorf("open cgroup of %s: /proc/%d/cgroup names none of ctlab's hierarchies", name, pid)
+	dirs, err := dirsOf(rels)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup of %s: %w", name, err)
+	}
+	for c, d := range under {
+		if got, ok := dirs[c]; !ok || (got != d && !strings.HasPrefix(got, d+"/")) {
+			return nil, fmt.Errorf("open cgroup of %s: /proc/%d/cgroup puts it in %q for %s, not in %s", name, pid, got, c, d)
+		}
 	}
 	return openRels(name, rels)
 }
@@ -387,7 +398,7 @@ func openRels(name string, rels Rels) (*Cgroup, error) {
 	}
 	c := &Cgroup{name: name, mode: Effective(), paths: existing, rels: rels}
 	if c.mode == V1 {
-		c.v1, err = cgroup1.Load(rels.path(), cgroup1.WithHierarchy(v1Hierarchy), allowAny)
+		c.v1, err = cgroup1.Load(rels.path(), cgroup1.WithHierarchy(v1HierarchyCpuset), allowAny)
 	} else {
 		for _, d := range existing {
 			c.v2dir = d

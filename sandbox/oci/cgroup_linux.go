@@ -3,6 +3,10 @@ package oci
 import (
 	"fmt"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ctlab/ctlab/sandbox/cgroups"
 )
 
 // cgroupPath is the sandbox's Config.CgroupPath for a config's
@@ -21,4 +25,31 @@ func cgroupPath(p string, systemd bool) (string, error) {
 		return "", fmt.Errorf("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got %q instead", p)
 	}
 	return "", nil
+}
+
+// ociResources keeps the resources that Limits has no lesson field for, as
+// given: runc writes them verbatim, and the validation suite reads them
+// back (cpu.shares 1024 is not weight 39 mapped back).
+func ociResources(r *specs.LinuxResources) cgroups.OCIResources {
+	var o cgroups.OCIResources
+	if c := r.CPU; c != nil {
+		if c.Shares != nil {
+			o.CPUShares = *c.Shares
+		}
+		if c.Period != nil {
+			o.CPUPeriod = *c.Period
+		}
+		o.CpusetCPUs, o.CpusetMems = c.Cpus, c.Mems
+	}
+	if m := r.Memory; m != nil {
+		if m.Reservation != nil {
+			o.MemoryReservation = *m.Reservation
+		}
+		if m.Swap != nil {
+			o.MemorySwap = *m.Swap
+		}
+		o.Swappiness = m.Swappiness
+		o.DisableOOMKiller = m.DisableOOMKiller != nil && *m.DisableOOMKiller
+	}
+	return o
 }

@@ -147,6 +147,7 @@ func Limits(r *specs.LinuxResources) cgroups.Limits {
 	if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 {
 		l.PidsMax = *r.Pids.Limit
 	}
+	l.OCI = ociResources(r)
 	return l
 }
 
