@@ -58,6 +58,8 @@ func mkPre(t *testing.T, rel string) {
 			if _, err := os.Stat(d); err != nil {
 				t.Errorf("the pre-existing cgroup %s was removed: %v", d, err)
 			}
+		}
+		for _, d := range hierarchyDirs(rel) {
 			os.Remove(d)
 			os.Remove(filepath.Dir(d))
 		}
