@@ -26,16 +26,19 @@ func containersDir() string { return filepath.Join(DataDir, "containers") }
 
 // Record kinds written to the journal, one per kernel object or directory.
 const (
-	recDir    = "dir"    // Path: a directory under DataDir
-	recMount  = "mount"  // Path: an overlay mount point
-	recCgroup = "cgroup" // Name: cgroup ctlab/<name>
-	// A cgroup at Config.CgroupPath: its directory in each hierarchy (Name:
-	// the controller; its processes are killed) and each directory ctlab
-	// makes on the way (only those are removed).
+	recDir     = "dir"     // Path: a directory under DataDir
+	recMount   = "mount"   // Path: an overlay mount point
+	recCgroup  = "cgroup"  // Name: cgroup ctlab/<name>
+	recLink    = "link"    // Name: host end of a veth pair
+	recProcess = "process" // Pid + Start: the container init
+)
+
+// A cgroup at Config.CgroupPath: its directory in each hierarchy (Name: the
+// controller; its processes are killed at cleanup) and each directory ctlab
+// makes on the way there (only those are ever removed).
+const (
 	recCgroupLeaf = "cgroup-leaf"
 	recCgroupDir  = "cgroup-dir"
-	recLink       = "link"    // Name: host end of a veth pair
-	recProcess    = "process" // Pid + Start: the container init
 )
 
 // Record is one intent in the journal: "I am about to create this". It is

@@ -55,22 +55,17 @@ type Owner struct {
 // kernel objects again. It is never used as evidence of what the kernel
 // did; inspect and the lab's checks read the kernel.
 type State struct {
-	Name       string         `json:"name"`
-	Pid        int            `json:"pid"`
-	Start      uint64         `json:"start"`
-	Created    time.Time      `json:"created"`
-	Namespaces []Namespace    `json:"namespaces"`
-	Hostname   string         `json:"hostname,omitempty"`
-	Rootfs     string         `json:"rootfs"`
-	Args       []string       `json:"args"`
-	Env        []string       `json:"env"`
-	UIDBase    int            `json:"uid_base,omitempty"`
-	Limits     cgroups.Limits `json:"limits"`
-	// CgroupPath is Config.CgroupPath; CgroupDirs the cgroup's directories
-	// as /proc/<init>/cgroup said right after the init was placed (used once
-	// the init is gone).
-	CgroupPath string              `json:"cgroup_path,omitempty"`
-	CgroupDirs map[string]string   `json:"cgroup_dirs,omitempty"`
+	Name       string              `json:"name"`
+	Pid        int                 `json:"pid"`
+	Start      uint64              `json:"start"`
+	Created    time.Time           `json:"created"`
+	Namespaces []Namespace         `json:"namespaces"`
+	Hostname   string              `json:"hostname,omitempty"`
+	Rootfs     string              `json:"rootfs"`
+	Args       []string            `json:"args"`
+	Env        []string            `json:"env"`
+	UIDBase    int                 `json:"uid_base,omitempty"`
+	Limits     cgroups.Limits      `json:"limits"`
 	Dir        string              `json:"dir"`
 	Layout     overlay.Layout      `json:"layout"`
 	Net        *network.Attachment `json:"net,omitempty"`
@@ -81,6 +76,11 @@ type State struct {
 	Harden Hardening `json:"harden"`
 	// User is the command's credentials (nil: root), which execs get too.
 	User *IDs `json:"user,omitempty"`
+
+	// CgroupPath is Config.CgroupPath; CgroupDirs the cgroup's directories
+	// as /proc/<init>/cgroup said once the init had exec'd.
+	CgroupPath string            `json:"cgroup_path,omitempty"`
+	CgroupDirs map[string]string `json:"cgroup_dirs,omitempty"`
 }
 
 // Container is a container ctlab started: its remembered State plus, when
