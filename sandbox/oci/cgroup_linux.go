@@ -6,25 +6,29 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/sandbox/cgroups"
 )
 
-// cgroupPath is the sandbox's Config.CgroupPath for a config's
-// linux.cgroupsPath. Without --systemd-cgroup it is the path itself, with
-// runc's cgroupfs meaning (sandbox/cgroups/path_linux.go resolves and
-// checks it). With --systemd-cgroup runc wants "slice:prefix:name" and
-// asks systemd for the scope prefix-name.scope in that slice; ctlab checks
-// the form as runc does, then falls back to its own cgroupfs group
-// ctlab/<name>: its systemd driver (sandbox/placement_systemd_linux.go)
-// only makes ctlab-<name>.scope in ctlab.slice, on pure cgroup v2.
-func cgroupPath(p string, systemd bool) (string, error) {
-	if !systemd || p == "" {
-		return p, nil
+// cgroupPath sets the sandbox's cgroup for a config's linux.cgroupsPath.
+// Without --systemd-cgroup that is Config.CgroupPath, runc's cgroupfs
+// meaning (sandbox/cgroups/path_linux.go resolves and checks it). With
+// --systemd-cgroup runc wants "slice:prefix:name" and asks systemd for the
+// scope prefix-name.scope in that slice; ctlab checks the form as runc
+// does, then falls back to its own names: the "auto" driver, which is
+// ctlab's systemd driver (the scope ctlab-<name>.scope in ctlab.slice,
+// sandbox/placement_systemd_linux.go) where systemd owns a pure v2 tree,
+// and its cgroupfs group ctlab/<name> elsewhere (this hybrid host).
+func cgroupPath(cfg *sandbox.Config, p string, systemd bool) error {
+	if !systemd {
+		cfg.CgroupPath = p
+		return nil
 	}
-	if len(strings.Split(p, ":")) != 3 {
-		return "", fmt.Errorf("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got %q instead", p)
+	if p != "" && len(strings.Split(p, ":")) != 3 {
+		return fmt.Errorf("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got %q instead", p)
 	}
-	return "", nil
+	cfg.CgroupPath, cfg.CgroupDriver = "", cgroups.DriverAuto
+	return nil
 }
 
 // ociResources keeps the resources that Limits has no lesson field for, as

@@ -47,7 +47,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 	}
 	cfg, pi, err := sandboxConfig(s, o.Bundle, r.sandboxName(id))
 	if err == nil {
-		cfg.CgroupPath, err = cgroupPath(cfg.CgroupPath, r.SystemdCgroup)
+		err = cgroupPath(&cfg, cfg.CgroupPath, r.SystemdCgroup)
 	}
 	if err != nil {
 		return nil, err

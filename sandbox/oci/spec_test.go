@@ -70,3 +70,27 @@ func TestSandboxConfig(t *testing.T) {
 		t.Error("a config without a mount namespace was accepted")
 	}
 }
+
+// TestCgroupPath: cgroupsPath is passed on as the sandbox's CgroupPath;
+// with --systemd-cgroup runc's slice:prefix:name is checked and ctlab's own
+// names (the auto driver) are used instead.
+func TestCgroupPath(t *testing.T) {
+	for _, tc := range []struct {
+		path        string
+		systemd     bool
+		want, drv   string
+		errExpected bool
+	}{
+		{"/default/x", false, "/default/x", "", false},
+		{"", false, "", "", false},
+		{"system.slice:docker:x", true, "", "auto", false},
+		{"", true, "", "auto", false},
+		{"/default/x", true, "", "", true},
+	} {
+		var cfg sandbox.Config
+		err := cgroupPath(&cfg, tc.path, tc.systemd)
+		if (err != nil) != tc.errExpected || cfg.CgroupPath != tc.want || cfg.CgroupDriver != tc.drv {
+			t.Errorf("cgroupPath(%q, systemd %v) = %q %q %v", tc.path, tc.systemd, cfg.CgroupPath, cfg.CgroupDriver, err)
+		}
+	}
+}
