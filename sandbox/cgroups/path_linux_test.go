@@ -80,7 +80,8 @@ func TestCreateAtRemoveAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := Limits{PidsMax: 7, CPUs: 0.4, OCI: OCIResources{CPUShares: 1000, CPUPeriod: 500000}}
-	if Effective() == V1 {
+	root, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+	if Effective() == V1 || strings.Contains(string(root), "cpuset") {
 		l.OCI.CpusetCPUs, l.OCI.CpusetMems = "0", "0"
 	}
 	leaves := map[string]string{}
@@ -105,10 +106,17 @@ func TestCreateAtRemoveAt(t *testing.T) {
 		}
 	} else {
 		want["cpu.max"] = "200000 500000"
+		if l.OCI.CpusetCPUs != "" {
+			want["cpuset.cpus"] = "0"
+		}
 	}
 	for f, v := range want {
 		ctrl, _, _ := strings.Cut(f, ".")
-		if got := readTrim(t, filepath.Join(c.Paths()[ctrl], f)); got != v {
+		dir := c.Paths()[ctrl]
+		if Effective() == V2 {
+			dir = c.V2Dir()
+		}
+		if got := readTrim(t, filepath.Join(dir, f)); got != v {
 			t.Errorf("%s = %q, want %q", f, got, v)
 		}
 	}

@@ -103,10 +103,10 @@ type OCIResources struct {
 	MemorySwap       int64
 	Swappiness       *uint64 // v1 memory.swappiness
 	DisableOOMKiller bool    // v1 memory.oom_control
-	// CpusetCPUs and CpusetMems pin the group (v1 cpuset.cpus, cpuset.mems).
-	// Only a cgroup at a path (CreateAt) joins the v1 cpuset hierarchy;
-	// ctlab/<name> does not, and v2 refuses them (ctlab enables no cpuset
-	// controller there).
+	// CpusetCPUs and CpusetMems pin the group (cpuset.cpus, cpuset.mems).
+	// On v1 only a cgroup at a path (CreateAt) joins the cpuset hierarchy;
+	// ctlab/<name> does not. On v2 the cpuset controller is enabled down
+	// the path when they are set.
 	CpusetCPUs, CpusetMems string
 }
 

@@ -306,9 +306,6 @@ func v2Resources(dir string, avail []string, l Limits) (*cgroup2.Resources, erro
 		}
 		return false
 	}
-	if l.OCI.CpusetCPUs != "" || l.OCI.CpusetMems != "" {
-		errs = append(errs, fmt.Errorf("cpuset pinning (cpus %q, mems %q) is not supported on cgroup v2 by ctlab", l.OCI.CpusetCPUs, l.OCI.CpusetMems))
-	}
 	if need("cpu", l.CPUs > 0 || l.CPUWeight > 0) {
 		w := l.CPUWeight
 		if w == 0 {
@@ -321,6 +318,17 @@ func v2Resources(dir string, avail []string, l Limits) (*cgroup2.Resources, erro
 			quota = &q
 		}
 		res.CPU = &cgroup2.CPU{Weight: &w, Max: cgroup2.NewCPUMax(quota, &period)}
+	}
+	if l.OCI.CpusetCPUs != "" || l.OCI.CpusetMems != "" {
+		// containerd's manager enables cpuset down the path when these are set.
+		if b, err := os.ReadFile(filepath.Join(unifiedRoot, "cgroup.controllers")); err != nil || !contains(strings.Fields(string(b)), "cpuset") {
+			errs = append(errs, fmt.Errorf("cpuset pinning (cpus %q, mems %q): the v2 cpuset controller is not available", l.OCI.CpusetCPUs, l.OCI.CpusetMems))
+		} else {
+			if res.CPU == nil {
+				res.CPU = &cgroup2.CPU{}
+			}
+			res.CPU.Cpus, res.CPU.Mems = l.OCI.CpusetCPUs, l.OCI.CpusetMems
+		}
 	}
 	if need("memory", l.MemoryMax > 0) {
 		// memory.max takes "max" or bytes; containerd writes an int64, and
