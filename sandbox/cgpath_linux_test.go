@@ -204,3 +204,64 @@ func TestCgroupPathCleanupAfterKill9(t *testing.T) {
 		})
 	}
 }
+
+// With the systemd driver a CgroupPath is runc's "slice:prefix:name": the
+// init is in the scope prefix-name.scope of that slice (expanded as systemd
+// does), its limits are there, the handle is the unit's, and removing the
+// container — or a cleanup after kill -9 — stops the unit.
+func TestSystemdCgroupPath(t *testing.T) {
+	needSystemdDriver(t)
+	name := testName(t)
+	c, _ := startT(t, Config{Name: name, Args: []string{"sleep", "60"}, CgroupDriver: cgroups.DriverSystemd,
+		CgroupPath: "ctlabtest-x.slice:ctlt:" + name, Limits: cgroups.Limits{PidsMax: 31}})
+	unit := "ctlt-" + name + ".scope"
+	want := "/ctlabtest.slice/ctlabtest-x.slice/" + unit
+	if got := procCgroup(t, c.Pid, "pids"); got != want {
+		t.Fatalf("/proc/%d/cgroup: %s, want %s", c.Pid, got, want)
+	}
+	dir := "/sys/fs/cgroup" + want
+	if v := strings.TrimSpace(readFile(t, dir+"/pids.max")); v != "31" {
+		t.Errorf("pids.max = %s, want 31", v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if st, err := cgroups.UnitState(ctx, unit); err != nil || st != "active running" {
+		t.Errorf("%s: %q %v", unit, st, err)
+	}
+	cg, err := c.Cgroup()
+	if err != nil || cg.Unit() != unit || cg.V2Dir() != dir {
+		t.Fatalf("Cgroup(): %v %v", cg, err)
+	}
+	if err := cg.Update(cgroups.Limits{PidsMax: 32}); err != nil {
+		t.Fatal(err)
+	}
+	if v := strings.TrimSpace(readFile(t, dir+"/pids.max")); v != "32" {
+		t.Errorf("after update: pids.max = %s, want 32", v)
+	}
+	if err := c.Remove(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there after remove (%v)", dir, err)
+	}
+
+	// kill -9 once started, then cleanup.
+	name = testName(t)
+	cmd := exec.Command("/proc/self/exe", "crashy-run", name)
+	cmd.Env = append(os.Environ(), "CTLAB_FAILPOINT=after-start", "CTLAB_TEST_CGROUP_DRIVER=systemd",
+		"CTLAB_TEST_CGROUP_PATH=ctlabtest-x.slice:ctlt:"+name)
+	out, _ := cmd.CombinedOutput()
+	if ws := cmd.ProcessState.String(); !strings.Contains(ws, "killed") {
+		t.Fatalf("run did not die: %s %s", ws, out)
+	}
+	dir = "/sys/fs/cgroup/ctlabtest.slice/ctlabtest-x.slice/ctlt-" + name + ".scope"
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the killed run left no scope: %v", err)
+	}
+	if _, err := Cleanup(ctx, CleanupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there after cleanup (%v)", dir, err)
+	}
+}

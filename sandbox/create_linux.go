@@ -386,11 +386,11 @@ func (s *starter) cgroup() error {
 		return err
 	}
 	if d, err := cgroupDriver(s.cfg); err != nil || d == cgroups.DriverSystemd {
-		if err == nil && s.cfg.CgroupPath != "" {
-			err = &InputError{Problem: "a cgroup path needs the cgroupfs driver", Fix: "use --cgroup-driver cgroupfs"}
-		}
 		// The scope is made at attach, with the init's pid (placement_systemd_linux.go).
 		s.place = &systemdScope{ctx: s.ctx, name: s.cfg.Name, limits: s.cfg.Limits}
+		if err == nil && s.cfg.CgroupPath != "" {
+			err = s.scopeAt()
+		}
 		return err
 	}
 	if s.cfg.CgroupPath != "" {

@@ -132,6 +132,10 @@ func cleanupOne(ctx context.Context, name string) error {
 			leaves[r.Name] = r.Path
 		case recCgroupDir:
 			made = append(made, r.Path)
+		case recScope:
+			if err := cgroups.RemoveScope(ctx, name, cgroups.Scope{Slice: r.Path, Unit: r.Name}); err != nil {
+				errs = append(errs, err)
+			}
 		case recLink:
 			links = append(links, r.Name)
 		case recMount:

@@ -39,6 +39,7 @@ const (
 const (
 	recCgroupLeaf = "cgroup-leaf"
 	recCgroupDir  = "cgroup-dir"
+	recScope      = "scope" // with the systemd driver: Name the unit, Path its slice
 )
 
 // Record is one intent in the journal: "I am about to create this". It is

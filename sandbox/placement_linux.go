@@ -355,6 +355,9 @@ func (s *starter) readBackCgroup() error {
 	if s.cfg.CgroupPath == "" {
 		return nil
 	}
+	if p, ok := s.place.(*systemdScope); ok {
+		s.cg = p.cg
+	}
 	want := s.cg.Paths()
 	cg, err := cgroups.OpenPid(s.cfg.Name, s.c.Pid, want)
 	if err != nil {

@@ -81,6 +81,8 @@ type State struct {
 	// as /proc/<init>/cgroup said once the init had exec'd.
 	CgroupPath string            `json:"cgroup_path,omitempty"`
 	CgroupDirs map[string]string `json:"cgroup_dirs,omitempty"`
+	// CgroupScope is the systemd scope of a CgroupPath "slice:prefix:name".
+	CgroupScope *cgroups.Scope `json:"cgroup_scope,omitempty"`
 }
 
 // Container is a container ctlab started: its remembered State plus, when
@@ -121,6 +123,9 @@ func (c *Container) NSPath(kind Namespace) string {
 func (c *Container) Cgroup() (*cgroups.Cgroup, error) {
 	if c.CgroupPath == "" {
 		return cgroups.Open(c.Name)
+	}
+	if c.CgroupScope != nil {
+		return cgroups.OpenScope(c.Name, *c.CgroupScope)
 	}
 	if c.Running() {
 		if cg, err := cgroups.OpenPid(c.Name, c.Pid, c.CgroupDirs); err == nil {

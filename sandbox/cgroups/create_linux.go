@@ -423,19 +423,9 @@ func List() ([]string, error) {
 // The name check keeps it inside /ctlab/.
 func Remove(ctx context.Context, name string) error {
 	if ValidName(name) == nil && exists(scopeDir(name)) {
-		// The systemd driver's scope (also after ctlab itself was killed):
-		// SIGKILL what is left, then stop the unit, which removes the
-		// cgroup. Killing first: a stop sends SIGTERM, which a container's
-		// PID 1 ignores, and systemd would wait 90 s before its SIGKILL.
-		c, err := OpenSystemd(name)
-		if err == nil {
-			err = c.Delete(ctx)
-		}
-		if err != nil && !exists(scopeDir(name)) {
-			// The scope emptied and systemd removed it meanwhile.
-			return StopScope(ctx, name)
-		}
-		return err
+		// The systemd driver's scope (also after ctlab itself was killed);
+		// systemd would wait 90 s after its SIGTERM to a container's PID 1.
+		return RemoveScope(ctx, name, ctlabScope(name))
 	}
 	if removeEmpty(name) {
 		return nil

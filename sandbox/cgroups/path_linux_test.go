@@ -162,3 +162,28 @@ func without2(made []string, leaves map[string]string) []string {
 	}
 	return out
 }
+
+// ParseScope reads runc's slice:prefix:name and expands the slice as
+// systemd does; anything that could be a path is refused.
+func TestParseScope(t *testing.T) {
+	for in, want := range map[string]string{
+		"system.slice:docker:abc": "/sys/fs/cgroup/system.slice/docker-abc.scope",
+		"a-b-c.slice:p:n":         "/sys/fs/cgroup/a.slice/a-b.slice/a-b-c.slice/p-n.scope",
+		":crio:x":                 "/sys/fs/cgroup/system.slice/crio-x.scope",
+		"-.slice::x":              "/sys/fs/cgroup/x.scope",
+	} {
+		sc, err := ParseScope(in)
+		var dir string
+		if err == nil {
+			dir, err = sc.Dir()
+		}
+		if err != nil || dir != want {
+			t.Errorf("ParseScope(%q): %s %v, want %s", in, dir, err, want)
+		}
+	}
+	for _, bad := range []string{"/a/b", "a:b", "system.slice:p:../x", "x/y.slice:p:n", "system.slice:p:", "a--b.slice:p:n", "system.slice:p:x.slice", "nota:p:n"} {
+		if sc, err := ParseScope(bad); err == nil {
+			t.Errorf("ParseScope(%q) = %+v, want an error", bad, sc)
+		}
+	}
+}

@@ -1,9 +1,6 @@
 package oci
 
 import (
-	"fmt"
-	"strings"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ctlab/ctlab/sandbox"
@@ -13,21 +10,26 @@ import (
 // cgroupPath sets the sandbox's cgroup for a config's linux.cgroupsPath.
 // Without --systemd-cgroup that is Config.CgroupPath, runc's cgroupfs
 // meaning (sandbox/cgroups/path_linux.go resolves and checks it). With
-// --systemd-cgroup runc wants "slice:prefix:name" and asks systemd for the
-// scope prefix-name.scope in that slice; ctlab checks the form as runc
-// does, then falls back to its own names: the "auto" driver, which is
-// ctlab's systemd driver (the scope ctlab-<name>.scope in ctlab.slice,
-// sandbox/placement_systemd_linux.go) where systemd owns a pure v2 tree,
-// and its cgroupfs group ctlab/<name> elsewhere (this hybrid host).
+// --systemd-cgroup runc wants "slice:prefix:name", the scope
+// prefix-name.scope in that slice: ctlab's systemd driver makes it where it
+// can run (systemd owns a pure v2 tree); elsewhere (this hybrid host) ctlab
+// checks the form as runc does and falls back to its cgroupfs group
+// ctlab/<name>.
 func cgroupPath(cfg *sandbox.Config, p string, systemd bool) error {
 	if !systemd {
 		cfg.CgroupPath = p
 		return nil
 	}
-	if p != "" && len(strings.Split(p, ":")) != 3 {
-		return fmt.Errorf("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got %q instead", p)
+	if _, err := cgroups.ResolveDriver(cgroups.DriverSystemd); err == nil {
+		cfg.CgroupPath, cfg.CgroupDriver = p, cgroups.DriverSystemd
+		return nil
 	}
-	cfg.CgroupPath, cfg.CgroupDriver = "", cgroups.DriverAuto
+	if p != "" {
+		if _, err := cgroups.ParseScope(p); err != nil {
+			return err
+		}
+	}
+	cfg.CgroupPath, cfg.CgroupDriver = "", cgroups.DriverCgroupfs
 	return nil
 }
 

@@ -47,9 +47,9 @@ BinaryName) and podman (--runtime). Every call is logged to ` + oci.CallLog + `
 The container's cgroup is at linux.cgroupsPath as runc puts it (absolute:
 below each hierarchy's root; relative: below ctlab-oci's own cgroup, on v2
 its parent; empty: ctlab's own ctlab/<name>). With --systemd-cgroup the
-path must be runc's "slice:prefix:name", and ctlab falls back to its own
-names: the scope ctlab-<name>.scope in ctlab.slice where systemd owns a
-pure v2 tree, else its cgroupfs group ctlab/<name>.`,
+path must be runc's "slice:prefix:name": the scope prefix-name.scope in
+that slice, made by ctlab's systemd driver where systemd owns a pure v2
+tree; elsewhere (a hybrid or v1 host) ctlab falls back to ctlab/<name>.`,
 		Version:       "0.1 (runc-compatible; runtime-spec " + specs.Version + ")",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -59,7 +59,7 @@ pure v2 tree, else its cgroupfs group ctlab/<name>.`,
 	pf.StringVar(&g.root, "root", oci.DefaultRoot, "directory of the containers' records")
 	pf.StringVar(&g.log, "log", "", "also log each call to this file")
 	pf.StringVar(&g.logFormat, "log-format", "text", "format of --log: text or json")
-	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is runc's slice:prefix:name; ctlab uses its own scope or group instead (see above)")
+	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is runc's slice:prefix:name, a systemd scope (see above)")
 	for _, f := range []string{"debug", "rootless", "no-pivot-root"} {
 		pf.Bool(f, false, "accepted for runc compatibility; ignored")
 		pf.Lookup(f).Hidden = true
