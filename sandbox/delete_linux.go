@@ -121,21 +121,12 @@ func cleanupOne(ctx context.Context, name string) error {
 		syscall.Kill(st.Pid, syscall.SIGKILL)
 	}
 	hasCgroup := false
-	leaves, made := map[string]string{}, []string(nil) // a cgroup at a CgroupPath
 	var links []string
 	var mounts, dirs []string
 	for _, r := range recs {
 		switch r.Kind {
 		case recCgroup:
 			hasCgroup = true
-		case recCgroupLeaf:
-			leaves[r.Name] = r.Path
-		case recCgroupDir:
-			made = append(made, r.Path)
-		case recScope:
-			if err := cgroups.RemoveScope(ctx, name, cgroups.Scope{Slice: r.Path, Unit: r.Name}); err != nil {
-				errs = append(errs, err)
-			}
 		case recLink:
 			links = append(links, r.Name)
 		case recMount:
@@ -166,11 +157,7 @@ func cleanupOne(ctx context.Context, name string) error {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 		}
 	}
-	if len(leaves)+len(made) > 0 {
-		if err := cgroups.RemoveAt(ctx, name, leaves, made); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, removeCgroupAt(ctx, name, recs)...)
 	// 2. the veth: it usually died with the network namespace already.
 	for _, l := range links {
 		if err := network.DeleteLink(l); err != nil {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -371,4 +372,30 @@ func (s *starter) readBackCgroup() error {
 	}
 	s.c.CgroupDirs = got
 	return s.c.State.save()
+}
+
+// removeCgroupAt undoes a cgroup at a CgroupPath as the journal names it:
+// the processes in its leaf and the directories ctlab made, or its systemd
+// scope.
+func removeCgroupAt(ctx context.Context, name string, recs []Record) []error {
+	leaves, made := map[string]string{}, []string(nil)
+	var errs []error
+	for _, r := range recs {
+		switch r.Kind {
+		case recCgroupLeaf:
+			leaves[r.Name] = r.Path
+		case recCgroupDir:
+			made = append(made, r.Path)
+		case recScope:
+			if err := cgroups.RemoveScope(ctx, name, cgroups.Scope{Slice: r.Path, Unit: r.Name}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(leaves)+len(made) > 0 {
+		if err := cgroups.RemoveAt(ctx, name, leaves, made); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
