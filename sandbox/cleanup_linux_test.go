@@ -22,7 +22,8 @@ import (
 // SIGKILL itself at the named step.
 func crashyRun(args []string) int {
 	cfg := Config{Name: args[0], Net: true, Args: []string{"sleep", "60"},
-		Limits: cgroups.Limits{PidsMax: 50}, CgroupDriver: os.Getenv("CTLAB_TEST_CGROUP_DRIVER")}
+		Limits: cgroups.Limits{PidsMax: 50}, CgroupDriver: os.Getenv("CTLAB_TEST_CGROUP_DRIVER"),
+		CgroupPath: os.Getenv("CTLAB_TEST_CGROUP_PATH")}
 	_, err := Start(context.Background(), cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -114,6 +114,13 @@ type Config struct {
 	// CgroupDriver is "cgroupfs" (the default: ctlab/<name> written directly),
 	// "systemd" (a transient scope in ctlab.slice, over D-Bus) or "auto".
 	CgroupDriver string
+	// CgroupPath, when set, is where the container's cgroup is instead of
+	// ctlab/<name> (an OCI config's linux.cgroupsPath, with runc's meaning:
+	// absolute below each hierarchy's root, relative below the caller's own
+	// cgroup; see sandbox/cgroups/path_linux.go). Only the directories
+	// ctlab makes for it are removed again. With the systemd driver it is
+	// runc's "slice:prefix:name": the scope prefix-name.scope in that slice.
+	CgroupPath string
 	// Rootfs is "default", "busybox", "host" or a directory used read-only as
 	// the overlay's lower layer. Ignored when Layers is set.
 	Rootfs string

@@ -388,7 +388,13 @@ func (s *starter) cgroup() error {
 	if d, err := cgroupDriver(s.cfg); err != nil || d == cgroups.DriverSystemd {
 		// The scope is made at attach, with the init's pid (placement_systemd_linux.go).
 		s.place = &systemdScope{ctx: s.ctx, name: s.cfg.Name, limits: s.cfg.Limits}
+		if err == nil && s.cfg.CgroupPath != "" {
+			err = s.scopeAt()
+		}
 		return err
+	}
+	if s.cfg.CgroupPath != "" {
+		return s.cgroupAt()
 	}
 	cg, err := cgroups.Create(s.cfg.Name, s.cfg.Limits)
 	if err != nil {
@@ -641,6 +647,9 @@ func (s *starter) goAhead() error {
 		return err
 	}
 	s.tl.Since("init until exec", s.t0)
+	if err := s.readBackCgroup(); err != nil {
+		return err
+	}
 	failpoint("after-start")
 	return nil
 }

@@ -157,6 +157,7 @@ func cleanupOne(ctx context.Context, name string) error {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 		}
 	}
+	errs = append(errs, removeCgroupAt(ctx, name, recs)...)
 	// 2. the veth: it usually died with the network namespace already.
 	for _, l := range links {
 		if err := network.DeleteLink(l); err != nil {

@@ -33,6 +33,15 @@ const (
 	recProcess = "process" // Pid + Start: the container init
 )
 
+// A cgroup at Config.CgroupPath: its directory in each hierarchy (Name: the
+// controller; its processes are killed at cleanup) and each directory ctlab
+// makes on the way there (only those are ever removed).
+const (
+	recCgroupLeaf = "cgroup-leaf"
+	recCgroupDir  = "cgroup-dir"
+	recScope      = "scope" // with the systemd driver: Name the unit, Path its slice
+)
+
 // Record is one intent in the journal: "I am about to create this". It is
 // written (one write(2), not fsynced: see intend) before the object exists,
 // so a run killed at any point leaves a journal that names everything it

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -253,7 +254,7 @@ func enterCgroupThread(cg *cgroups.Cgroup) (back func() error, err error) {
 	}
 	var join, home []string
 	for _, h := range hs {
-		root, ok := strings.CutSuffix(h.dir, "/ctlab/"+cg.Name())
+		root, ok := cg.Root(h.ctrl)
 		p, known := ownPath[h.ctrl]
 		if !ok || !known {
 			return nil, fmt.Errorf("no own cgroup for %s", h.ctrl)
@@ -323,4 +324,78 @@ func hierarchies(cg *cgroups.Cgroup) ([]hierarchy, error) {
 		}
 	}
 	return out, nil
+}
+
+// cgroupAt makes the cgroup at Config.CgroupPath (see cgroups.ResolvePath),
+// journalling its directories and each one it makes before the kernel
+// sees them, and picks the placement as for ctlab/<name>.
+func (s *starter) cgroupAt() error {
+	rels, err := cgroups.ResolvePath(s.cfg.CgroupPath)
+	if err != nil {
+		return &InputError{Problem: err.Error(), Fix: "give the cgroup path as /a/b or a/b, without \"..\", outside /ctlab"}
+	}
+	cg, err := cgroups.CreateAt(s.cfg.Name, rels, s.cfg.Limits, cgroups.Intents{
+		Leaf:  func(ctrl, dir string) error { return s.j.intend(Record{Kind: recCgroupLeaf, Name: ctrl, Path: dir}) },
+		Mkdir: func(dir string) error { return s.j.intend(Record{Kind: recCgroupDir, Path: dir}) },
+	})
+	if err != nil {
+		return fmt.Errorf("create cgroup at %s: %w", s.cfg.CgroupPath, err)
+	}
+	s.cg = cg
+	s.c.CgroupPath = s.cfg.CgroupPath
+	s.place = choosePlacement(cg, s.stage != "", s.userns, s.owner)
+	s.t0 = s.tl.Since("cgroup create", s.t0)
+	failpoint("after-cgroup")
+	return nil
+}
+
+// readBackCgroup records where the init of a container at a CgroupPath
+// is, as the kernel says once it has exec'd (with a C stage the init moves
+// itself), and fails if that is not the cgroup made for it.
+func (s *starter) readBackCgroup() error {
+	if s.cfg.CgroupPath == "" {
+		return nil
+	}
+	if p, ok := s.place.(*systemdScope); ok {
+		s.cg = p.cg
+	}
+	want := s.cg.Paths()
+	cg, err := cgroups.OpenPid(s.cfg.Name, s.c.Pid, want)
+	if err != nil {
+		return err
+	}
+	got := cg.Paths()
+	for ctrl, d := range want {
+		if got[ctrl] != d {
+			return fmt.Errorf("the init is in %s, not in its cgroup %s (%s)", got[ctrl], d, ctrl)
+		}
+	}
+	s.c.CgroupDirs = got
+	return s.c.State.save()
+}
+
+// removeCgroupAt undoes a cgroup at a CgroupPath as the journal names it:
+// the processes in its leaf and the directories ctlab made, or its systemd
+// scope.
+func removeCgroupAt(ctx context.Context, name string, recs []Record) []error {
+	leaves, made := map[string]string{}, []string(nil)
+	var errs []error
+	for _, r := range recs {
+		switch r.Kind {
+		case recCgroupLeaf:
+			leaves[r.Name] = r.Path
+		case recCgroupDir:
+			made = append(made, r.Path)
+		case recScope:
+			if err := cgroups.RemoveScope(ctx, name, cgroups.Scope{Slice: r.Path, Unit: r.Name}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(leaves)+len(made) > 0 {
+		if err := cgroups.RemoveAt(ctx, name, leaves, made); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }

@@ -19,6 +19,7 @@ type systemdScope struct {
 	ctx    context.Context
 	name   string
 	limits cgroups.Limits
+	scope  *cgroups.Scope  // a CgroupPath's scope; nil: ctlab-<name>.scope
 	cg     *cgroups.Cgroup // set by attach
 }
 
@@ -26,12 +27,34 @@ func (*systemdScope) prepare(*exec.Cmd, stageConfig) error { return nil }
 func (*systemdScope) clone(cmd *exec.Cmd) error            { return attachByPid{}.clone(cmd) }
 
 func (p *systemdScope) attach(pid int) (bool, error) {
-	cg, err := cgroups.CreateSystemd(p.ctx, p.name, p.limits, pid)
+	create := cgroups.CreateSystemd
+	if p.scope != nil {
+		create = func(ctx context.Context, name string, l cgroups.Limits, pid int) (*cgroups.Cgroup, error) {
+			return cgroups.CreateScope(ctx, name, *p.scope, l, pid)
+		}
+	}
+	cg, err := create(p.ctx, p.name, p.limits, pid)
 	if err != nil {
 		return true, fmt.Errorf("systemd driver: %w", err)
 	}
 	p.cg = cg
 	return true, nil
+}
+
+// scopeAt makes the placement's scope the one Config.CgroupPath names
+// (runc's "slice:prefix:name", see cgroups.ParseScope), journalled first so
+// that a cleanup after kill -9 stops it.
+func (s *starter) scopeAt() error {
+	sc, err := cgroups.ParseScope(s.cfg.CgroupPath)
+	if err != nil {
+		return &InputError{Problem: err.Error(), Fix: "with the systemd driver give the cgroup path as slice:prefix:name"}
+	}
+	if err := s.j.intend(Record{Kind: recScope, Name: sc.Unit, Path: sc.Slice}); err != nil {
+		return err
+	}
+	s.place.(*systemdScope).scope = &sc
+	s.c.CgroupPath, s.c.CgroupScope = s.cfg.CgroupPath, &sc
+	return nil
 }
 
 // cgroupDriver resolves the configured driver ("" = cgroupfs, the default:

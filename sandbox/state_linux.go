@@ -76,6 +76,13 @@ type State struct {
 	Harden Hardening `json:"harden"`
 	// User is the command's credentials (nil: root), which execs get too.
 	User *IDs `json:"user,omitempty"`
+
+	// CgroupPath is Config.CgroupPath; CgroupDirs the cgroup's directories
+	// as /proc/<init>/cgroup said once the init had exec'd.
+	CgroupPath string            `json:"cgroup_path,omitempty"`
+	CgroupDirs map[string]string `json:"cgroup_dirs,omitempty"`
+	// CgroupScope is the systemd scope of a CgroupPath "slice:prefix:name".
+	CgroupScope *cgroups.Scope `json:"cgroup_scope,omitempty"`
 }
 
 // Container is a container ctlab started: its remembered State plus, when
@@ -110,8 +117,23 @@ func (c *Container) NSPath(kind Namespace) string {
 	return fmt.Sprintf("/proc/%d/ns/%s", c.Pid, kind)
 }
 
-// Cgroup opens the container's cgroup.
-func (c *Container) Cgroup() (*cgroups.Cgroup, error) { return cgroups.Open(c.Name) }
+// Cgroup opens the container's cgroup. One at a CgroupPath is where the
+// kernel says the init is now (/proc/<pid>/cgroup), or, once the init is
+// gone, where it was placed.
+func (c *Container) Cgroup() (*cgroups.Cgroup, error) {
+	if c.CgroupPath == "" {
+		return cgroups.Open(c.Name)
+	}
+	if c.CgroupScope != nil {
+		return cgroups.OpenScope(c.Name, *c.CgroupScope)
+	}
+	if c.Running() {
+		if cg, err := cgroups.OpenPid(c.Name, c.Pid, c.CgroupDirs); err == nil {
+			return cg, nil
+		}
+	}
+	return cgroups.OpenDirs(c.Name, c.CgroupDirs)
+}
 
 func statePath(name string) string { return filepath.Join(stateDir(), name+".json") }
 

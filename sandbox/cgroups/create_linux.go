@@ -28,6 +28,8 @@ type Cgroup struct {
 	v2dir string
 
 	unit string // systemd driver: the scope unit that owns v2dir (systemd_linux.go)
+
+	rels Rels // controller -> path below its hierarchy's root (path_linux.go)
 }
 
 // group is the cgroup path relative to each hierarchy's root.
@@ -86,19 +88,35 @@ func createV1(name string, l Limits) (*Cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
-	if err := checkV1Limits(paths, l); err != nil {
-		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
-	}
 	for _, p := range paths {
 		if pids := busy(p); len(pids) > 0 {
 			return nil, fmt.Errorf("create cgroup %s: %s already exists and holds processes %v", name, p, pids)
 		}
 	}
-	// Missing controllers were filtered by v1Hierarchy; AllowAny keeps
-	// containerd from insisting on the devices hierarchy in a user namespace.
-	cg1, err := cgroup1.New(cgroup1.StaticPath(group(name)), v1Spec(paths, l),
-		cgroup1.WithHierarchy(v1Hierarchy), func(ic *cgroup1.InitConfig) error { ic.InitCheck = cgroup1.AllowAny; return nil })
-	c := &Cgroup{name: name, mode: V1, v1: cg1, paths: paths}
+	return newV1(name, defaultRels(name, paths), paths, l, nil)
+}
+
+// defaultRels is "/ctlab/<name>" for every controller of paths.
+func defaultRels(name string, paths map[string]string) Rels {
+	rels := Rels{}
+	for c := range paths {
+		rels[c] = group(name)
+	}
+	return rels
+}
+
+// newV1 makes (or takes) the v1 cgroup at rels, whose directories are
+// paths, and applies l. On failure it calls undo, or without one removes
+// the directories (nothing runs in them yet, so that is safe).
+func newV1(name string, rels Rels, paths map[string]string, l Limits, undo func()) (*Cgroup, error) {
+	if err := checkV1Limits(paths, l); err != nil {
+		if undo != nil {
+			undo()
+		}
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
+	cg1, err := cgroup1.New(rels.path(), v1Spec(paths, l), cgroup1.WithHierarchy(v1HierarchyCpuset), allowAny)
+	c := &Cgroup{name: name, mode: V1, v1: cg1, paths: paths, rels: rels}
 	if err == nil {
 		err = c.applyV1Extras(l)
 	}
@@ -106,8 +124,10 @@ func createV1(name string, l Limits) (*Cgroup, error) {
 		err = c.setDevices(l)
 	}
 	if err != nil {
-		// Nothing runs in it yet, so removing is safe and leaves no half-made group.
-		c.undo()
+		if undo == nil {
+			undo = c.undo
+		}
+		undo()
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	return c, nil
@@ -177,12 +197,24 @@ func createV2(name string, l Limits) (*Cgroup, error) {
 	if pids := busy(dir); len(pids) > 0 {
 		return nil, fmt.Errorf("create cgroup %s: %s already exists and holds processes %v", name, dir, pids)
 	}
+	return newV2(name, defaultRels(name, v2PathMap(dir, avail)), avail, l, nil)
+}
+
+// newV2 makes (or takes) the v2 cgroup at rels and applies l; undo as in
+// newV1.
+func newV2(name string, rels Rels, avail []string, l Limits, undo func()) (*Cgroup, error) {
+	rel := rels.v2()
+	dir := filepath.Join(unifiedRoot, rel)
+	c := &Cgroup{name: name, mode: V2, v2dir: dir, paths: v2PathMap(dir, avail), rels: rels}
+	if undo == nil {
+		undo = c.undo
+	}
 	res, err := v2Resources(dir, avail, l)
 	if err != nil {
+		undo()
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
-	m, err := cgroup2.NewManager(unifiedRoot, group(name), res)
-	c := &Cgroup{name: name, mode: V2, v2: m, v2dir: dir, paths: v2PathMap(dir, avail)}
+	c.v2, err = cgroup2.NewManager(unifiedRoot, rel, res)
 	if err == nil {
 		err = c.applyV2Extras(l)
 	}
@@ -190,8 +222,7 @@ func createV2(name string, l Limits) (*Cgroup, error) {
 		err = c.setDevices(l)
 	}
 	if err != nil {
-		// Nothing runs in it yet, so removing is safe and leaves no half-made group.
-		c.undo()
+		undo()
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	return c, nil
@@ -224,21 +255,7 @@ func Open(name string) (*Cgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 		}
-		existing := map[string]string{}
-		for ctrl, p := range paths {
-			if _, err := os.Stat(p); err == nil {
-				existing[ctrl] = p
-			}
-		}
-		if len(existing) == 0 {
-			return nil, fmt.Errorf("open cgroup %s: %w", name, os.ErrNotExist)
-		}
-		cg1, err := cgroup1.Load(cgroup1.StaticPath(group(name)),
-			cgroup1.WithHierarchy(v1Hierarchy), func(ic *cgroup1.InitConfig) error { ic.InitCheck = cgroup1.AllowAny; return nil })
-		if err != nil {
-			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
-		}
-		return &Cgroup{name: name, mode: V1, v1: cg1, paths: existing}, nil
+		return openRels(name, defaultRels(name, paths))
 	case V2:
 		dir := filepath.Join(unifiedRoot, parentName, name)
 		if _, err := os.Stat(dir); err != nil {
@@ -247,12 +264,8 @@ func Open(name string) (*Cgroup, error) {
 			}
 			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 		}
-		m, err := cgroup2.Load(group(name))
-		if err != nil {
-			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
-		}
 		avail, _ := v2Available()
-		return &Cgroup{name: name, mode: V2, v2: m, v2dir: dir, paths: v2PathMap(dir, avail)}, nil
+		return openRels(name, defaultRels(name, v2PathMap(dir, avail)))
 	default:
 		return nil, fmt.Errorf("open cgroup %s: no cgroup filesystem mounted", name)
 	}
@@ -410,19 +423,9 @@ func List() ([]string, error) {
 // The name check keeps it inside /ctlab/.
 func Remove(ctx context.Context, name string) error {
 	if ValidName(name) == nil && exists(scopeDir(name)) {
-		// The systemd driver's scope (also after ctlab itself was killed):
-		// SIGKILL what is left, then stop the unit, which removes the
-		// cgroup. Killing first: a stop sends SIGTERM, which a container's
-		// PID 1 ignores, and systemd would wait 90 s before its SIGKILL.
-		c, err := OpenSystemd(name)
-		if err == nil {
-			err = c.Delete(ctx)
-		}
-		if err != nil && !exists(scopeDir(name)) {
-			// The scope emptied and systemd removed it meanwhile.
-			return StopScope(ctx, name)
-		}
-		return err
+		// The systemd driver's scope (also after ctlab itself was killed);
+		// systemd would wait 90 s after its SIGTERM to a container's PID 1.
+		return RemoveScope(ctx, name, ctlabScope(name))
 	}
 	if removeEmpty(name) {
 		return nil

@@ -115,7 +115,7 @@ func (c *Cgroup) Delete(ctx context.Context) error {
 		return fmt.Errorf("delete cgroup %s: %w", c.name, err)
 	}
 	if c.unit != "" { // systemd removes the scope's directory when the unit stops
-		return StopScope(ctx, c.name)
+		return StopUnit(ctx, c.unit)
 	}
 	if err := c.removeDirs(ctx); err != nil {
 		return fmt.Errorf("delete cgroup %s: %w", c.name, err)

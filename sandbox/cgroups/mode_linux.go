@@ -76,14 +76,24 @@ type pather interface {
 // v1Hierarchy is containerd's default hierarchy (read from mountinfo)
 // reduced to the controllers in v1Controllers, so New/Load never create
 // directories in net_cls, perf_event, the name=systemd tree, and so on.
-func v1Hierarchy() ([]cgroup1.Subsystem, error) {
+func v1Hierarchy() ([]cgroup1.Subsystem, error) { return v1HierarchyOf(v1Controllers) }
+
+// v1HierarchyCpuset is v1Hierarchy with cpuset, for a cgroup whose limits
+// pin cpus or memory nodes (an OCI config's cpu.cpus, cpu.mems): the
+// cgroup's Rels then name a cpuset path too, and containerd's cpuset
+// controller copies the parent's cpus and mems into each new group.
+func v1HierarchyCpuset() ([]cgroup1.Subsystem, error) {
+	return v1HierarchyOf(append([]cgroup1.Name{cgroup1.Cpuset}, v1Controllers...))
+}
+
+func v1HierarchyOf(names []cgroup1.Name) ([]cgroup1.Subsystem, error) {
 	all, err := cgroup1.Default()
 	if err != nil {
 		return nil, fmt.Errorf("list v1 hierarchies: %w", err)
 	}
 	var out []cgroup1.Subsystem
 	for _, s := range all {
-		for _, n := range v1Controllers {
+		for _, n := range names {
 			if s.Name() == n {
 				out = append(out, s)
 			}
@@ -96,8 +106,10 @@ func v1Hierarchy() ([]cgroup1.Subsystem, error) {
 }
 
 // v1Roots maps each available v1 controller to its hierarchy's root directory.
-func v1Roots() (map[string]string, error) {
-	subs, err := v1Hierarchy()
+func v1Roots() (map[string]string, error) { return v1RootsOf(v1Hierarchy) }
+
+func v1RootsOf(h func() ([]cgroup1.Subsystem, error)) (map[string]string, error) {
+	subs, err := h()
 	if err != nil {
 		return nil, err
 	}

@@ -146,26 +146,33 @@ func CreateSystemd(ctx context.Context, name string, l Limits, pid int) (*Cgroup
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	if err := validate(l); err != nil {
-		return nil, fmt.Errorf("create scope for %s: %w", name, err)
-	}
 	// The slice first, through containerd's own systemd support (an existing
 	// slice is fine). Its Slice= for scopes is fixed to system.slice, so the
 	// scope below is started with go-systemd directly, as containerd would.
 	if _, err := cgroup2.NewSystemd("", SystemdSlice, -1, &cgroup2.Resources{}); err != nil {
 		return nil, fmt.Errorf("create %s: %w", SystemdSlice, err)
 	}
+	return CreateScope(ctx, name, ctlabScope(name), l, pid)
+}
+
+// CreateScope asks systemd for the scope sc holding pid, with l's limits
+// and device policy; systemd makes the slice implicitly if it has no unit
+// yet (as for runc's --systemd-cgroup). The caller journals sc first.
+func CreateScope(ctx context.Context, name string, sc Scope, l Limits, pid int) (*Cgroup, error) {
+	if err := validate(l); err != nil {
+		return nil, fmt.Errorf("create scope for %s: %w", name, err)
+	}
 	conn, err := systemdDbus.NewWithContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to systemd over D-Bus: %w", err)
 	}
 	defer conn.Close()
-	unit := ScopeUnit(name)
+	unit := sc.Unit
 	// A failed leftover of the same name would make StartTransientUnit fail.
 	_ = conn.ResetFailedUnitContext(ctx, unit)
 	props := append([]systemdDbus.Property{
 		systemdDbus.PropDescription("ctlab container " + name),
-		systemdDbus.PropSlice(SystemdSlice),
+		systemdDbus.PropSlice(sc.Slice),
 		prop("DefaultDependencies", false),
 		prop("Delegate", true),
 		prop("PIDs", []uint32{uint32(pid)}),
@@ -177,12 +184,12 @@ func CreateSystemd(ctx context.Context, name string, l Limits, pid int) (*Cgroup
 	if err := waitJob(ctx, "start "+unit, ch); err != nil {
 		return nil, err
 	}
-	c, err := OpenSystemd(name)
+	c, err := OpenScope(name, sc)
 	if err == nil {
 		err = c.setDevices(l)
 	}
 	if err != nil {
-		_ = StopScope(context.WithoutCancel(ctx), name)
+		_ = StopUnit(context.WithoutCancel(ctx), unit)
 		return nil, fmt.Errorf("create scope for %s: %w", name, err)
 	}
 	return c, nil
@@ -193,16 +200,24 @@ func OpenSystemd(name string) (*Cgroup, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	dir := scopeDir(name)
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("open scope %s: %w", ScopeUnit(name), err)
-	}
-	m, err := cgroup2.LoadSystemd(SystemdSlice, ScopeUnit(name))
+	return OpenScope(name, ctlabScope(name))
+}
+
+// OpenScope returns the cgroup of the scope sc.
+func OpenScope(name string, sc Scope) (*Cgroup, error) {
+	dir, err := sc.Dir()
 	if err != nil {
-		return nil, fmt.Errorf("open scope %s: %w", ScopeUnit(name), err)
+		return nil, err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("open scope %s: %w", sc.Unit, err)
+	}
+	m, err := cgroup2.LoadSystemd(sc.Slice, sc.Unit)
+	if err != nil {
+		return nil, fmt.Errorf("open scope %s: %w", sc.Unit, err)
 	}
 	avail, _ := v2Available()
-	return &Cgroup{name: name, mode: V2, v2: m, v2dir: dir, paths: v2PathMap(dir, avail), unit: ScopeUnit(name)}, nil
+	return &Cgroup{name: name, mode: V2, v2: m, v2dir: dir, paths: v2PathMap(dir, avail), unit: sc.Unit}, nil
 }
 
 // Unit is the systemd unit that owns the cgroup, "" for a cgroupfs one.
@@ -226,8 +241,11 @@ func (c *Cgroup) updateSystemd(l Limits) error {
 
 // StopScope stops ctlab-<name>.scope: systemd kills what is left in it and
 // removes its cgroup. A unit that is gone already is fine.
-func StopScope(ctx context.Context, name string) error {
-	unit := ScopeUnit(name)
+func StopScope(ctx context.Context, name string) error { return StopUnit(ctx, ScopeUnit(name)) }
+
+// StopUnit stops a scope unit: systemd kills what is left in it and removes
+// its cgroup. A unit that is gone already is fine.
+func StopUnit(ctx context.Context, unit string) error {
 	conn, err := systemdDbus.NewWithContext(ctx)
 	if err != nil {
 		return fmt.Errorf("stop %s: connect to systemd over D-Bus: %w", unit, err)

@@ -84,6 +84,30 @@ type Limits struct {
 	// removes an allow rule with the same type and major:minor (kernel
 	// semantics); the default allows are all exact, so denying one works.
 	DenyDevices []DeviceRule
+
+	// OCI holds an OCI config's knobs that ctlab's lessons do not use,
+	// applied as runc applies them (the zero value changes nothing).
+	OCI OCIResources
+}
+
+// OCIResources are linux.resources fields with no ctlab lesson of their
+// own, kept as the config gives them so the kernel shows those values.
+type OCIResources struct {
+	CPUShares uint64 // v1 cpu.shares as given (else derived from CPUWeight)
+	CPUPeriod uint64 // CFS period in µs (else 100000); the quota stays CPUs × period
+	// MemoryReservation is v1 memory.soft_limit_in_bytes, v2 memory.low.
+	MemoryReservation int64
+	// MemorySwap is OCI's memory+swap (v1 memory.memsw.limit_in_bytes; on
+	// v2 swap.max is this minus the limit); -1 = unlimited; 0 = ctlab's
+	// default (no swap under a memory limit).
+	MemorySwap       int64
+	Swappiness       *uint64 // v1 memory.swappiness
+	DisableOOMKiller bool    // v1 memory.oom_control
+	// CpusetCPUs and CpusetMems pin the group (cpuset.cpus, cpuset.mems).
+	// On v1 only a cgroup at a path (CreateAt) joins the cpuset hierarchy;
+	// ctlab/<name> does not. On v2 the cpuset controller is enabled down
+	// the path when they are set.
+	CpusetCPUs, CpusetMems string
 }
 
 // DefaultDevices is the standard allow list (runc's defaults, without the

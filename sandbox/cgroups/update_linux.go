@@ -73,8 +73,11 @@ func validate(l Limits) error {
 	return nil
 }
 
-func cpuQuota(cpus float64) int64 {
-	q := int64(math.Round(cpus * cpuPeriod))
+func cpuQuota(cpus float64) int64 { return cpuQuotaAt(cpus, cpuPeriod) }
+
+// cpuQuotaAt is the quota for cpus cores in a period of period µs.
+func cpuQuotaAt(cpus float64, period uint64) int64 {
+	q := int64(math.Round(cpus * float64(period)))
 	if q < 1000 {
 		q = 1000 // the kernel refuses quotas under 1 ms
 	}
@@ -135,11 +138,20 @@ func memswFile(memDir string) string { return filepath.Join(memDir, "memory.mems
 func v1Spec(paths map[string]string, l Limits) *specs.LinuxResources {
 	res := &specs.LinuxResources{}
 	if _, ok := paths["cpu"]; ok {
-		shares, period, quota := weightToShares(l.CPUWeight), uint64(cpuPeriod), int64(-1)
+		shares, period, quota := weightToShares(l.CPUWeight), l.period(), int64(-1)
+		if l.OCI.CPUShares > 0 {
+			shares = l.OCI.CPUShares
+		}
 		if l.CPUs > 0 {
-			quota = cpuQuota(l.CPUs)
+			quota = cpuQuotaAt(l.CPUs, period)
 		}
 		res.CPU = &specs.LinuxCPU{Shares: &shares, Period: &period, Quota: &quota}
+	}
+	if _, ok := paths["cpuset"]; ok {
+		if res.CPU == nil {
+			res.CPU = &specs.LinuxCPU{}
+		}
+		res.CPU.Cpus, res.CPU.Mems = l.OCI.CpusetCPUs, l.OCI.CpusetMems
 	}
 	if mem, ok := paths["memory"]; ok {
 		limit := int64(-1)
@@ -149,9 +161,19 @@ func v1Spec(paths map[string]string, l Limits) *specs.LinuxResources {
 		res.Memory = &specs.LinuxMemory{Limit: &limit}
 		// memsw = memory+swap. Setting it equal to the limit means "no swap",
 		// so the limit really ends in the OOM killer instead of swapping.
-		if exists(memswFile(filepath.Dir(filepath.Dir(mem)))) {
+		if exists(memswFile(filepath.Dir(mem))) {
 			swap := limit
+			if l.OCI.MemorySwap != 0 {
+				swap = l.OCI.MemorySwap
+			}
 			res.Memory.Swap = &swap
+		}
+		if l.OCI.MemoryReservation > 0 {
+			res.Memory.Reservation = &l.OCI.MemoryReservation
+		}
+		res.Memory.Swappiness = l.OCI.Swappiness
+		if l.OCI.DisableOOMKiller {
+			res.Memory.DisableOOMKiller = &l.OCI.DisableOOMKiller
 		}
 	}
 	if _, ok := paths["pids"]; ok && l.PidsMax > 0 {
@@ -167,6 +189,14 @@ func v1Spec(paths map[string]string, l Limits) *specs.LinuxResources {
 		}
 	}
 	return res
+}
+
+// period is the CFS period l asks for.
+func (l Limits) period() uint64 {
+	if l.OCI.CPUPeriod > 0 {
+		return l.OCI.CPUPeriod
+	}
+	return cpuPeriod
 }
 
 func throttle(d IOLimit) specs.LinuxThrottleDevice {
@@ -281,13 +311,24 @@ func v2Resources(dir string, avail []string, l Limits) (*cgroup2.Resources, erro
 		if w == 0 {
 			w = 100
 		}
-		period := uint64(cpuPeriod)
+		period := l.period()
 		var quota *int64
 		if l.CPUs > 0 {
-			q := cpuQuota(l.CPUs)
+			q := cpuQuotaAt(l.CPUs, period)
 			quota = &q
 		}
 		res.CPU = &cgroup2.CPU{Weight: &w, Max: cgroup2.NewCPUMax(quota, &period)}
+	}
+	if l.OCI.CpusetCPUs != "" || l.OCI.CpusetMems != "" {
+		// containerd's manager enables cpuset down the path when these are set.
+		if b, err := os.ReadFile(filepath.Join(unifiedRoot, "cgroup.controllers")); err != nil || !contains(strings.Fields(string(b)), "cpuset") {
+			errs = append(errs, fmt.Errorf("cpuset pinning (cpus %q, mems %q): the v2 cpuset controller is not available", l.OCI.CpusetCPUs, l.OCI.CpusetMems))
+		} else {
+			if res.CPU == nil {
+				res.CPU = &cgroup2.CPU{}
+			}
+			res.CPU.Cpus, res.CPU.Mems = l.OCI.CpusetCPUs, l.OCI.CpusetMems
+		}
 	}
 	if need("memory", l.MemoryMax > 0) {
 		// memory.max takes "max" or bytes; containerd writes an int64, and
@@ -297,11 +338,20 @@ func v2Resources(dir string, avail []string, l Limits) (*cgroup2.Resources, erro
 			max = l.MemoryMax
 		}
 		res.Memory = &cgroup2.Memory{Max: &max}
+		if l.OCI.MemoryReservation > 0 {
+			res.Memory.Low = &l.OCI.MemoryReservation
+		}
 		// v2 swap.max is swap only (v1 memsw is memory+swap): 0 = no swap.
 		if exists(filepath.Join(parent, "memory.swap.max")) {
 			swap := int64(math.MaxInt64)
 			if l.MemoryMax > 0 {
 				swap = 0
+			}
+			if l.OCI.MemorySwap > 0 && l.MemoryMax > 0 {
+				swap = 0 // runc's conversion: memory+swap minus memory
+				if l.OCI.MemorySwap > l.MemoryMax {
+					swap = l.OCI.MemorySwap - l.MemoryMax
+				}
 			}
 			res.Memory.Swap = &swap
 		}

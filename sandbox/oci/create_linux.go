@@ -49,6 +49,9 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 		return nil, err
 	}
 	cfg, pi, err := sandboxConfig(s, o.Bundle, r.sandboxName(id))
+	if err == nil {
+		err = cgroupPath(&cfg, cfg.CgroupPath, r.SystemdCgroup)
+	}
 	if err != nil {
 		return nil, err
 	}

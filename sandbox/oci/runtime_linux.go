@@ -28,6 +28,9 @@ const DefaultRoot = "/run/ctlab-oci"
 // after a kill -9); the record maps the OCI id to it.
 type Runtime struct {
 	Root string
+	// SystemdCgroup is runc's --systemd-cgroup: cgroupsPath is then
+	// "slice:prefix:name" (see cgroupPath).
+	SystemdCgroup bool
 }
 
 // record is what the runtime keeps per container id.

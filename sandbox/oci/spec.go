@@ -8,7 +8,8 @@
 //	namespaces            sandbox.Config.Namespaces (a path to join: only the host's own, else refused)
 //	root.path             the root itself (sandbox.Config.RootfsDirect), as with runc
 //	mounts                sandbox.Config.Mounts (ctlab makes /proc, /dev, /sys itself)
-//	linux.resources       cgroups.Limits (memory, cpu quota/shares, pids); cgroupsPath is ignored
+//	linux.resources       cgroups.Limits (memory, cpu quota/shares, pids)
+//	linux.cgroupsPath     sandbox.Config.CgroupPath, runc's meaning (cgroup_linux.go)
 //	process, sysctl,      the process init (procinit_linux.go) inside the container, before it
 //	maskedPaths, ...      waits for `start`
 package oci
@@ -95,6 +96,7 @@ func sandboxConfig(s *specs.Spec, bundle, name string) (sandbox.Config, *procIni
 		cfg.Hostname = name
 	}
 	cfg.Limits = Limits(s.Linux.Resources)
+	cfg.CgroupPath = s.Linux.CgroupsPath
 	// linux.devices are made by the process init and allowed in the
 	// device cgroup on top of the sandbox's standard nodes.
 	for _, d := range s.Linux.Devices {
@@ -145,6 +147,7 @@ func Limits(r *specs.LinuxResources) cgroups.Limits {
 	if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 {
 		l.PidsMax = *r.Pids.Limit
 	}
+	l.OCI = ociResources(r)
 	return l
 }
 

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/cgroups"
 )
 
 // TestSandboxConfig checks the translation of a config into the sandbox's
@@ -68,5 +69,40 @@ func TestSandboxConfig(t *testing.T) {
 	s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
 	if _, _, err := sandboxConfig(s, "/b", "oci-x"); err == nil {
 		t.Error("a config without a mount namespace was accepted")
+	}
+}
+
+// TestCgroupPath: cgroupsPath is passed on as the sandbox's CgroupPath;
+// with --systemd-cgroup it goes to ctlab's systemd driver where that can run
+// (systemd on pure v2), and elsewhere (this hybrid host) runc's
+// slice:prefix:name is checked and ctlab/<name> used.
+func TestCgroupPath(t *testing.T) {
+	_, noSystemd := cgroups.ResolveDriver(cgroups.DriverSystemd)
+	scope, drv, plain := "", "cgroupfs", ""
+	if noSystemd == nil { // the sandbox refuses a plain path at Start
+		scope, drv, plain = "system.slice:docker:x", "systemd", "/default/x"
+	}
+	for _, tc := range []struct {
+		path        string
+		systemd     bool
+		want, drv   string
+		errExpected bool
+	}{
+		{"/default/x", false, "/default/x", "", false},
+		{"", false, "", "", false},
+		{"system.slice:docker:x", true, scope, drv, false},
+		{"/default/x", true, plain, drv, noSystemd != nil},
+	} {
+		var cfg sandbox.Config
+		err := cgroupPath(&cfg, tc.path, tc.systemd)
+		if tc.errExpected {
+			if err == nil {
+				t.Errorf("cgroupPath(%q, systemd) accepted a path that is not slice:prefix:name", tc.path)
+			}
+			continue
+		}
+		if err != nil || cfg.CgroupPath != tc.want || cfg.CgroupDriver != tc.drv {
+			t.Errorf("cgroupPath(%q, systemd %v) = %q %q %v", tc.path, tc.systemd, cfg.CgroupPath, cfg.CgroupDriver, err)
+		}
 	}
 }

@@ -30,7 +30,9 @@ type globals struct {
 	systemdCgroup        bool
 }
 
-func (g *globals) runtime() *oci.Runtime { return &oci.Runtime{Root: g.root} }
+func (g *globals) runtime() *oci.Runtime {
+	return &oci.Runtime{Root: g.root, SystemdCgroup: g.systemdCgroup}
+}
 
 // Command is the runtime's command tree; use is "ctlab-oci" or "oci".
 func Command(use string) (*cobra.Command, *globals) {
@@ -42,8 +44,12 @@ func Command(use string) (*cobra.Command, *globals) {
 BinaryName) and podman (--runtime). Every call is logged to ` + oci.CallLog + `
 (` + "`ctlab oci calls`" + `) and, with --log, to that file in runc's format.
 
---systemd-cgroup is accepted and ignored: the container's cgroup is always
-ctlab's own cgroupfs group ctlab/<name>, whatever cgroupsPath says.`,
+The container's cgroup is at linux.cgroupsPath as runc puts it (absolute:
+below each hierarchy's root; relative: below ctlab-oci's own cgroup, on v2
+its parent; empty: ctlab's own ctlab/<name>). With --systemd-cgroup the
+path must be runc's "slice:prefix:name": the scope prefix-name.scope in
+that slice, made by ctlab's systemd driver where systemd owns a pure v2
+tree; elsewhere (a hybrid or v1 host) ctlab falls back to ctlab/<name>.`,
 		Version:       "0.1 (runc-compatible; runtime-spec " + specs.Version + ")",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -53,7 +59,7 @@ ctlab's own cgroupfs group ctlab/<name>, whatever cgroupsPath says.`,
 	pf.StringVar(&g.root, "root", oci.DefaultRoot, "directory of the containers' records")
 	pf.StringVar(&g.log, "log", "", "also log each call to this file")
 	pf.StringVar(&g.logFormat, "log-format", "text", "format of --log: text or json")
-	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "accepted for runc compatibility; ignored (see above)")
+	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is runc's slice:prefix:name, a systemd scope (see above)")
 	for _, f := range []string{"debug", "rootless", "no-pivot-root"} {
 		pf.Bool(f, false, "accepted for runc compatibility; ignored")
 		pf.Lookup(f).Hidden = true
