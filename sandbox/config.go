@@ -115,8 +115,8 @@ type Config struct {
 	// mount of one. It is checked to be a namespace of that kind. Without a
 	// new or joined mount namespace the container runs in ctlab's, chrooted
 	// into its rootfs (as runc does).
-	Join map[Namespace]string
-	Hostname   string      // set inside a new uts namespace (default: Name)
+	Join     map[Namespace]string
+	Hostname string // set inside a new uts namespace (default: Name)
 	// CgroupDriver is "cgroupfs" (the default: ctlab/<name> written directly),
 	// "systemd" (a transient scope in ctlab.slice, over D-Bus) or "auto".
 	CgroupDriver string
