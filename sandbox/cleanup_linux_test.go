@@ -19,10 +19,15 @@ import (
 )
 
 // crashyRun is "ctlab run" for the crash tests: CTLAB_FAILPOINT makes it
-// SIGKILL itself at the named step.
+// SIGKILL itself at the named step. A second argument is a uts namespace
+// to join, without a mount namespace of its own.
 func crashyRun(args []string) int {
 	cfg := Config{Name: args[0], Net: true, Args: []string{"sleep", "60"},
 		Limits: cgroups.Limits{PidsMax: 50}, CgroupDriver: os.Getenv("CTLAB_TEST_CGROUP_DRIVER")}
+	if len(args) > 1 {
+		cfg.Namespaces = []Namespace{NSNet, NSPID}
+		cfg.Join = map[Namespace]string{NSUTS: args[1]}
+	}
 	_, err := Start(context.Background(), cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -82,6 +82,18 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		files = append(files, f)
 		spec = append(spec, string(ns)+":"+strconv.Itoa(5+i)) // after the two config pipes
 	}
+	rootFD := 0
+	if !Has(c.Namespaces, NSMount) {
+		// No mount namespace of its own: the init is chrooted in a shared
+		// one; the exec enters the same root (execChild).
+		f, err := os.Open(fmt.Sprintf("/proc/%d/root", c.Pid))
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("open the root of %s: %w", c.Name, err)
+		}
+		files = append(files, f)
+		rootFD = 5 + len(files) - 1 // after the two config pipes
+	}
 	// The files are open; if the pid was recycled in the meantime they
 	// belong to a stranger, so check the start time again.
 	if !c.Running() {
@@ -125,6 +137,7 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		// the container's processes. A learner's interactive shell in an
 		// unhardened container keeps the terminal.
 		Setsid: c.Harden != (Hardening{}) || !isTerminal(ec.Stdin),
+		RootFD: rootFD,
 	})
 	if err != nil {
 		stage.Close()

@@ -1,0 +1,221 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func nsPath(pid int, ns Namespace) string { return fmt.Sprintf("/proc/%d/ns/%s", pid, ns) }
+
+// A container joins another one's net, uts, ipc and pid namespaces by
+// path (/proc/PID/ns/KIND, and a bind mount of one): the kernel shows the
+// same inodes for both inits, the joined uts keeps the other container's
+// hostname, and the joined pid namespace's pid 1 is the other init.
+func TestJoinNamespaces(t *testing.T) {
+	a, _ := startT(t, sleeper(func(c *Config) {
+		c.Namespaces = []Namespace{NSMount, NSUTS, NSIPC, NSNet, NSPID}
+		c.Hostname = "box-a"
+	}))
+	// A bind mount of a namespace file keeps it alive without a process
+	// (what `ip netns add` and netavark make).
+	bound := filepath.Join(t.TempDir(), "netns")
+	if err := os.WriteFile(bound, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(nsPath(a.Pid, NSNet), bound, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(bound, unix.MNT_DETACH)
+
+	b, _ := startT(t, sleeper(func(c *Config) {
+		c.Namespaces = []Namespace{NSMount}
+		c.Join = map[Namespace]string{NSNet: bound, NSUTS: nsPath(a.Pid, NSUTS), NSIPC: nsPath(a.Pid, NSIPC), NSPID: nsPath(a.Pid, NSPID)}
+	}))
+	for _, k := range []Namespace{NSNet, NSUTS, NSIPC, NSPID} {
+		ia, err := NSInode(a.Pid, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ib, err := NSInode(b.Pid, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ia != ib {
+			t.Errorf("%s: container a has inode %d, b (joined by path) %d", k, ia, ib)
+		}
+	}
+	ma, _ := NSInode(a.Pid, NSMount)
+	mb, _ := NSInode(b.Pid, NSMount)
+	if ma == mb {
+		t.Errorf("mnt: b was to get a new mount namespace, has a's (%d)", ma)
+	}
+	if out, _ := execOut(t, b, "hostname"); out != "box-a" {
+		t.Errorf("hostname in b = %q, want a's box-a (a joined uts namespace is not renamed)", out)
+	}
+	if out, _ := execOut(t, b, "cat", "/proc/1/cmdline"); !strings.HasPrefix(out, "sleep") {
+		t.Errorf("pid 1 seen from b = %q, want a's sleep", out)
+	}
+	if st := readFile(t, fmt.Sprintf("/proc/%d/status", b.Pid)); !strings.Contains(st, "NSpid:\t"+fmt.Sprint(b.Pid)+"\t") {
+		t.Errorf("b's init is not in a nested pid namespace:\n%s", st)
+	}
+}
+
+// A path that is not a namespace file of the asked kind is refused before
+// anything is made, with a message that says what is wrong.
+func TestJoinBadPath(t *testing.T) {
+	requireRoot(t)
+	regular := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(regular, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		join map[Namespace]string
+		ns   []Namespace
+		want string
+	}{
+		{"regular file", map[Namespace]string{NSNet: regular}, nil, "not a namespace file"},
+		{"wrong type", map[Namespace]string{NSNet: "/proc/self/ns/uts"}, nil, "it is a uts namespace"},
+		{"directory", map[Namespace]string{NSIPC: "/proc/self/ns"}, nil, "not a namespace file"},
+		{"missing", map[Namespace]string{NSUTS: "/proc/self/ns/nope"}, nil, "no such file"},
+		{"relative", map[Namespace]string{NSUTS: "proc/self/ns/uts"}, nil, "not an absolute path"},
+		{"created and joined", map[Namespace]string{NSUTS: "/proc/self/ns/uts"}, []Namespace{NSMount, NSUTS}, "both created and joined"},
+		{"user", map[Namespace]string{NSUser: "/proc/self/ns/user"}, nil, "user namespace"},
+		{"from a new userns", map[Namespace]string{NSUTS: "/proc/self/ns/uts"}, []Namespace{NSUser, NSMount}, "new user namespace"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name := testName(t)
+			ns := tc.ns
+			if ns == nil {
+				ns = []Namespace{NSMount}
+			}
+			_, err := Start(context.Background(), Config{Name: name, Namespaces: ns, Join: tc.join, Args: []string{"true"}})
+			var ie *InputError
+			if err == nil || !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Start: %v, want an InputError saying %q", err, tc.want)
+			}
+			if left := objects(t, name); len(left) > 0 {
+				t.Errorf("a refused start left %v", left)
+			}
+		})
+	}
+}
+
+// Without a mount namespace of its own (none created, as in a config that
+// lists none) the init runs in ctlab's, chrooted into a private copy of
+// its root mounted at DIR/rootfs; removing the container removes that
+// mount and everything mounted under it.
+func TestNoMountNamespace(t *testing.T) {
+	requireRoot(t)
+	out := &safeBuffer{}
+	c, err := Start(context.Background(), Config{Name: testName(t), Namespaces: []Namespace{NSUTS, NSPID},
+		Args: []string{"sh", "-c", "cat /proc/1/cmdline; echo; sleep 60"}, Stdout: out, Stderr: out, MountSelf: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	defer func() {
+		if !removed {
+			c.Remove(context.Background(), true)
+		}
+	}()
+	host, _ := NSInode(0, NSMount)
+	got, _ := NSInode(c.Pid, NSMount)
+	if host != got {
+		t.Errorf("mnt inode %d, want ctlab's %d", got, host)
+	}
+	root, err := os.Readlink(fmt.Sprintf("/proc/%d/root", c.Pid))
+	want := filepath.Join(c.Dir, "rootfs")
+	if err != nil || root != want {
+		t.Errorf("init's root %q (%v), want %s", root, err, want)
+	}
+	mps := mountPoints(t)
+	for _, m := range []string{want, want + "/proc", want + "/dev"} {
+		if !mps[m] {
+			t.Errorf("%s is not mounted in ctlab's mount namespace", m)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "sh") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.HasPrefix(out.String(), "sh") {
+		t.Errorf("pid 1 in the container's /proc: %q, want its own sh", out.String())
+	}
+	// An exec enters the same root (the host has no /.ctlab) and pid
+	// namespace.
+	if _, code := execOut(t, c, "test", "-e", "/.ctlab/ctlab"); code != 0 {
+		t.Errorf("exec does not run in the container's root")
+	}
+	if got, _ := execOut(t, c, "cat", "/proc/1/cmdline"); !strings.HasPrefix(got, "sh") {
+		t.Errorf("pid 1 seen by an exec: %q", got)
+	}
+	removed = true
+	if err := c.Remove(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	for m := range mountPoints(t) {
+		if strings.HasPrefix(m, c.Dir) {
+			t.Errorf("%s is still mounted after remove", m)
+		}
+	}
+}
+
+// A start killed at each step, in a joined uts namespace and without a
+// mount namespace of its own, is undone by the journal: the rootfs mount in
+// ctlab's namespace too.
+func TestJoinCleanupAfterKill9(t *testing.T) {
+	a, _ := startT(t, sleeper(func(c *Config) { c.Namespaces = []Namespace{NSMount, NSUTS} }))
+	for _, fp := range []string{"after-mount", "after-cgroup-attach", "after-start"} {
+		t.Run(fp, func(t *testing.T) {
+			name := testName(t)
+			cmd := exec.Command("/proc/self/exe", "crashy-run", name, nsPath(a.Pid, NSUTS))
+			cmd.Env = append(os.Environ(), "CTLAB_FAILPOINT="+fp)
+			out, _ := cmd.CombinedOutput()
+			if ws := cmd.ProcessState.String(); !strings.Contains(ws, "killed") {
+				t.Fatalf("run did not die at %s: %s %s", fp, ws, out)
+			}
+			if len(objects(t, name)) == 0 {
+				t.Fatalf("the killed run at %s left nothing", fp)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := Cleanup(ctx, CleanupOptions{}); err != nil {
+				t.Fatalf("cleanup: %v", err)
+			}
+			time.Sleep(300 * time.Millisecond) // veth removal follows netns teardown asynchronously
+			if left := objects(t, name); len(left) > 0 {
+				t.Errorf("after cleanup: %v", left)
+			}
+		})
+	}
+}
+
+// safeBuffer is an io.Writer a container writes to while the test reads.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
