@@ -158,8 +158,14 @@ func TestNoMountNamespace(t *testing.T) {
 	if _, code := execOut(t, c, "test", "-e", "/.ctlab/ctlab"); code != 0 {
 		t.Errorf("exec does not run in the container's root")
 	}
-	if got, _ := execOut(t, c, "cat", "/proc/1/cmdline"); !strings.HasPrefix(got, "sh") {
-		t.Errorf("pid 1 seen by an exec: %q", got)
+	// Once the shell has exec'd its last command.
+	want1 := ""
+	for !strings.HasPrefix(want1, "sleep") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		want1 = readFile(t, fmt.Sprintf("/proc/%d/cmdline", c.Pid))
+	}
+	if got, _ := execOut(t, c, "cat", "/proc/1/cmdline"); got != strings.TrimSpace(want1) {
+		t.Errorf("pid 1 seen by an exec: %q, want the init's %q", got, want1)
 	}
 	removed = true
 	if err := c.Remove(context.Background(), true); err != nil {
