@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Real clients drive ctlab's OCI runtime (bin/ctlab-oci):
-#   podman --runtime bin/ctlab-oci run   (conmon -> ctlab-oci): output, a served page, exec, a tty
+#   podman --runtime bin/ctlab-oci run   (conmon -> ctlab-oci): output, a served page, exec, a tty,
+#     and the default bridge network (netavark's netns, joined by path)
 #   a private containerd, ctr run --runc-binary bin/ctlab-oci (shim -> ctlab-oci): output, a page, task exec
 # Everything lives in a temp dir: podman's storage, containerd's root, state
-# and socket. Traffic goes to 127.0.0.1 only. As root; needs make build.
+# and socket. Traffic goes to 127.0.0.1, and to the bridge address of a
+# container in the network namespace netavark made for this test. As root;
+# needs make build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RT=$PWD/bin/ctlab-oci
@@ -44,9 +47,19 @@ for i in $(seq 50); do page=$(curl -sf "http://127.0.0.1:$port/" || true); [ -n 
 out=$("${R[@]}" exec web sh -c 'echo exec ok')
 [ "$out" = "exec ok" ] || fail "podman exec: $out"
 "${R[@]}" rm -f -t 0 web >/dev/null
+# The default network (no --network): netavark makes a network namespace
+# (a bind-mounted nsfs file, the config's linux.namespaces[].path) and
+# ctlab-oci joins it; the page is reached over the container's bridge address.
+"${R[@]}" run -d --name br "${U[@]}" localhost/ctlab-oci-bb:1 httpd -f -p 8080 -h /www >/dev/null
+read -r ip netns pid <<<"$("${P[@]}" inspect br --format '{{.NetworkSettings.IPAddress}} {{.NetworkSettings.SandboxKey}} {{.State.Pid}}')"
+[ -n "$ip" ] && [ -e "$netns" ] || fail "podman bridge: address '$ip', netns '$netns'"
+[ "$(stat -L -c %i "$netns")" = "$(stat -L -c %i "/proc/$pid/ns/net")" ] || fail "podman bridge: the container is not in netavark's netns $netns"
+for i in $(seq 50); do page=$(curl -sf -m 2 "http://$ip:8080/" || true); [ -n "$page" ] && break; sleep 0.1; done
+[ "$page" = "served by ctlab-oci" ] || fail "podman bridge: page from $ip: $page"
+"${R[@]}" rm -f -t 0 br >/dev/null
 out=$(script -qec "$(printf '%q ' "${R[@]}") run --rm -t --network none ${U[*]} localhost/ctlab-oci-bb:1 tty" /dev/null | tr -d '\r')
 case "$out" in /dev/pts/*) ;; *) fail "podman -t: tty says $out" ;; esac
-echo "podman: run, a served page, exec, tty ($out): ok"
+echo "podman: run, a served page, exec, the bridge network ($ip), tty ($out): ok"
 
 echo "== private containerd, ctr run --runc-binary $RT"
 cat > "$T/containerd.toml" <<TOML
