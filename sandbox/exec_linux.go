@@ -100,25 +100,7 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		release()
 		return nil, nil, fmt.Errorf("container %s exited", c.Name)
 	}
-	// The helper joins the cgroup itself, before it joins the user
-	// namespace (while it may still write cgroupfs). On v1 it writes "0" to
-	// "tasks": a thread moving itself skips the global rwsem and its RCU
-	// grace period (the helper is single-threaded, so it moves whole).
-	file := "cgroup.procs"
-	if cgroups.Effective() == cgroups.V1 {
-		file = "tasks"
-	}
-	var procs []string
-	if cg, err := c.Cgroup(); err == nil {
-		seen := map[string]bool{}
-		for _, dir := range cg.Paths() {
-			if real, err := filepath.EvalSymlinks(dir); err == nil && !seen[real] {
-				seen[real] = true
-				procs = append(procs, filepath.Join(real, file))
-			}
-		}
-		sort.Strings(procs)
-	}
+	procs := c.cgroupJoinFiles()
 	env := ec.Env
 	if env == nil {
 		env = c.Env
@@ -150,6 +132,30 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 	cmd.ExtraFiles = files
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = ec.Stdin, ec.Stdout, ec.Stderr
 	return cmd, release, nil
+}
+
+// cgroupJoinFiles are the files the exec helper writes itself into: it
+// joins the cgroup itself, before it joins the user namespace (while it may
+// still write cgroupfs). On v1 it writes "0" to "tasks": a thread moving
+// itself skips the global rwsem and its RCU grace period (the helper is
+// single-threaded, so it moves whole).
+func (c *Container) cgroupJoinFiles() []string {
+	file := "cgroup.procs"
+	if cgroups.Effective() == cgroups.V1 {
+		file = "tasks"
+	}
+	var procs []string
+	if cg, err := c.Cgroup(); err == nil {
+		seen := map[string]bool{}
+		for _, dir := range cg.Paths() {
+			if real, err := filepath.EvalSymlinks(dir); err == nil && !seen[real] {
+				seen[real] = true
+				procs = append(procs, filepath.Join(real, file))
+			}
+		}
+		sort.Strings(procs)
+	}
+	return procs
 }
 
 // Exec runs ec.Args inside the container and returns its exit status.
