@@ -57,6 +57,10 @@ func TestJoinNamespaces(t *testing.T) {
 	if ma == mb {
 		t.Errorf("mnt: b was to get a new mount namespace, has a's (%d)", ma)
 	}
+	// The namespace files were closed: the init holds stdio only.
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", b.Pid)); err != nil || len(ents) != 3 {
+		t.Errorf("b's init holds %d fds (%v), want 0-2 only", len(ents), err)
+	}
 	if out, _ := execOut(t, b, "hostname"); out != "box-a" {
 		t.Errorf("hostname in b = %q, want a's box-a (a joined uts namespace is not renamed)", out)
 	}

@@ -234,9 +234,12 @@ static void join_cgroups(char *list) {
 }
 
 // ctlab_init_stage runs in a container init re-executed by sandbox.Start,
-// when it asks for a new pid and/or time namespace (argv "__ctlab_init
-// stage"; its config on fd 6: "init=pid time MONO_S MONO_NS BOOT_S BOOT_NS",
-// "cg_v2=DIR", "cg_join=TASKS:TASKS"). Both kinds only apply to children of
+// when it asks for a new pid and/or time namespace or joins namespaces
+// (argv "__ctlab_init stage"; its config on fd 6: "init=pid time MONO_S
+// MONO_NS BOOT_S BOOT_NS join" (the word join is informative), "cg_v2=DIR",
+// "cg_join=TASKS:TASKS", "join=KIND:FD,..."). setns must run
+// single-threaded (mnt, user) and a joined pid or time namespace, like a
+// new one, holds only the children. Both new kinds only apply to children of
 // the process that unshares them, and a time namespace's offsets must be
 // written before any process enters it; before Linux 6.2 an execve does not
 // enter it either, and a Go runtime whose thread has a pending time

@@ -5,7 +5,7 @@
 //
 // How a config maps onto the sandbox:
 //
-//	namespaces            sandbox.Config.Namespaces; with a path, sandbox.Config.Join (none for mount: chroot)
+//	namespaces            sandbox.Config.Namespaces; with a path, sandbox.Config.Join (no mount one: a chroot)
 //	root.path             the root itself (sandbox.Config.RootfsDirect), as with runc
 //	mounts                sandbox.Config.Mounts (ctlab makes /proc, /dev, /sys itself)
 //	linux.resources       cgroups.Limits (memory, cpu quota/shares, pids); cgroupsPath is ignored
