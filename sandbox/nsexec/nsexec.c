@@ -177,10 +177,12 @@ static void become_root(void) {
 // applies to the children, so the fork that follows lands in it.
 static void join_namespaces(char *spec) {
 	int fds[MAX_JOIN], flags[MAX_JOIN], n = 0;
+	const char *kinds[MAX_JOIN];
 	for (char *save = NULL, *item = spec ? strtok_r(spec, ",", &save) : NULL; item; item = strtok_r(NULL, ",", &save)) {
 		char *colon = strchr(item, ':');
 		if (!colon || n == MAX_JOIN) { errno = EINVAL; bail("bad namespace spec", item); }
 		*colon = 0;
+		kinds[n] = item;
 		flags[n] = ns_flag(item);
 		fds[n] = atoi(colon + 1);
 		if (flags[n] < 0) { errno = EINVAL; bail("unknown namespace", item); }
@@ -191,9 +193,7 @@ static void join_namespaces(char *spec) {
 			if (fds[i] < 0 || (pass == 1) != (flags[i] == CLONE_NEWUSER)) continue;
 			if (setns(fds[i], flags[i]) < 0) {
 				if (errno == EPERM && pass == 0) continue;
-				char what[32];
-				snprintf(what, sizeof what, "namespace %#x", flags[i]);
-				bail("setns", what);
+				bail("setns", kinds[i]);
 			}
 			close(fds[i]);
 			fds[i] = -1;
