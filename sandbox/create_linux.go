@@ -632,11 +632,11 @@ func (s *starter) handshake() error {
 		root = s.lowers[0]
 	}
 	ids, err := resolveUser(root, cfg.User, s.userns)
-	if s.sharedRoot != "" {
-		root = s.sharedRoot
-	}
 	if err != nil {
 		return err
+	}
+	if s.sharedRoot != "" {
+		root = s.sharedRoot // where the init attaches the tree
 	}
 	c.User = ids
 	ic := initConfig{

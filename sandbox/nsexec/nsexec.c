@@ -65,14 +65,13 @@ static char *cfg_get(const char *key) {
 	return NULL;
 }
 
-// join_self writes "0" (= the caller) to each ':'-separated v1 "tasks"
-// file in the variable. A thread moving itself skips the global
+// join_self writes "0" (= the caller) to each v1 "tasks" file of the
+// container's cgroup. A thread moving itself skips the global
 // cgroup_threadgroup_rwsem, and with it the RCU grace period (5-10 ms) that
 // moving a pid waits for after an idle spell; a single-threaded process
-// (we are, before the Go runtime) moves whole.
-// The files are opened by open_tasks before any namespace is joined (a
-// joined mount namespace may not show the host's cgroupfs) and written by
-// join_self in the forked init.
+// (we are, before the Go runtime) moves whole. The files are opened by
+// open_tasks before any namespace is joined (a joined mount namespace may
+// not show the host's cgroupfs); the forked init writes them.
 #define MAX_TASKS 32
 static int tasks_fd[MAX_TASKS];
 static int tasks_n;
@@ -104,9 +103,9 @@ static int open_dir(const char *v2) {
 	return fd;
 }
 
-// fork_into forks. On cgroup v2 (cgfd = the container cgroup's
-// directory, opened by open_dir) clone3 with CLONE_INTO_CGROUP starts the child directly in the
-// cgroup: no attach, so none of the RCU grace period (5-10 ms) that the
+// fork_into forks. On cgroup v2 (cgfd = the container cgroup's directory,
+// opened by open_dir) clone3 with CLONE_INTO_CGROUP starts the child
+// directly in the cgroup: no attach, so none of the RCU grace period (5-10 ms) that the
 // first write of a pid to cgroup.procs after an idle spell waits for.
 static pid_t fork_into(int cgfd) {
 	if (cgfd < 0) return fork();
