@@ -206,6 +206,7 @@ type starter struct {
 	// detached rootfs a container without a mount namespace of its own
 	// attaches at sharedRoot (nsjoin_linux.go).
 	joins      map[Namespace]*os.File
+	joinUser   bool // the new kinds are made by the C stage, in the joined user namespace
 	tree       *os.File
 	treeFD     int
 	sharedRoot string
@@ -251,8 +252,17 @@ func (s *starter) validate() error {
 	}
 	// Last: the files stay open until Start returns.
 	var err error
-	s.joins, err = openJoins(cfg.Join)
-	return err
+	if s.joins, err = openJoins(cfg.Join); err != nil {
+		return err
+	}
+	if f, ok := s.joins[NSUser]; ok {
+		s.joinUser = true
+		// The init becomes this uid: it must reach its files.
+		if s.owner, err = userNSRoot(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lock takes the name's lock and refuses a name that is in use, or whose
@@ -416,7 +426,7 @@ func (s *starter) cgroup() error {
 		return fmt.Errorf("create cgroup: %w", err)
 	}
 	s.cg = cg
-	s.place = choosePlacement(cg, s.stage != "", s.userns, s.owner)
+	s.place = choosePlacement(cg, s.stage != "", s.userns || s.joinUser, s.owner)
 	s.t0 = s.tl.Since("cgroup create", s.t0)
 	failpoint("after-cgroup")
 	return nil
@@ -516,6 +526,9 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 	for _, ns := range cfg.Namespaces {
 		flags |= cloneFlags[ns]
 	}
+	if s.joinUser {
+		flags = 0 // the C stage makes them once it has joined (unshareAfterJoin)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
 	if s.userns {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
@@ -570,6 +583,9 @@ func (s *starter) clone() error {
 		spec, files := joinSpec(s.joins, 3+len(cmd.ExtraFiles)+1)
 		if spec != "" {
 			stage[cfgJoin] = spec
+		}
+		if s.joinUser {
+			stage[cfgUnshare] = unshareAfterJoin(s.cfg)
 		}
 		f, err := stage.pipe()
 		if err != nil {

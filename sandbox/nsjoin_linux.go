@@ -22,9 +22,63 @@ var nsTypes = map[Namespace]int{
 	NSNet: unix.CLONE_NEWNET, NSUser: unix.CLONE_NEWUSER, NSCgroup: unix.CLONE_NEWCGROUP, NSTime: unix.CLONE_NEWTIME,
 }
 
-// cfgJoin is the C stage's key for the namespaces it joins:
-// "KIND:FD,KIND:FD" (see nsexec.c, join_namespaces).
-const cfgJoin = "join"
+// Keys of the C stage's config for joining (see nsexec.c).
+const (
+	cfgJoin    = "join"    // "KIND:FD,KIND:FD": the namespaces it joins (join_namespaces)
+	cfgUnshare = "unshare" // "KIND KIND": new kinds it makes once joined (a joined user namespace)
+)
+
+// unshareAfterJoin is what the C stage creates once it has joined a user
+// namespace, instead of the clone: runc's order, so that the new
+// namespaces belong to the joined user namespace (whose root could not
+// mount in a mount namespace the host's owns) and an exec that enters the
+// user namespace first may enter them.
+func unshareAfterJoin(cfg Config) string {
+	var kinds []string
+	for _, ns := range cfg.Namespaces {
+		if _, ok := cloneFlags[ns]; ok {
+			kinds = append(kinds, string(ns))
+		}
+	}
+	return strings.Join(kinds, " ")
+}
+
+// userNSRoot returns the host uid that root of the user namespace f maps
+// to, read from the uid_map of a process in it: the container's files must
+// be reachable by that uid. A user namespace without a process has no map
+// to read.
+func userNSRoot(f *os.File) (int, error) {
+	var want unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &want); err != nil {
+		return 0, err
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		var st unix.Stat_t
+		if unix.Stat(p+"/ns/user", &st) != nil || st.Ino != want.Ino || st.Dev != want.Dev {
+			continue
+		}
+		if uid, err := rootOfMap(p + "/uid_map"); err == nil {
+			return uid, nil
+		}
+	}
+	return 0, &InputError{Problem: "no process of the user namespace to join maps its root", Fix: "join the user namespace of a running process whose root is mapped"}
+}
+
+// rootOfMap returns the outside id that id 0 maps to in a uid_map/gid_map.
+func rootOfMap(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var in, out, n int
+		if _, err := fmt.Sscan(line, &in, &out, &n); err == nil && in <= 0 && 0 < in+n {
+			return out - in, nil
+		}
+	}
+	return 0, fmt.Errorf("%s maps no root", path)
+}
 
 // validateJoin checks Config.Join before anything is made: known kinds,
 // none both joined and created, and combinations the start path can do.
@@ -41,10 +95,9 @@ func (cfg *Config) validateJoin() error {
 	if len(cfg.Join) == 0 {
 		return nil
 	}
-	if _, ok := cfg.Join[NSUser]; ok {
-		// runc joins a user namespace and then unshares the new kinds in it;
-		// ctlab's new namespaces are made by the clone, owned by the host.
-		return &InputError{Problem: "joining a user namespace is not supported", Fix: "create a new one (user in --ns) or share the host's"}
+	_, mnt := cfg.Join[NSMount]
+	if _, ok := cfg.Join[NSUser]; ok && !mnt && !Has(cfg.Namespaces, NSMount) {
+		return &InputError{Problem: "root of a joined user namespace may not mount in ctlab's mount namespace", Fix: "create a mount namespace (mnt) or join one"}
 	}
 	if Has(cfg.Namespaces, NSUser) {
 		// The init enters a new user namespace at clone; from there it has

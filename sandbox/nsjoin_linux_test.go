@@ -72,6 +72,48 @@ func TestJoinNamespaces(t *testing.T) {
 	}
 }
 
+// Joining a user namespace (runc's order): the container's root is root
+// of that namespace (the same uid map), and its new namespaces are made
+// after the join, so they belong to it, and an exec (user first) enters
+// them.
+func TestJoinUserNamespace(t *testing.T) {
+	a, _ := startT(t, sleeper(func(c *Config) { c.Namespaces = []Namespace{NSUser, NSMount, NSPID} }))
+	b, _ := startT(t, sleeper(func(c *Config) {
+		c.Namespaces = []Namespace{NSMount, NSUTS, NSPID}
+		c.Join = map[Namespace]string{NSUser: nsPath(a.Pid, NSUser)}
+	}))
+	ua, _ := NSInode(a.Pid, NSUser)
+	if ub, _ := NSInode(b.Pid, NSUser); ua != ub {
+		t.Fatalf("user: a %d, b %d", ua, ub)
+	}
+	if ma, mb := readFile(t, fmt.Sprintf("/proc/%d/uid_map", a.Pid)), readFile(t, fmt.Sprintf("/proc/%d/uid_map", b.Pid)); ma != mb {
+		t.Errorf("uid_map a %q, b %q", ma, mb)
+	}
+	for _, k := range []Namespace{NSMount, NSUTS, NSPID} {
+		f, err := os.Open(nsPath(b.Pid, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_USERNS)
+		f.Close()
+		if err != nil {
+			t.Fatalf("NS_GET_USERNS %s: %v", k, err)
+		}
+		var st unix.Stat_t
+		unix.Fstat(owner, &st)
+		unix.Close(owner)
+		if st.Ino != ua {
+			t.Errorf("b's new %s namespace belongs to user namespace %d, want the joined %d", k, st.Ino, ua)
+		}
+	}
+	if out, _ := execOut(t, b, "id", "-u"); out != "0" {
+		t.Errorf("id -u in b = %q", out)
+	}
+	if out, _ := execOut(t, b, "hostname"); out != b.Name {
+		t.Errorf("hostname in b = %q, want %s", out, b.Name)
+	}
+}
+
 // A path that is not a namespace file of the asked kind is refused before
 // anything is made, with a message that says what is wrong.
 func TestJoinBadPath(t *testing.T) {
@@ -92,7 +134,7 @@ func TestJoinBadPath(t *testing.T) {
 		{"missing", map[Namespace]string{NSUTS: "/proc/self/ns/nope"}, nil, "no such file"},
 		{"relative", map[Namespace]string{NSUTS: "proc/self/ns/uts"}, nil, "not an absolute path"},
 		{"created and joined", map[Namespace]string{NSUTS: "/proc/self/ns/uts"}, []Namespace{NSMount, NSUTS}, "both created and joined"},
-		{"user", map[Namespace]string{NSUser: "/proc/self/ns/user"}, nil, "user namespace"},
+		{"user without mnt", map[Namespace]string{NSUser: "/proc/self/ns/user"}, []Namespace{NSPID}, "may not mount"},
 		{"from a new userns", map[Namespace]string{NSUTS: "/proc/self/ns/uts"}, []Namespace{NSUser, NSMount}, "new user namespace"},
 	}
 	for _, tc := range cases {

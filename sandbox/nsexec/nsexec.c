@@ -201,6 +201,17 @@ static void join_namespaces(char *spec) {
 	}
 }
 
+// unshare_flags ORs the flags of a space-separated list of kinds.
+static int unshare_flags(char *list) {
+	int flags = 0;
+	for (char *save = NULL, *k = list ? strtok_r(list, " ", &save) : NULL; k; k = strtok_r(NULL, " ", &save)) {
+		int f = ns_flag(k);
+		if (f < 0) { errno = EINVAL; bail("unknown namespace", k); }
+		flags |= f;
+	}
+	return flags;
+}
+
 static pid_t child_pid;
 
 static void forward(int sig) {
@@ -272,17 +283,24 @@ static void ctlab_init_stage(int argc, char **argv) {
 	prctl(PR_SET_NAME, "ctlab-init", 0, 0, 0);
 	// Everything named by a path is opened before a joined mount namespace
 	// can hide it.
+	// (The offsets file's opener, host root, may set them for a time
+	// namespace a joined user namespace owns.)
 	int cgfd = open_dir(cfg_get("cg_v2"));
 	open_tasks(cfg_get("cg_join"));
+	int offs = want_time ? open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC) : -1;
+	if (want_time && offs < 0) bail("open", "/proc/self/timens_offsets");
+	join_namespaces(cfg_get("join"));
+	// With a joined user namespace the new kinds are made here, after it,
+	// so that they belong to it (runc's order); else the clone made them.
+	int more = unshare_flags(cfg_get("unshare"));
+	if (more && unshare(more) < 0) bail("unshare", "namespaces");
 	if (want_time) {
 		if (unshare(CLONE_NEWTIME) < 0) bail("unshare", "time namespace");
 		char buf[128];
 		int len = snprintf(buf, sizeof buf, "monotonic %lld %lld\nboottime %lld %lld\n", ms, mns, bs, bns);
-		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, buf, len) != len) bail("write", "/proc/self/timens_offsets");
-		close(fd);
+		if (write(offs, buf, len) != len) bail("write", "/proc/self/timens_offsets");
+		close(offs);
 	}
-	join_namespaces(cfg_get("join"));
 	if (want_pid && unshare(CLONE_NEWPID) < 0) bail("unshare", "pid namespace");
 	child_pid = fork_into(cgfd);
 	if (child_pid < 0) bail("fork", "container init");
