@@ -142,14 +142,21 @@ func openNamespace(ns Namespace, path string) (*os.File, error) {
 	if !filepath.IsAbs(path) {
 		return nil, bad("not an absolute path")
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	// O_PATH first: opening a device or a FIFO for real could act on it
+	// (/dev/watchdog starts on open). Only an nsfs file is reopened.
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, bad(err.Error())
 	}
+	defer unix.Close(pfd)
 	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(int(f.Fd()), &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
-		f.Close()
+	if err := unix.Fstatfs(pfd, &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
 		return nil, bad("not a namespace file")
+	}
+	// setns takes no O_PATH fd.
+	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", pfd), os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, bad(err.Error())
 	}
 	t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
 	if err != nil {

@@ -122,6 +122,10 @@ func TestJoinBadPath(t *testing.T) {
 	if err := os.WriteFile(regular, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		join map[Namespace]string
@@ -131,6 +135,7 @@ func TestJoinBadPath(t *testing.T) {
 		{"regular file", map[Namespace]string{NSNet: regular}, nil, "not a namespace file"},
 		{"wrong type", map[Namespace]string{NSNet: "/proc/self/ns/uts"}, nil, "it is a uts namespace"},
 		{"directory", map[Namespace]string{NSIPC: "/proc/self/ns"}, nil, "not a namespace file"},
+		{"fifo (never opened for real)", map[Namespace]string{NSIPC: fifo}, nil, "not a namespace file"},
 		{"missing", map[Namespace]string{NSUTS: "/proc/self/ns/nope"}, nil, "no such file"},
 		{"relative", map[Namespace]string{NSUTS: "proc/self/ns/uts"}, nil, "not an absolute path"},
 		{"created and joined", map[Namespace]string{NSUTS: "/proc/self/ns/uts"}, []Namespace{NSMount, NSUTS}, "both created and joined"},
