@@ -113,8 +113,9 @@ type Config struct {
 	// Join maps a kind to a namespace file to join instead of creating one
 	// (an OCI config's linux.namespaces[].path): /proc/PID/ns/KIND or a bind
 	// mount of one. It is checked to be a namespace of that kind. Without a
-	// new or joined mount namespace the container runs in ctlab's, chrooted
-	// into its rootfs (as runc does).
+	// new mount namespace the container runs in ctlab's (or the joined
+	// one), chrooted into its rootfs. Not with a new user namespace. See
+	// docs/start-path.md, "Joined namespaces and no mount namespace".
 	Join     map[Namespace]string
 	Hostname string // set inside a new uts namespace (default: Name)
 	// CgroupDriver is "cgroupfs" (the default: ctlab/<name> written directly),
