@@ -233,3 +233,30 @@ func TestJoinCleanupAfterKill9(t *testing.T) {
 		})
 	}
 }
+
+// With its journal and state lost (while /var/lib survived), cleanup's
+// sweep still unmounts the root of a container without a mount namespace
+// of its own before it removes the directory.
+func TestSweepStrayRootfs(t *testing.T) {
+	requireRoot(t)
+	name := testName(t)
+	c, err := Start(context.Background(), Config{Name: name, Namespaces: []Namespace{NSUTS}, Args: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(unix.SIGKILL)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c.Wait(ctx)
+	os.Remove(filepath.Join(journalDir(), name+".jsonl"))
+	os.Remove(statePath(name))
+	if !mountPoints(t)[filepath.Join(c.Dir, "rootfs")] {
+		t.Fatal("the root is not mounted: nothing to sweep")
+	}
+	if _, err := Cleanup(ctx, CleanupOptions{}); err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+	if left := objects(t, name); len(left) > 0 {
+		t.Errorf("after cleanup: %v", left)
+	}
+}
