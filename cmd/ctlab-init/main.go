@@ -16,6 +16,8 @@ import (
 	"os"
 
 	"github.com/ctlab/ctlab/sandbox"
+	// The OCI runtime's process init, run in the container's init (sandbox.RegisterInitStep).
+	_ "github.com/ctlab/ctlab/sandbox/oci"
 )
 
 func main() {
