@@ -186,8 +186,8 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
 	}
-	if s, err := r.spec(rec); err == nil && s.Hooks != nil {
-		if err := runHooks(ctx, "poststop", s.Hooks.Poststop, r.state(rec)); err != nil {
+	if hooks, err := r.hooks(rec); err == nil && hooks != nil {
+		if err := runHooks(ctx, "poststop", hooks.Poststop, r.state(rec)); err != nil {
 			fmt.Fprintln(os.Stderr, "ctlab-oci: warning:", err)
 		}
 	}
