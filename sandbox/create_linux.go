@@ -353,6 +353,11 @@ func (s *starter) dirs() error {
 	if err := os.Chmod(dir, 0o710); err != nil {
 		return err
 	}
+	if s.cfg.RootfsDirect {
+		// No overlay: no upper, work or merged dir to make, nor to remove.
+		c.Layout = overlay.Layout{Lower: s.lowers}
+		return c.State.save()
+	}
 	if s.cfg.UpperLimit > 0 {
 		if err := s.upperTmpfs(); err != nil {
 			return err
