@@ -244,6 +244,9 @@ func (s *starter) validate() error {
 		cfg.Env = DefaultEnv()
 	}
 	s.stage = initStage(*cfg)
+	if _, err := cStageBinary(InitBinary); err != nil {
+		return err // before anything is made
+	}
 	if _, err := cgroupDriver(*cfg); err != nil {
 		return err
 	}
@@ -380,6 +383,11 @@ func (s *starter) dirs() error {
 	}
 	if err := os.Chmod(dir, 0o710); err != nil {
 		return err
+	}
+	if s.cfg.RootfsDirect {
+		// No overlay: no upper, work or merged dir to make, nor to remove.
+		c.Layout = overlay.Layout{Lower: s.lowers}
+		return c.State.save()
 	}
 	if s.cfg.UpperLimit > 0 {
 		if err := s.upperTmpfs(); err != nil {
@@ -519,13 +527,17 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 	// Exec'd through an fd opened here: with a user namespace the exec
 	// happens as the container's root, an unprivileged uid on the host,
 	// which may not traverse the directory ctlab is installed in.
-	initFile, err := os.Open(InitBinary)
+	initBin, err := cStageBinary(InitBinary)
+	if err != nil {
+		return nil, err
+	}
+	initFile, err := os.Open(initBin)
 	if err != nil {
 		return nil, fmt.Errorf("open the init binary: %w", err)
 	}
 	s.keep(initFile)
 	cmd := exec.Command("/proc/self/fd/5", initArg)
-	cmd.Args[0] = filepath.Base(InitBinary)
+	cmd.Args[0] = filepath.Base(initBin)
 	cmd.ExtraFiles = []*os.File{s.ctlR, s.statusW, initFile} // fds 3, 4, 5
 	cmd.Env = []string{}                                     // the init gets its environment over the pipe
 	var flags uintptr

@@ -127,7 +127,12 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		return nil, nil, err
 	}
 	files = append([]*os.File{stage, child}, files...)
-	cmd := exec.Command("/proc/self/exe", append([]string{execArg, "--"}, ec.Args...)...)
+	bin, err := cStageBinary("/proc/self/exe")
+	if err != nil {
+		release() // closes the pipes too
+		return nil, nil, err
+	}
+	cmd := exec.Command(bin, append([]string{execArg, "--"}, ec.Args...)...)
 	cmd.Env = append([]string(nil), env...)
 	cmd.ExtraFiles = files
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = ec.Stdin, ec.Stdout, ec.Stderr

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -47,14 +46,26 @@ func noIdmap(err error) bool {
 	return false
 }
 
-var diffIDName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// diffIDName reports whether name is 64 lower-case hex digits (a loop: a
+// regexp compiled at package init would cost every process start).
+func diffIDName(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // shiftKey names the shifted copy of layer dir l. Cache layers are named
 // by their diffid and never change; any other dir (the built-in rootfs, a
 // test's layer) is keyed by its path and its root's identity and mtime,
 // so that a rebuilt dir at the same path is not served stale.
 func shiftKey(l string) (string, error) {
-	if diffIDName.MatchString(filepath.Base(l)) {
+	if diffIDName(filepath.Base(l)) {
 		return filepath.Base(l), nil
 	}
 	var st unix.Stat_t

@@ -149,9 +149,12 @@ func containerInit() {
 	// Resolve the command with the container's PATH, inside the new root.
 	os.Clearenv()
 	setEnv(cfg.Env)
-	path, err := exec.LookPath(cfg.Args[0])
-	if err != nil {
-		fail(fmt.Errorf("command %q not found in the container: %w", cfg.Args[0], err))
+	step, stepArgs := initStepFor(&cfg)
+	path := ""
+	if step == nil {
+		if path, err = exec.LookPath(cfg.Args[0]); err != nil {
+			fail(fmt.Errorf("command %q not found in the container: %w", cfg.Args[0], err))
+		}
 	}
 	if interp := missingInterpreter(path); interp != "" {
 		fail(fmt.Errorf("%s is dynamically linked and its loader %s is not in the container's rootfs (build ctlab static: make build)", cfg.Args[0], interp))
@@ -161,6 +164,9 @@ func containerInit() {
 	}
 	mark("hardening (child)")
 	json.NewEncoder(status).Encode(statusMsg{Phases: phases})
+	if step != nil {
+		runInitStep(step, stepArgs, status) // execs, or exits
+	}
 	// Nothing of ctlab's may leak into the container (CVE-2024-21626):
 	// every fd above stdio closes on exec, including the status pipe, whose
 	// EOF tells the parent the exec happened.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -18,12 +17,10 @@ import (
 	"github.com/ctlab/ctlab/sandbox/overlay"
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-
 // ValidName reports whether name can name a container (it becomes a
 // cgroup directory and part of file names).
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !cgroups.NameOK(name) {
 		return &InputError{Problem: fmt.Sprintf("invalid container name %q", name), Fix: "use 1-63 characters a-z 0-9 _ . - starting with a letter or digit"}
 	}
 	return nil

@@ -38,10 +38,15 @@ build() {
   local arch=$1 cc=gcc
   [ "$arch" = arm64 ] && cc=aarch64-linux-gnu-gcc
   command -v "$cc" >/dev/null || { echo "$cc is not installed (apt-get install gcc-aarch64-linux-gnu)"; return 1; }
-  for b in ctlab ctlab-tui ctlab-init ctlab-oci; do
+  for b in ctlab ctlab-tui ctlab-init; do
     CC=$cc GOARCH=$arch $GO build -trimpath -buildvcs=false -tags netgo,osusergo -ldflags "$ldflags" \
       -o "$work/$arch/bin/$b" ./cmd/$b 2>&1 || return 1
   done
+  # ctlab-oci without cgo, as the Makefile builds it: no libc start-up in
+  # each of the many calls a shim makes (its containers' init is ctlab-init).
+  CGO_ENABLED=0 GOARCH=$arch $GO build -trimpath -buildvcs=false -tags netgo,osusergo \
+    -ldflags "-s -w -X main.version=$version -X main.commit=$commit" \
+    -o "$work/$arch/bin/ctlab-oci" ./cmd/ctlab-oci 2>&1 || return 1
 }
 
 # stage ROOT ARCH: the installed file tree (usr/...), shared by .deb and tarball.

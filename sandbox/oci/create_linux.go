@@ -2,7 +2,6 @@ package oci
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -44,7 +43,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 	if o.Bundle, err = filepath.Abs(o.Bundle); err != nil {
 		return nil, err
 	}
-	s, err := LoadSpec(o.Bundle)
+	s, raw, err := readSpec(o.Bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -93,27 +92,25 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 	}
 	rec := &record{ID: id, Name: cfg.Name, Bundle: o.Bundle, Rootfs: cfg.Rootfs, Created: created,
 		Annotations: s.Annotations, Pid: c.Pid, Start: c.Start}
-	if err = r.finishCreate(ctx, c, rec, s, o.PidFile); err != nil {
+	if err = r.finishCreate(ctx, c, rec, s, raw, o.PidFile); err != nil {
 		c.Remove(context.WithoutCancel(ctx), true)
 		return nil, err
 	}
 	return c, nil
 }
 
-// finishCreate waits for the process init to be ready, saves the record,
-// writes the pid file and runs the create-time hooks.
-func (r *Runtime) finishCreate(ctx context.Context, c *sandbox.Container, rec *record, s *specs.Spec, pidFile string) error {
+// finishCreate waits for the process init to be ready, saves the record
+// and the config (raw, as read: encoding a Spec would cost a fresh
+// process encoding/json's type setup), writes the pid file and runs the
+// create-time hooks.
+func (r *Runtime) finishCreate(ctx context.Context, c *sandbox.Container, rec *record, s *specs.Spec, raw []byte, pidFile string) error {
 	if err := waitComm(ctx, rec.Pid, rec.Start, func(comm string) bool { return comm == createdComm }); err != nil {
 		return fmt.Errorf("create %s: %w (its error is on the container's stderr)", rec.ID, err)
 	}
 	if err := r.save(rec); err != nil {
 		return err
 	}
-	b, err := json.Marshal(s)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(r.dir(rec.ID), "config.json"), b, 0o600)
-	}
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(r.dir(rec.ID), "config.json"), raw, 0o600); err != nil {
 		return fmt.Errorf("keep the config: %w", err)
 	}
 	if pidFile != "" {
@@ -189,17 +186,20 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		}
 		return err
 	}
-	st := r.status(rec)
-	if (st == string(specs.StateRunning) || st == "paused") && !force {
-		return fmt.Errorf("container %s is %s: stop it first or use --force", id, st)
+	// With force any state goes: reading it (the cgroup's freezer too)
+	// would only cost time.
+	if !force {
+		if st := r.status(rec); st == string(specs.StateRunning) || st == "paused" {
+			return fmt.Errorf("container %s is %s: stop it first or use --force", id, st)
+		}
 	}
 	if c, err := sandbox.Load(rec.Name); err == nil {
 		if err := c.Remove(ctx, true); err != nil {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
 	}
-	if s, err := r.spec(rec); err == nil && s.Hooks != nil {
-		if err := runHooks(ctx, "poststop", s.Hooks.Poststop, r.state(rec)); err != nil {
+	if hooks, err := r.hooks(rec); err == nil && hooks != nil {
+		if err := runHooks(ctx, "poststop", hooks.Poststop, r.state(rec)); err != nil {
 			fmt.Fprintln(os.Stderr, "ctlab-oci: warning:", err)
 		}
 	}

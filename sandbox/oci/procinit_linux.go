@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox"
 )
 
 // The process init is what the sandbox execs as the container's command:
@@ -106,6 +108,16 @@ func (pi *procInit) encode() string {
 }
 
 func init() {
+	// In a container's init (ctlab-init links this package) the process
+	// init runs in process, without a second Go start; ready then tells
+	// Start the container is created.
+	sandbox.RegisterInitStep(procInitArg, func(args []string, ready func() error) error {
+		if len(args) != 1 {
+			return fmt.Errorf("process init: %d arguments, want the config", len(args))
+		}
+		procReady = ready
+		return runProcInit(args[0])
+	})
 	if len(os.Args) == 3 && os.Args[1] == procInitArg {
 		// The main goroutine on the main thread: its comm is the process's,
 		// and every per-thread credential change below is the exec's.
@@ -114,6 +126,28 @@ func init() {
 		fmt.Fprintf(os.Stderr, "ctlab-oci init: %v\n", err)
 		os.Exit(127)
 	}
+}
+
+// procReady, when the process init runs inside the container's init,
+// releases Start (sandbox.InitStep).
+var procReady func() error
+
+// created renames the process init createdComm, what `state` reads back as
+// "created", and tells Start. It makes the process non-dumpable first: run
+// in process, it is the host's ctlab-init binary, not the read-only copy at
+// /.ctlab/ctlab, and a process exec'd into the created container must not
+// reach it through /proc/PID/exe (CVE-2019-5736); the exec resets it.
+func created() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("non-dumpable: %w", err)
+	}
+	if err := setComm(createdComm); err != nil {
+		return err
+	}
+	if procReady != nil {
+		return procReady()
+	}
+	return nil
 }
 
 // runProcInit never returns on success (it execs). The seccomp filter is
@@ -151,11 +185,12 @@ func runProcInit(arg string) error {
 		return err
 	}
 	if !pi.Exec {
-		if err := setComm(createdComm); err != nil {
+		if err := created(); err != nil {
 			return err
 		}
+		// No signal.Stop: it waits for the signal loop to go idle (~0.1 ms
+		// of every start), and the exec resets the handler anyway.
 		<-start
-		signal.Stop(start)
 	}
 	// The rlimits last: RLIMIT_AS or RLIMIT_DATA would starve this Go
 	// program, not only the command.

@@ -99,6 +99,23 @@ func (r *Runtime) save(rec *record) error {
 // directory (a later edit of the bundle must not affect the container).
 func (r *Runtime) spec(rec *record) (*specs.Spec, error) { return LoadSpec(r.dir(rec.ID)) }
 
+// hooks reads only the hooks of the kept config: start and delete need
+// nothing else, and decoding a whole Spec in a fresh process costs about
+// 0.5 ms of encoding/json's type setup (a fifth of a start).
+func (r *Runtime) hooks(rec *record) (*specs.Hooks, error) {
+	b, err := os.ReadFile(filepath.Join(r.dir(rec.ID), "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read the kept config: %w", err)
+	}
+	var s struct {
+		Hooks *specs.Hooks `json:"hooks"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("container %s: bad kept config: %w", rec.ID, err)
+	}
+	return s.Hooks, nil
+}
+
 // Status reads the container's state back from the kernel: no live init
 // (pid + start time) is "stopped"; a frozen cgroup "paused"; an init still
 // named createdComm (the process init waiting for start) "created".
@@ -176,7 +193,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if st := r.status(rec); st != string(specs.StateCreated) {
 		return fmt.Errorf("container %s is %s, not created", id, st)
 	}
-	s, err := r.spec(rec)
+	hooks, err := r.hooks(rec)
 	if err != nil {
 		return err
 	}
@@ -189,9 +206,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := waitComm(ctx, rec.Pid, rec.Start, func(c string) bool { return c != createdComm }); err != nil && alive(rec.Pid, rec.Start) {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	if s.Hooks != nil {
+	if hooks != nil {
 		// A failing poststart hook is only a warning (runtime-spec).
-		if err := runHooks(ctx, "poststart", s.Hooks.Poststart, r.state(rec)); err != nil {
+		if err := runHooks(ctx, "poststart", hooks.Poststart, r.state(rec)); err != nil {
 			fmt.Fprintln(os.Stderr, "ctlab-oci: warning:", err)
 		}
 	}

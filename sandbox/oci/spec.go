@@ -31,21 +31,27 @@ import (
 
 // LoadSpec reads bundle/config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
+	s, _, err := readSpec(bundle)
+	return s, err
+}
+
+// readSpec reads bundle/config.json and returns it also as read.
+func readSpec(bundle string) (*specs.Spec, []byte, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return nil, fmt.Errorf("read bundle config: %w", err)
+		return nil, nil, fmt.Errorf("read bundle config: %w", err)
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("parse %s/config.json: %w", bundle, err)
+		return nil, nil, fmt.Errorf("parse %s/config.json: %w", bundle, err)
 	}
 	if s.Process == nil || len(s.Process.Args) == 0 {
-		return nil, fmt.Errorf("%s/config.json: process.args is empty", bundle)
+		return nil, nil, fmt.Errorf("%s/config.json: process.args is empty", bundle)
 	}
 	if s.Root == nil {
-		return nil, fmt.Errorf("%s/config.json: no root", bundle)
+		return nil, nil, fmt.Errorf("%s/config.json: no root", bundle)
 	}
-	return &s, nil
+	return &s, b, nil
 }
 
 var nsKinds = map[specs.LinuxNamespaceType]sandbox.Namespace{

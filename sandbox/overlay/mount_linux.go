@@ -263,6 +263,9 @@ func IsMounted(dir string) (bool, error) {
 	if r, err := filepath.EvalSymlinks(p); err == nil {
 		p = r
 	}
+	if m, ok := isMountRoot(p); ok {
+		return m, nil
+	}
 	mps, err := mountPoints()
 	if err != nil {
 		return false, err
@@ -273,6 +276,22 @@ func IsMounted(dir string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// isMountRoot asks statx whether p is the root of a mount (Linux 5.8+):
+// one syscall instead of reading every mount of the namespace, which costs
+// a container's removal a few tenths of a millisecond on a busy host. ok is
+// false when the kernel cannot tell.
+func isMountRoot(p string) (mounted, ok bool) {
+	var stx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_STATX_DONT_SYNC, 0, &stx)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return false, true // nothing can be mounted on a path that is not there
+	case err != nil || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0:
+		return false, false
+	}
+	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, true
 }
 
 // MountsUnder lists the mount points at or below dir in the calling
