@@ -50,6 +50,18 @@ its parent; empty: ctlab's own ctlab/<name>). With --systemd-cgroup the
 path must be runc's "slice:prefix:name": the scope prefix-name.scope in
 that slice, made by ctlab's systemd driver where systemd owns a pure v2
 tree; elsewhere (a hybrid or v1 host) ctlab falls back to ctlab/<name>.`,
+		Example: `  # podman with ctlab as its runtime (conmon calls ctlab-oci create/start/...)
+  sudo podman --runtime /usr/bin/ctlab-oci run --rm IMAGE echo hi
+  # containerd: per run, or for good with the runc shim's option
+  # BinaryName = "/usr/bin/ctlab-oci" in config.toml
+  sudo ctr run --rm --runc-binary /usr/bin/ctlab-oci IMAGE t1 echo hi
+  # what the callers asked for, one line per call
+  sudo ctlab oci calls
+  # the lesson that does all of this with a private containerd
+  sudo ctlab learn oci-runtime-swap
+
+See docs/oci-runtime.md for what config.json may hold and where ctlab
+differs from runc.`,
 		Version:       "0.1 (runc-compatible; runtime-spec " + specs.Version + ")",
 		SilenceUsage:  true,
 		SilenceErrors: true,
