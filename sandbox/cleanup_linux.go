@@ -149,6 +149,12 @@ func sweepStrays(ctx context.Context, live map[string]bool, rep *CleanupReport) 
 			continue
 		}
 		d := filepath.Join(containersDir(), e.Name())
+		// rootfs: the root of a container without a mount namespace of
+		// its own, mounted in ctlab's; then merged, the overlay.
+		if err := overlay.Unmount(filepath.Join(d, "rootfs")); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if err := overlay.Unmount(filepath.Join(d, "merged")); err != nil {
 			errs = append(errs, err)
 			continue

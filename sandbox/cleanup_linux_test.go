@@ -19,10 +19,15 @@ import (
 )
 
 // crashyRun is "ctlab run" for the crash tests: CTLAB_FAILPOINT makes it
-// SIGKILL itself at the named step.
+// SIGKILL itself at the named step. A second argument is a uts namespace
+// to join, without a mount namespace of its own.
 func crashyRun(args []string) int {
 	cfg := Config{Name: args[0], Net: true, Args: []string{"sleep", "60"},
 		Limits: cgroups.Limits{PidsMax: 50}, CgroupDriver: os.Getenv("CTLAB_TEST_CGROUP_DRIVER")}
+	if len(args) > 1 {
+		cfg.Namespaces = []Namespace{NSNet, NSPID}
+		cfg.Join = map[Namespace]string{NSUTS: args[1]}
+	}
 	_, err := Start(context.Background(), cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -63,6 +68,21 @@ func objects(t *testing.T, name string) []string {
 	return out
 }
 
+// killedRun runs crashyRun (name, then args) and checks that it was killed
+// at the failpoint fp with something left behind.
+func killedRun(t *testing.T, fp, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("/proc/self/exe", append([]string{"crashy-run", name}, args...)...)
+	cmd.Env = append(os.Environ(), "CTLAB_FAILPOINT="+fp)
+	out, _ := cmd.CombinedOutput()
+	if ws := cmd.ProcessState.String(); !strings.Contains(ws, "killed") {
+		t.Fatalf("run did not die at %s: %s %s", fp, ws, out)
+	}
+	if len(objects(t, name)) == 0 {
+		t.Fatalf("the killed run at %s left nothing: the failpoint is not where it claims", fp)
+	}
+}
+
 func TestCleanupAfterKill9(t *testing.T) {
 	requireRoot(t)
 	// Unrelated objects that look a bit like ours must survive.
@@ -83,15 +103,7 @@ func TestCleanupAfterKill9(t *testing.T) {
 	for _, fp := range []string{"after-mount", "after-cgroup", "after-cgroup-attach", "after-veth", "after-start"} {
 		t.Run(fp, func(t *testing.T) {
 			name := testName(t)
-			cmd := exec.Command("/proc/self/exe", "crashy-run", name)
-			cmd.Env = append(os.Environ(), "CTLAB_FAILPOINT="+fp)
-			out, _ := cmd.CombinedOutput()
-			if ws := cmd.ProcessState.String(); !strings.Contains(ws, "killed") {
-				t.Fatalf("run did not die at %s: %s %s", fp, ws, out)
-			}
-			if len(objects(t, name)) == 0 {
-				t.Fatalf("the killed run at %s left nothing: the failpoint is not where it claims", fp)
-			}
+			killedRun(t, fp, name)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			for i := 0; i < 2; i++ { // twice: the second run must be harmless

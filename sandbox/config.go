@@ -109,8 +109,15 @@ type TimeOffsets struct {
 // filesystem, its limits and its command.
 type Config struct {
 	Name       string      // unique; [a-z0-9][a-z0-9_.-]{0,62}
-	Namespaces []Namespace // kinds to create; the rest are shared with the host
-	Hostname   string      // set inside a new uts namespace (default: Name)
+	Namespaces []Namespace // kinds to create; the rest are shared with the host (or joined)
+	// Join maps a kind to a namespace file to join instead of creating one
+	// (an OCI config's linux.namespaces[].path): /proc/PID/ns/KIND or a bind
+	// mount of one. It is checked to be a namespace of that kind. Without a
+	// new mount namespace the container runs in ctlab's (or the joined
+	// one), chrooted into its rootfs. Not with a new user namespace. See
+	// docs/start-path.md, "Joined namespaces and no mount namespace".
+	Join     map[Namespace]string
+	Hostname string // set inside a new uts namespace (default: Name)
 	// CgroupDriver is "cgroupfs" (the default: ctlab/<name> written directly),
 	// "systemd" (a transient scope in ctlab.slice, over D-Bus) or "auto".
 	CgroupDriver string

@@ -56,8 +56,11 @@ func (cfg *Config) validate() error {
 			return &InputError{Problem: fmt.Sprintf("this kernel has no %s namespace", ns), Fix: "leave it out of --ns (see ctlab doctor)"}
 		}
 	}
-	if !Has(cfg.Namespaces, NSMount) {
-		return &InputError{Problem: "a container needs its own mount namespace for its root filesystem", Fix: "include mnt in --ns"}
+	if err := cfg.validateJoin(); err != nil {
+		return err
+	}
+	if !Has(cfg.Namespaces, NSMount) && Has(cfg.Namespaces, NSUser) {
+		return &InputError{Problem: "a new user namespace needs a new mount namespace: its root may not mount in ctlab's", Fix: "include mnt in --ns"}
 	}
 	if cfg.Net && !Has(cfg.Namespaces, NSNet) {
 		return &InputError{Problem: "--net needs a network namespace", Fix: "include net in --ns"}
@@ -146,6 +149,11 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, f := range s.joins {
+			f.Close()
+		}
+	}()
 	lk, err := s.lock()
 	if err != nil {
 		return nil, err
@@ -194,6 +202,14 @@ type starter struct {
 	place  placement
 	stage  string // what the init's C stage unshares; "" = no C stage
 	cmd    *exec.Cmd
+	// joins are the checked namespace files of Config.Join; tree is the
+	// detached rootfs a container without a mount namespace of its own
+	// attaches at sharedRoot (nsjoin_linux.go).
+	joins      map[Namespace]*os.File
+	joinUser   bool // the new kinds are made by the C stage, in the joined user namespace
+	tree       *os.File
+	treeFD     int
+	sharedRoot string
 
 	// The init reads its configuration and, later, a go-ahead from ctlR; it
 	// reports errors and its own phase timings on statusW, which closes on
@@ -231,7 +247,22 @@ func (s *starter) validate() error {
 	if _, err := cgroupDriver(*cfg); err != nil {
 		return err
 	}
-	return ensureDirs()
+	if err := ensureDirs(); err != nil {
+		return err
+	}
+	// Last: the files stay open until Start returns.
+	var err error
+	if s.joins, err = openJoins(cfg.Join); err != nil {
+		return err
+	}
+	if f, ok := s.joins[NSUser]; ok {
+		s.joinUser = true
+		// The init becomes this uid: it must reach its files.
+		if s.owner, err = userNSRoot(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lock takes the name's lock and refuses a name that is in use, or whose
@@ -395,7 +426,7 @@ func (s *starter) cgroup() error {
 		return fmt.Errorf("create cgroup: %w", err)
 	}
 	s.cg = cg
-	s.place = choosePlacement(cg, s.stage != "", s.userns, s.owner)
+	s.place = choosePlacement(cg, s.stage != "", s.userns || s.joinUser, s.owner)
 	s.t0 = s.tl.Since("cgroup create", s.t0)
 	failpoint("after-cgroup")
 	return nil
@@ -404,6 +435,36 @@ func (s *starter) cgroup() error {
 // rootfs mounts the container's overlay on the host (see "The overlay is
 // mounted by the parent" in docs/start-path.md).
 func (s *starter) rootfs() error {
+	if err := s.rootfsOverlay(); err != nil {
+		return err
+	}
+	if Has(s.cfg.Namespaces, NSMount) {
+		return nil
+	}
+	// No mount namespace of its own: the init attaches a copy of the root
+	// at DIR/rootfs in the one it shares and chroots there.
+	s.sharedRoot = filepath.Join(s.c.Dir, "rootfs")
+	if err := s.j.intend(Record{Kind: recMount, Path: s.sharedRoot}); err != nil {
+		return err
+	}
+	if err := os.Mkdir(s.sharedRoot, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w", s.sharedRoot, err)
+	}
+	root := s.c.Layout.Merged
+	if s.cfg.RootfsDirect {
+		root = s.lowers[0]
+	}
+	tree, err := openRootTree(root)
+	if err != nil {
+		return err
+	}
+	s.tree = tree
+	s.keep(tree)
+	return nil
+}
+
+// rootfsOverlay mounts the overlay (unless the root is used directly).
+func (s *starter) rootfsOverlay() error {
 	if s.cfg.RootfsDirect {
 		return nil // the init binds the directory in its own mount namespace
 	}
@@ -465,6 +526,9 @@ func (s *starter) initCommand() (*exec.Cmd, error) {
 	for _, ns := range cfg.Namespaces {
 		flags |= cloneFlags[ns]
 	}
+	if s.joinUser {
+		flags = 0 // the C stage makes them once it has joined (unshareAfterJoin)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
 	if s.userns {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: cfg.UIDBase, Size: IDRange}}
@@ -513,15 +577,27 @@ func (s *starter) clone() error {
 		return err
 	}
 	if s.stage != "" {
-		// The C stage's config: fd 6, announced by argv ("__ctlab_init stage").
+		// The C stage's config: fd 6, announced by argv ("__ctlab_init
+		// stage"), then the namespace files it joins.
 		stage[cfgInitStage] = s.stage
+		spec, files := joinSpec(s.joins, 3+len(cmd.ExtraFiles)+1)
+		if spec != "" {
+			stage[cfgJoin] = spec
+		}
+		if s.joinUser {
+			stage[cfgUnshare] = unshareAfterJoin(s.cfg)
+		}
 		f, err := stage.pipe()
 		if err != nil {
 			return err
 		}
 		s.keep(f)
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		cmd.ExtraFiles = append(append(cmd.ExtraFiles, f), files...)
 		cmd.Args = append(cmd.Args, "stage")
+	}
+	if s.tree != nil {
+		s.treeFD = 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, s.tree)
 	}
 	if err := s.place.clone(cmd); err != nil {
 		return err
@@ -575,11 +651,14 @@ func (s *starter) handshake() error {
 	if err != nil {
 		return err
 	}
+	if s.sharedRoot != "" {
+		root = s.sharedRoot // where the init attaches the tree
+	}
 	c.User = ids
 	ic := initConfig{
 		Namespaces: cfg.Namespaces, Hostname: cfg.Hostname, Rootfs: root,
 		Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Time: cfg.Time, Harden: cfg.Harden,
-		Self: self, UserNS: s.userns, Mounts: cfg.Mounts, User: ids,
+		Self: self, UserNS: s.userns, Mounts: cfg.Mounts, User: ids, RootTree: s.treeFD,
 	}
 	if err := json.NewEncoder(s.ctlW).Encode(ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
@@ -658,6 +737,11 @@ func initStage(cfg Config) string {
 			int64(t.Monotonic/time.Second), int64(t.Monotonic%time.Second),
 			int64(t.Boottime/time.Second), int64(t.Boottime%time.Second)))
 	}
+	if len(cfg.Join) > 0 {
+		// setns must run single-threaded (mnt, user) and before the fork
+		// (pid, time): the C stage does it; it ignores this word.
+		parts = append(parts, "join")
+	}
 	return strings.Join(parts, " ")
 }
 
@@ -671,7 +755,10 @@ func readInitPid(r *bufio.Reader) (int, error) {
 		Pid   int    `json:"pid"`
 		Error string `json:"error"`
 	}
-	if err := json.Unmarshal(line, &m); err != nil || m.Pid <= 0 {
+	if err := json.Unmarshal(line, &m); err == nil && m.Error != "" {
+		return 0, fmt.Errorf("container %s", m.Error)
+	}
+	if err != nil || m.Pid <= 0 {
 		return 0, fmt.Errorf("container init stage: %q", line)
 	}
 	return m.Pid, nil

@@ -173,8 +173,10 @@ func cleanupOne(ctx context.Context, name string) error {
 		if !underDir(d, containersDir()) {
 			continue // never remove what is not ours
 		}
-		if mounted, _ := overlay.IsMounted(d + "/merged"); mounted {
-			errs = append(errs, fmt.Errorf("%s/merged is still mounted; not removing", d))
+		// Never walk into a mount: rootfs (a container without a mount
+		// namespace of its own) may hold binds of host directories.
+		if m := stillMounted(d, "merged", "rootfs"); m != "" {
+			errs = append(errs, fmt.Errorf("%s is still mounted; not removing", m))
 			continue
 		}
 		if err := os.RemoveAll(d); err != nil {
@@ -189,6 +191,17 @@ func cleanupOne(ctx context.Context, name string) error {
 		return err
 	}
 	return removeJournal(name)
+}
+
+// stillMounted returns the first of dir's subdirectories that is a mount
+// point, or "".
+func stillMounted(dir string, subs ...string) string {
+	for _, sub := range subs {
+		if mounted, _ := overlay.IsMounted(filepath.Join(dir, sub)); mounted {
+			return filepath.Join(dir, sub)
+		}
+	}
+	return ""
 }
 
 func underDir(p, dir string) bool {

@@ -82,31 +82,25 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		files = append(files, f)
 		spec = append(spec, string(ns)+":"+strconv.Itoa(5+i)) // after the two config pipes
 	}
+	rootFD := 0
+	if !Has(c.Namespaces, NSMount) {
+		// No mount namespace of its own: the init is chrooted in a shared
+		// one; the exec enters the same root (execChild).
+		f, err := os.Open(fmt.Sprintf("/proc/%d/root", c.Pid))
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("open the root of %s: %w", c.Name, err)
+		}
+		files = append(files, f)
+		rootFD = 5 + len(files) - 1 // after the two config pipes
+	}
 	// The files are open; if the pid was recycled in the meantime they
 	// belong to a stranger, so check the start time again.
 	if !c.Running() {
 		release()
 		return nil, nil, fmt.Errorf("container %s exited", c.Name)
 	}
-	// The helper joins the cgroup itself, before it joins the user
-	// namespace (while it may still write cgroupfs). On v1 it writes "0" to
-	// "tasks": a thread moving itself skips the global rwsem and its RCU
-	// grace period (the helper is single-threaded, so it moves whole).
-	file := "cgroup.procs"
-	if cgroups.Effective() == cgroups.V1 {
-		file = "tasks"
-	}
-	var procs []string
-	if cg, err := c.Cgroup(); err == nil {
-		seen := map[string]bool{}
-		for _, dir := range cg.Paths() {
-			if real, err := filepath.EvalSymlinks(dir); err == nil && !seen[real] {
-				seen[real] = true
-				procs = append(procs, filepath.Join(real, file))
-			}
-		}
-		sort.Strings(procs)
-	}
+	procs := c.cgroupJoinFiles()
 	env := ec.Env
 	if env == nil {
 		env = c.Env
@@ -125,6 +119,7 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 		// the container's processes. A learner's interactive shell in an
 		// unhardened container keeps the terminal.
 		Setsid: c.Harden != (Hardening{}) || !isTerminal(ec.Stdin),
+		RootFD: rootFD,
 	})
 	if err != nil {
 		stage.Close()
@@ -137,6 +132,30 @@ func (c *Container) Command(ec ExecConfig) (*exec.Cmd, func(), error) {
 	cmd.ExtraFiles = files
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = ec.Stdin, ec.Stdout, ec.Stderr
 	return cmd, release, nil
+}
+
+// cgroupJoinFiles are the files the exec helper writes itself into: it
+// joins the cgroup itself, before it joins the user namespace (while it may
+// still write cgroupfs). On v1 it writes "0" to "tasks": a thread moving
+// itself skips the global rwsem and its RCU grace period (the helper is
+// single-threaded, so it moves whole).
+func (c *Container) cgroupJoinFiles() []string {
+	file := "cgroup.procs"
+	if cgroups.Effective() == cgroups.V1 {
+		file = "tasks"
+	}
+	var procs []string
+	if cg, err := c.Cgroup(); err == nil {
+		seen := map[string]bool{}
+		for _, dir := range cg.Paths() {
+			if real, err := filepath.EvalSymlinks(dir); err == nil && !seen[real] {
+				seen[real] = true
+				procs = append(procs, filepath.Join(real, file))
+			}
+		}
+		sort.Strings(procs)
+	}
+	return procs
 }
 
 // Exec runs ec.Args inside the container and returns its exit status.

@@ -34,6 +34,10 @@ type execChildConfig struct {
 	Harden Hardening `json:"harden"`
 	Setsid bool      `json:"setsid"`
 	User   *IDs      `json:"user,omitempty"`
+	// RootFD is the container init's root (/proc/PID/root, opened by
+	// Command) when the container has no mount namespace of its own: its
+	// init is chrooted in a shared one, and so must the exec be.
+	RootFD int `json:"root_fd,omitempty"`
 }
 
 // jsonPipe returns the read end of a pipe that holds v as JSON and EOF.
@@ -79,6 +83,11 @@ func execChild() {
 			fail(126, fmt.Errorf("setsid: %w", err))
 		}
 	}
+	if cfg.RootFD > 0 {
+		if err := chrootFD(cfg.RootFD); err != nil {
+			fail(126, err)
+		}
+	}
 	// Nothing of ctlab's may reach the command (CVE-2024-21626).
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if err := chdirInRoot(cfg.Cwd); err != nil {
@@ -96,6 +105,18 @@ func execChild() {
 	}
 	err = syscall.Exec(path, args, os.Environ())
 	fail(126, fmt.Errorf("%s: %w", args[0], err))
+}
+
+// chrootFD makes the directory fd the process's root, and closes it.
+func chrootFD(fd int) error {
+	defer unix.Close(fd)
+	if err := unix.Fchdir(fd); err != nil {
+		return fmt.Errorf("enter the container's root: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot into the container's root: %w", err)
+	}
+	return nil
 }
 
 // chdirInRoot changes to dir resolved inside the process's root: symlinks

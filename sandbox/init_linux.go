@@ -57,6 +57,10 @@ type initConfig struct {
 	UserNS     bool        `json:"userns"`
 	Mounts     []Mount     `json:"mounts,omitempty"`
 	User       *IDs        `json:"user,omitempty"`
+	// RootTree, when set, is the fd of a detached copy of the rootfs: the
+	// container has no mount namespace of its own, and the init attaches
+	// it at Rootfs in the one it shares and chroots (nsjoin_linux.go).
+	RootTree int `json:"root_tree,omitempty"`
 }
 
 // statusMsg is what the init reports back before it execs.
@@ -119,7 +123,12 @@ func containerInit() {
 	}
 	mark("cgroup ns (child)")
 
-	if err := pivotRoot(cfg.Rootfs); err != nil {
+	if cfg.RootTree > 0 {
+		err = chrootTo(cfg.Rootfs)
+	} else {
+		err = pivotRoot(cfg.Rootfs)
+	}
+	if err != nil {
 		fail(err)
 	}
 	mark("pivot_root (child)")
@@ -224,17 +233,16 @@ func missingInterpreter(path string) string {
 // setupRootfs prepares the new root (already an overlay mount made by the
 // parent) while the host's tree is still visible: /proc, /dev, /sys and the
 // ctlab binary. All mounts happen in the container's own mount namespace,
-// so a crash leaves nothing on the host.
+// so a crash leaves nothing on the host; without one (RootTree), under the
+// private root mount ctlab journalled, whose lazy unmount removes them all.
 func setupRootfs(cfg *initConfig) error {
 	root := cfg.Rootfs
-	// Keep our mounts from propagating back to the host (Go only does this
-	// for Unshareflags, not Cloneflags).
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make / private: %w", err)
-	}
-	// pivot_root needs the new root to be a mount point of its own.
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind rootfs: %w", err)
+	if cfg.RootTree > 0 {
+		if err := attachRoot(cfg.RootTree, root); err != nil {
+			return err
+		}
+	} else if err := ownRoot(root); err != nil {
+		return err
 	}
 	procDir, err := mkdirInRoot(root, "proc")
 	if err != nil {
@@ -280,6 +288,20 @@ func setupRootfs(cfg *initConfig) error {
 		}
 	}
 	return extraMounts(root, cfg.Mounts)
+}
+
+// ownRoot prepares the root in the container's own mount namespace.
+func ownRoot(root string) error {
+	// Keep our mounts from propagating back to the host (Go only does this
+	// for Unshareflags, not Cloneflags).
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	// pivot_root needs the new root to be a mount point of its own.
+	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs: %w", err)
+	}
+	return nil
 }
 
 // mkdirInRoot makes root/rel (one level under root) without following a

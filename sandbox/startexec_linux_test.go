@@ -83,7 +83,7 @@ func TestBadInput(t *testing.T) {
 		"bad name":       {Name: "Bad Name!", Args: []string{"true"}},
 		"missing rootfs": {Name: "bad2", Rootfs: "/nonexistent/rootfs", Args: []string{"true"}},
 		"net without ns": {Name: "bad3", Namespaces: []Namespace{NSMount}, Net: true, Args: []string{"true"}},
-		"no mnt":         {Name: "bad4", Namespaces: []Namespace{NSUTS}, Args: []string{"true"}},
+		"userns, no mnt": {Name: "bad4", Namespaces: []Namespace{NSUser, NSUTS}, Args: []string{"true"}},
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

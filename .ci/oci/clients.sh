@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Real clients drive ctlab's OCI runtime (bin/ctlab-oci):
-#   podman --runtime bin/ctlab-oci run   (conmon -> ctlab-oci): output, a served page, exec, a tty
+#   podman --runtime bin/ctlab-oci run   (conmon -> ctlab-oci): output, a served page, exec, a tty,
+#     the default bridge network (netavark's netns, joined by path), a pod
 #   a private containerd, ctr run --runc-binary bin/ctlab-oci (shim -> ctlab-oci): output, a page, task exec
 #   seccomp: the default profiles of both, a podman --security-opt seccomp=FILE denying mkdir (run, exec)
 #   the oci-runtime-swap lesson (bin/ctlab scenario test): the same clients, checked from /proc and the call log
 # Everything lives in a temp dir: podman's storage, containerd's root, state
-# and socket. Traffic goes to 127.0.0.1 only. As root; needs make build.
+# and socket. Traffic goes to 127.0.0.1, and to the bridge address of a
+# container in the network namespace netavark made for this test. As root;
+# needs make build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RT=$PWD/bin/ctlab-oci
@@ -17,6 +20,7 @@ T=$(mktemp -d /tmp/ctlab-oci-clients.XXXXXX)
 CPID=
 finish() {
   [ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null || true
+  podman --root "$T/storage" --runroot "$T/run" pod rm -af >/dev/null 2>&1 || true
   podman --root "$T/storage" --runroot "$T/run" rm -af >/dev/null 2>&1 || true
   umount -R "$T/storage/overlay" 2>/dev/null || true
   rm -rf "$T" 2>/dev/null || true
@@ -29,6 +33,8 @@ mkdir -p "$T/rootfs/bin" "$T/rootfs/www"
 cp "$(command -v busybox)" "$T/rootfs/bin/busybox"
 for c in sh echo cat ls ps id hostname httpd tty sleep; do ln -s busybox "$T/rootfs/bin/$c"; done
 echo "served by ctlab-oci" > "$T/rootfs/www/index.html"
+printf '#!/bin/sh\nexec sleep 100000\n' > "$T/rootfs/pause"   # a pod's infra command
+chmod +x "$T/rootfs/pause"
 tar -C "$T/rootfs" -cf "$T/rootfs.tar" .
 
 P=(podman --root "$T/storage" --runroot "$T/run" --cgroup-manager cgroupfs --events-backend file)
@@ -46,9 +52,31 @@ for i in $(seq 50); do page=$(curl -sf "http://127.0.0.1:$port/" || true); [ -n 
 out=$("${R[@]}" exec web sh -c 'echo exec ok')
 [ "$out" = "exec ok" ] || fail "podman exec: $out"
 "${R[@]}" rm -f -t 0 web >/dev/null
+# The default network (no --network): netavark makes a network namespace
+# (a bind-mounted nsfs file, the config's linux.namespaces[].path) and
+# ctlab-oci joins it; the page is reached over the container's bridge address.
+"${R[@]}" run -d --name br "${U[@]}" localhost/ctlab-oci-bb:1 httpd -f -p 8080 -h /www >/dev/null
+read -r ip netns pid <<<"$("${P[@]}" inspect br --format '{{.NetworkSettings.IPAddress}} {{.NetworkSettings.SandboxKey}} {{.State.Pid}}')"
+[ -n "$ip" ] && [ -e "$netns" ] || fail "podman bridge: address '$ip', netns '$netns'"
+[ "$(stat -L -c %i "$netns")" = "$(stat -L -c %i "/proc/$pid/ns/net")" ] || fail "podman bridge: the container is not in netavark's netns $netns"
+for i in $(seq 50); do page=$(curl -sf -m 2 "http://$ip:8080/" || true); [ -n "$page" ] && break; sleep 0.1; done
+[ "$page" = "served by ctlab-oci" ] || fail "podman bridge: page from $ip: $page"
+"${R[@]}" rm -f -t 0 br >/dev/null
+# A pod: its containers join the infra container's net, uts and ipc
+# namespaces by /proc/PID/ns paths. The infra container takes no --ulimit.
+printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' >"$T/containers.conf"
+CONTAINERS_CONF=$T/containers.conf "${R[@]}" pod create --name pod --infra-image localhost/ctlab-oci-bb:1 --infra-command /pause >/dev/null
+CONTAINERS_CONF=$T/containers.conf "${R[@]}" run -d --pod pod --name member localhost/ctlab-oci-bb:1 sleep 1000 >/dev/null
+infra=$("${P[@]}" pod inspect pod --format '{{.InfraContainerID}}')
+ipid=$("${P[@]}" inspect "$infra" --format '{{.State.Pid}}')
+mpid=$("${P[@]}" inspect member --format '{{.State.Pid}}')
+for n in net uts ipc; do
+  [ "$(readlink "/proc/$ipid/ns/$n")" = "$(readlink "/proc/$mpid/ns/$n")" ] || fail "pod: the member is not in the infra container's $n namespace"
+done
+"${P[@]}" pod rm -f -t 0 pod >/dev/null
 out=$(script -qec "$(printf '%q ' "${R[@]}") run --rm -t --network none ${U[*]} localhost/ctlab-oci-bb:1 tty" /dev/null | tr -d '\r')
 case "$out" in /dev/pts/*) ;; *) fail "podman -t: tty says $out" ;; esac
-echo "podman: run, a served page, exec, tty ($out): ok"
+echo "podman: run, a served page, exec, the bridge network ($ip), a pod, tty ($out): ok"
 
 echo "== private containerd, ctr run --runc-binary $RT"
 cat > "$T/containerd.toml" <<TOML

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -48,6 +50,8 @@ func TestRunBadInput(t *testing.T) {
 		"malformed rate":    {"run", "--name", bad, "--io-read-bps", "/var/lib/ctlab", "--", "true"},
 		"malformed device":  {"run", "--name", bad, "--device-allow", "x 1:3", "--", "true"},
 		"missing rootfs":    {"run", "--name", bad, "--rootfs", "/nonexistent/rootfs", "--", "true"},
+		"malformed join":    {"run", "--name", bad, "--ns", "mnt", "--join", "net", "--", "true"},
+		"join a file":       {"run", "--name", bad, "--ns", "mnt", "--join", "net=/etc/hostname", "--", "true"},
 		"name in use":       {"run", "--name", name, "--", "true"},
 		"no command":        {"run"},
 		"unknown flag":      {"run", "--bogus", "--", "true"},
@@ -115,5 +119,24 @@ func TestRunNotRoot(t *testing.T) {
 	var ee *exec.ExitError
 	if !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "sudo") {
 		t.Errorf("as nobody: %v %q, want exit 2 naming sudo", err, out)
+	}
+}
+
+// run --join KIND=PATH joins another container's namespace instead of
+// creating one: a joined uts namespace shows that container's hostname.
+func TestRunJoin(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root (euid %d)", os.Geteuid())
+	}
+	name := fmt.Sprintf("cli-join%d", os.Getpid())
+	ctlOK(t, "run", "-d", "--name", name, "--ns", "mnt,uts", "--hostname", "joined-box", "--", "sleep", "60")
+	defer ctl("rm", "-f", name).Run()
+	var in struct{ Pid int }
+	if err := json.Unmarshal([]byte(ctlOK(t, "inspect", "--json", name)), &in); err != nil || in.Pid == 0 {
+		t.Fatalf("inspect: %v", err)
+	}
+	out := ctlOK(t, "run", "--rm", "--ns", "mnt", "--join", fmt.Sprintf("uts=/proc/%d/ns/uts", in.Pid), "--", "hostname")
+	if strings.TrimSpace(out) != "joined-box" {
+		t.Errorf("hostname in the joined uts namespace: %q, want joined-box", out)
 	}
 }

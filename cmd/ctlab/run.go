@@ -19,7 +19,7 @@ type runOptions struct {
 	name, ns, hostname, memory, rootfs, cgroupDriver string
 	cpus                                             float64
 	pids                                             int64
-	ioRead, deviceAllow, deviceDeny                  []string
+	ioRead, deviceAllow, deviceDeny, join            []string
 	detach, rm, net, timings, self                   bool
 	timeOffset                                       time.Duration
 }
@@ -40,6 +40,7 @@ Without -d, run waits and exits with CMD's exit status. With -d it prints
 the name and leaves the container running (see ctlab exec, ps, rm).`,
 		Example: `  sudo ctlab run -- /bin/sh                         # all 8 namespaces, default rootfs
   sudo ctlab run --ns uts,mnt --hostname box -- hostname
+  sudo ctlab run --ns mnt,pid --join net=/proc/PID/ns/net -- ip addr   # another container's network
   sudo ctlab run -d --name web --net -- sleep 1000
   sudo ctlab run --memory 64M -- /.ctlab/ctlab load mem 128M   # OOM-killed: exit 137
   sudo ctlab run --cpus 0.5 --pids 20 --rm -- /.ctlab/ctlab load cpu --seconds 5
@@ -57,6 +58,7 @@ the name and leaves the container running (see ctlab exec, ps, rm).`,
 	f.BoolVarP(&o.detach, "detach", "d", false, "run in the background and print the name")
 	f.BoolVar(&o.rm, "rm", false, "remove the container when it exits")
 	f.StringVar(&o.ns, "ns", "all", "namespaces to create: comma list of mnt,uts,ipc,pid,net,user,cgroup,time, or all")
+	f.StringArrayVar(&o.join, "join", nil, "join an existing namespace instead of creating one: KIND=PATH, e.g. net=/proc/PID/ns/net (not with a new user namespace)")
 	f.StringVar(&o.hostname, "hostname", "", "hostname inside a new uts namespace (default: the name)")
 	f.StringVar(&o.memory, "memory", "", "memory limit, e.g. 64M (v2 memory.max, v1 memory.limit_in_bytes)")
 	f.Float64Var(&o.cpus, "cpus", 0, "cpu limit in cores, e.g. 0.5 (v2 cpu.max, v1 cpu.cfs_quota_us)")
@@ -116,6 +118,29 @@ func parseLimits(memory string, cpus float64, pids int64, ioRead, allow, deny []
 	return l, nil
 }
 
+// parseJoin reads --join KIND=PATH values; a joined kind is not created.
+func parseJoin(vals []string, nss []sandbox.Namespace) (map[sandbox.Namespace]string, []sandbox.Namespace, error) {
+	if len(vals) == 0 {
+		return nil, nss, nil
+	}
+	join := map[sandbox.Namespace]string{}
+	for _, v := range vals {
+		k, path, ok := strings.Cut(v, "=")
+		if ns := sandbox.Namespace(k); ok && ns.Valid() && path != "" {
+			join[ns] = path
+			continue
+		}
+		return nil, nil, &sandbox.InputError{Problem: fmt.Sprintf("bad --join %q", v), Fix: "use KIND=PATH, e.g. net=/proc/PID/ns/net"}
+	}
+	keep := []sandbox.Namespace{} // not nil: nil would mean every kind
+	for _, ns := range nss {
+		if _, ok := join[ns]; !ok {
+			keep = append(keep, ns)
+		}
+	}
+	return join, keep, nil
+}
+
 func runRun(cmd *cobra.Command, o *runOptions, args []string) error {
 	if o.detach && o.rm {
 		// Docker's daemon removes a detached --rm container when it exits;
@@ -130,12 +155,16 @@ func runRun(cmd *cobra.Command, o *runOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	join, nss, err := parseJoin(o.join, nss)
+	if err != nil {
+		return err
+	}
 	name := o.name
 	if name == "" {
 		name = fmt.Sprintf("c%x", time.Now().UnixNano()&0xffffffff)
 	}
 	cfg := sandbox.Config{
-		Name: name, Namespaces: nss, Hostname: o.hostname, Rootfs: o.rootfs, Args: args,
+		Name: name, Namespaces: nss, Join: join, Hostname: o.hostname, Rootfs: o.rootfs, Args: args,
 		Limits: limits, Net: o.net, MountSelf: o.self, Detach: o.detach, CgroupDriver: o.cgroupDriver,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}

@@ -65,31 +65,50 @@ static char *cfg_get(const char *key) {
 	return NULL;
 }
 
-// join_self writes "0" (= the caller) to each ':'-separated v1 "tasks"
-// file in the variable. A thread moving itself skips the global
+// join_self writes "0" (= the caller) to each v1 "tasks" file of the
+// container's cgroup. A thread moving itself skips the global
 // cgroup_threadgroup_rwsem, and with it the RCU grace period (5-10 ms) that
 // moving a pid waits for after an idle spell; a single-threaded process
-// (we are, before the Go runtime) moves whole.
-static void join_self(const char *v) {
+// (we are, before the Go runtime) moves whole. The files are opened by
+// open_tasks before any namespace is joined (a joined mount namespace may
+// not show the host's cgroupfs); the forked init writes them.
+#define MAX_TASKS 32
+static int tasks_fd[MAX_TASKS];
+static int tasks_n;
+
+static void open_tasks(const char *v) {
 	if (!v || !*v) return;
 	char *copy = strdup(v);
 	for (char *save = NULL, *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		if (tasks_n == MAX_TASKS) { errno = E2BIG; bail("cgroup hierarchies", v); }
 		int fd = open(p, O_WRONLY | O_CLOEXEC);
 		if (fd < 0) bail("open", p);
-		if (write(fd, "0", 1) != 1) bail("join cgroup", p);
-		close(fd);
+		tasks_fd[tasks_n++] = fd;
 	}
 	free(copy);
 }
 
-// fork_into forks. On cgroup v2 (v2 = the container cgroup's
-// directory) clone3 with CLONE_INTO_CGROUP starts the child directly in the
-// cgroup: no attach, so none of the RCU grace period (5-10 ms) that the
+static void join_self(void) {
+	for (int i = 0; i < tasks_n; i++) {
+		if (write(tasks_fd[i], "0", 1) != 1) bail("join cgroup", "tasks");
+		close(tasks_fd[i]);
+	}
+}
+
+// open_dir opens the v2 cgroup directory (NULL or "" = none: -1).
+static int open_dir(const char *v2) {
+	if (!v2 || !*v2) return -1;
+	int fd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) bail("open", v2);
+	return fd;
+}
+
+// fork_into forks. On cgroup v2 (cgfd = the container cgroup's directory,
+// opened by open_dir) clone3 with CLONE_INTO_CGROUP starts the child
+// directly in the cgroup: no attach, so none of the RCU grace period (5-10 ms) that the
 // first write of a pid to cgroup.procs after an idle spell waits for.
-static pid_t fork_into(const char *v2) {
-	if (!v2 || !*v2) return fork();
-	int cgfd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cgfd < 0) bail("open", v2);
+static pid_t fork_into(int cgfd) {
+	if (cgfd < 0) return fork();
 	struct clone_args args;
 	memset(&args, 0, sizeof args);
 	args.flags = CLONE_INTO_CGROUP;
@@ -105,8 +124,22 @@ static pid_t fork_into(const char *v2) {
 
 void ctlab_nsexec_anchor(void) {}
 
+// status_fd is the init's status pipe while the init stage runs: a failure
+// there is reported to Start as an {"error":...} line (readInitPid), not
+// only on the container's stderr, which may be a log nobody reads.
+static int status_fd = -1;
+
 static void bail(const char *what, const char *arg) {
-	fprintf(stderr, "ctlab exec: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+	const char *err = strerror(errno);
+	fprintf(stderr, "ctlab exec: %s %s: %s\n", what, arg ? arg : "", err);
+	if (status_fd >= 0) {
+		char msg[512], clean[400];
+		snprintf(clean, sizeof clean, "%s %s: %s", what, arg ? arg : "", err);
+		for (char *c = clean; *c; c++)
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '?';
+		int len = snprintf(msg, sizeof msg, "{\"error\":\"init stage: %s\"}\n", clean);
+		if (write(status_fd, msg, len) != len) _exit(127);
+	}
 	_exit(126);
 }
 
@@ -120,6 +153,63 @@ static int ns_flag(const char *kind) {
 	if (!strcmp(kind, "time")) return CLONE_NEWTIME;
 	if (!strcmp(kind, "mnt")) return CLONE_NEWNS;
 	return -1;
+}
+
+// become_root makes the process uid/gid 0 of the user namespace it just
+// joined (it maps to an unprivileged uid on the host). setgroups may be
+// denied by /proc/<pid>/setgroups; that is harmless here.
+static void become_root(void) {
+	setgroups(0, NULL);
+	if (setresgid(0, 0, 0) < 0) bail("setresgid", "0");
+	if (setresuid(0, 0, 0) < 0) bail("setresuid", "0");
+}
+
+#define MAX_JOIN 8
+
+// join_namespaces joins the namespaces of a container init's "join=KIND:FD,..."
+// (files ctlab opened and checked to be namespaces of that kind), in runc's
+// order (libcontainer/nsenter): every kind but user first, while we still
+// hold the host's privileges, skipping those that say EPERM; then the user
+// namespace (and become its root); then the skipped ones, which its
+// capabilities may now allow. Each fd is closed once joined: a host
+// namespace file must not reach the container. A pid or time namespace
+// applies to the children, so the fork that follows lands in it.
+static void join_namespaces(char *spec) {
+	int fds[MAX_JOIN], flags[MAX_JOIN], n = 0;
+	const char *kinds[MAX_JOIN];
+	for (char *save = NULL, *item = spec ? strtok_r(spec, ",", &save) : NULL; item; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(item, ':');
+		if (!colon || n == MAX_JOIN) { errno = EINVAL; bail("bad namespace spec", item); }
+		*colon = 0;
+		kinds[n] = item;
+		flags[n] = ns_flag(item);
+		fds[n] = atoi(colon + 1);
+		if (flags[n] < 0) { errno = EINVAL; bail("unknown namespace", item); }
+		n++;
+	}
+	for (int pass = 0; pass < 3; pass++) {
+		for (int i = 0; i < n; i++) {
+			if (fds[i] < 0 || (pass == 1) != (flags[i] == CLONE_NEWUSER)) continue;
+			if (setns(fds[i], flags[i]) < 0) {
+				if (errno == EPERM && pass == 0) continue;
+				bail("setns", kinds[i]);
+			}
+			close(fds[i]);
+			fds[i] = -1;
+			if (flags[i] == CLONE_NEWUSER) become_root();
+		}
+	}
+}
+
+// unshare_flags ORs the flags of a space-separated list of kinds.
+static int unshare_flags(char *list) {
+	int flags = 0;
+	for (char *save = NULL, *k = list ? strtok_r(list, " ", &save) : NULL; k; k = strtok_r(NULL, " ", &save)) {
+		int f = ns_flag(k);
+		if (f < 0) { errno = EINVAL; bail("unknown namespace", k); }
+		flags |= f;
+	}
+	return flags;
 }
 
 static pid_t child_pid;
@@ -154,9 +244,12 @@ static void join_cgroups(char *list) {
 }
 
 // ctlab_init_stage runs in a container init re-executed by sandbox.Start,
-// when it asks for a new pid and/or time namespace (argv "__ctlab_init
-// stage"; its config on fd 6: "init=pid time MONO_S MONO_NS BOOT_S BOOT_NS",
-// "cg_v2=DIR", "cg_join=TASKS:TASKS"). Both kinds only apply to children of
+// when it asks for a new pid and/or time namespace or joins namespaces
+// (argv "__ctlab_init stage"; its config on fd 6: "init=pid time MONO_S
+// MONO_NS BOOT_S BOOT_NS join" (the word join is informative), "cg_v2=DIR",
+// "cg_join=TASKS:TASKS", "join=KIND:FD,..."). setns must run
+// single-threaded (mnt, user) and a joined pid or time namespace, like a
+// new one, holds only the children. Both new kinds only apply to children of
 // the process that unshares them, and a time namespace's offsets must be
 // written before any process enters it; before Linux 6.2 an execve does not
 // enter it either, and a Go runtime whose thread has a pending time
@@ -167,6 +260,7 @@ static void join_cgroups(char *list) {
 // pid on fd 4, forwards signals, and exits with the child's status.
 static void ctlab_init_stage(int argc, char **argv) {
 	if (argc < 3 || strcmp(argv[1], "__ctlab_init") || strcmp(argv[2], "stage")) return;
+	status_fd = 4;
 	read_config(6);
 	const char *spec = cfg_get("init");
 	if (!spec) { errno = EINVAL; bail("stage config", "no init"); }
@@ -187,24 +281,37 @@ static void ctlab_init_stage(int argc, char **argv) {
 	// We were exec'd through /proc/self/fd/N: give the waiter (and, until
 	// its own execve, the init) a name that says what it is.
 	prctl(PR_SET_NAME, "ctlab-init", 0, 0, 0);
+	// Everything named by a path is opened before a joined mount namespace
+	// can hide it.
+	// (The offsets file's opener, host root, may set them for a time
+	// namespace a joined user namespace owns.)
+	int cgfd = open_dir(cfg_get("cg_v2"));
+	open_tasks(cfg_get("cg_join"));
+	int offs = want_time ? open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC) : -1;
+	if (want_time && offs < 0) bail("open", "/proc/self/timens_offsets");
+	join_namespaces(cfg_get("join"));
+	// With a joined user namespace the new kinds are made here, after it,
+	// so that they belong to it (runc's order); else the clone made them.
+	int more = unshare_flags(cfg_get("unshare"));
+	if (more && unshare(more) < 0) bail("unshare", "namespaces");
 	if (want_time) {
 		if (unshare(CLONE_NEWTIME) < 0) bail("unshare", "time namespace");
 		char buf[128];
 		int len = snprintf(buf, sizeof buf, "monotonic %lld %lld\nboottime %lld %lld\n", ms, mns, bs, bns);
-		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, buf, len) != len) bail("write", "/proc/self/timens_offsets");
-		close(fd);
+		if (write(offs, buf, len) != len) bail("write", "/proc/self/timens_offsets");
+		close(offs);
 	}
 	if (want_pid && unshare(CLONE_NEWPID) < 0) bail("unshare", "pid namespace");
-	child_pid = fork_into(cfg_get("cg_v2"));
+	child_pid = fork_into(cgfd);
 	if (child_pid < 0) bail("fork", "container init");
 	if (child_pid == 0) {
 		// v1: the init moves itself into the container's cgroups (the
 		// parent made their "tasks" files writable for it); the waiter
 		// stays ctlab's.
-		join_self(cfg_get("cg_join"));
+		join_self();
 		return; // on into the Go runtime: sandbox.MaybeInit
 	}
+	status_fd = -1; // the waiter's own failures are its exit status
 	char msg[64];
 	int len = snprintf(msg, sizeof msg, "{\"pid\":%d}\n", child_pid);
 	if (write(4, msg, len) != len) _exit(127);
@@ -251,16 +358,9 @@ __attribute__((constructor)) static void ctlab_nsexec(int argc, char **argv, cha
 		if (flag == CLONE_NEWUSER) joined_user = 1;
 	}
 
-	if (joined_user) {
-		// Become root of the joined user namespace (it maps to an
-		// unprivileged uid on the host). setgroups may be denied by
-		// /proc/<pid>/setgroups; that is harmless here.
-		setgroups(0, NULL);
-		if (setresgid(0, 0, 0) < 0) bail("setresgid", "0");
-		if (setresuid(0, 0, 0) < 0) bail("setresuid", "0");
-	}
+	if (joined_user) become_root();
 
-	child_pid = fork_into(NULL);
+	child_pid = fork_into(-1);
 	if (child_pid < 0) bail("fork", NULL);
 	if (child_pid == 0) return; // on into the Go runtime: execChild
 	// Terminal-generated signals reach the child directly (same process

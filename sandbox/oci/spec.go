@@ -5,7 +5,7 @@
 //
 // How a config maps onto the sandbox:
 //
-//	namespaces            sandbox.Config.Namespaces (a path to join: only the host's own, else refused)
+//	namespaces            sandbox.Config.Namespaces; with a path, sandbox.Config.Join (no mount one: a chroot)
 //	root.path             the root itself (sandbox.Config.RootfsDirect), as with runc
 //	mounts                sandbox.Config.Mounts (ctlab makes /proc, /dev, /sys itself)
 //	linux.resources       cgroups.Limits (memory, cpu quota/shares, pids); cgroupsPath is ignored
@@ -64,21 +64,24 @@ func sandboxConfig(s *specs.Spec, bundle, name string) (sandbox.Config, *procIni
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
+	cfg.Namespaces = []sandbox.Namespace{} // none listed means none new (nil would be the sandbox's "all")
 	for _, ns := range s.Linux.Namespaces {
 		kind, ok := nsKinds[ns.Type]
 		if !ok {
 			return cfg, nil, fmt.Errorf("namespace type %q is not known", ns.Type)
 		}
 		if ns.Path != "" {
+			// The host's own: nothing to join (and ctlab may not be able to
+			// setns into its own user namespace).
 			if !sameAsHost(kind, ns.Path) {
-				return cfg, nil, fmt.Errorf("joining the %s namespace at %s is not supported by ctlab (only the host's own)", ns.Type, ns.Path)
+				if cfg.Join == nil {
+					cfg.Join = map[sandbox.Namespace]string{}
+				}
+				cfg.Join[kind] = ns.Path
 			}
 			continue
 		}
 		cfg.Namespaces = append(cfg.Namespaces, kind)
-	}
-	if !sandbox.Has(cfg.Namespaces, sandbox.NSMount) {
-		return cfg, nil, fmt.Errorf("ctlab needs a new mount namespace (linux.namespaces has no \"mount\")")
 	}
 	if sandbox.Has(cfg.Namespaces, sandbox.NSUser) {
 		for _, m := range s.Linux.UIDMappings {

@@ -65,8 +65,11 @@ func TestSandboxConfig(t *testing.T) {
 	if !pi.ReadonlyRoot || pi.Cwd != "/tmp" || len(pi.Devices) != 2 {
 		t.Errorf("process init %+v", pi)
 	}
-	s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
-	if _, _, err := sandboxConfig(s, "/b", "oci-x"); err == nil {
-		t.Error("a config without a mount namespace was accepted")
+	// A path that is not this process's own namespace is joined; a config
+	// without a mount namespace is fine (the sandbox chroots).
+	s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.UTSNamespace, Path: "/proc/1/ns/uts-elsewhere"}}
+	cfg, _, err = sandboxConfig(s, "/b", "oci-x")
+	if err != nil || len(cfg.Namespaces) != 1 || cfg.Join[sandbox.NSUTS] != "/proc/1/ns/uts-elsewhere" {
+		t.Errorf("namespaces %v, join %v, err %v", cfg.Namespaces, cfg.Join, err)
 	}
 }
