@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -34,49 +35,63 @@ func reapStage(cmd *exec.Cmd) error {
 // waitReparented waits for a re-parented init (pid, started at start) to
 // exit. When this process is its parent (the subreaper: ctlab-oci run), it
 // reaps the init and returns its status (128+signal when killed); any
-// other process watches a pidfd and returns -1, as Wait does for a
+// other process watches it exit and returns -1, as Wait does for a
 // container loaded from state: the status belongs to the reaper.
 func waitReparented(pid int, start uint64) (int, error) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return -1, nil
-	}
-	if err != nil {
-		return -1, fmt.Errorf("pidfd of init %d: %w", pid, err)
-	}
-	defer unix.Close(fd)
-	// Checked after the pidfd exists: the pid was still this init (a
-	// zombie included) when the fd was taken, so fd watches the init.
 	p, err := kstate.ReadStat(pid)
 	if err != nil || p.Start != start {
-		return -1, nil
+		return -1, nil // gone (and reaped) already
 	}
-	if p.PPid == os.Getpid() {
-		var ws unix.WaitStatus
-		for {
-			_, err = unix.Wait4(pid, &ws, 0, nil)
-			if err != unix.EINTR {
-				break
-			}
+	if p.PPid != os.Getpid() {
+		return -1, watchExit(pid, start)
+	}
+	// Our child: its pid cannot be reused before this wait4.
+	var ws unix.WaitStatus
+	for {
+		_, err = unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			break
 		}
-		switch {
-		case err != nil:
-			return -1, fmt.Errorf("wait for init %d: %w", pid, err)
-		case ws.Exited():
-			return ws.ExitStatus(), nil
-		case ws.Signaled():
-			return 128 + int(ws.Signal()), nil
+	}
+	switch {
+	case err != nil:
+		return -1, fmt.Errorf("wait for init %d: %w", pid, err)
+	case ws.Exited():
+		return ws.ExitStatus(), nil
+	case ws.Signaled():
+		return 128 + int(ws.Signal()), nil
+	}
+	return -1, nil
+}
+
+// watchExit returns once pid, not our child, has exited: a pidfd becomes
+// readable then (a zombie included); before Linux 5.3, poll /proc.
+func watchExit(pid int, start uint64) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ENOSYS) {
+		for alive(pid, start) {
+			time.Sleep(20 * time.Millisecond)
 		}
-		return -1, nil
+		return nil
+	}
+	if errors.Is(err, unix.ESRCH) {
+		return nil // gone already
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd of init %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	if p, err := kstate.ReadStat(pid); err != nil || p.Start != start {
+		return nil // the pid was reused before the pidfd was taken
 	}
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
 		_, err := unix.Poll(pfd, -1)
-		if err == nil {
-			return -1, nil
-		}
 		if err != unix.EINTR {
-			return -1, fmt.Errorf("watch init %d: %w", pid, err)
+			if err != nil {
+				return fmt.Errorf("watch init %d: %w", pid, err)
+			}
+			return nil
 		}
 	}
 }
