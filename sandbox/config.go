@@ -163,6 +163,17 @@ type Config struct {
 	// detached container instead of its log file: an OCI runtime's caller
 	// (containerd's shim, conmon) owns the container's stdio.
 	DetachedStdio bool
+	// Reparent leaves no waiter (an OCI runtime's containers, like runc):
+	// when the init has a C stage (a pid or time namespace, joined
+	// namespaces), the stage forks the init and exits once it reported the
+	// init's pid, so the init, the container's pid 1, is re-parented to the
+	// nearest child subreaper (containerd's shim, conmon, or a caller that
+	// set PR_SET_CHILD_SUBREAPER before Start), which reaps it. Start reaps
+	// the exited stage. Container.Wait learns the init's exit status only
+	// in that subreaper; any other process sees the exit (a pidfd) and -1.
+	// Without it the stage stays as a waiter that forwards signals and
+	// exits with the init's status (ctlab run).
+	Reparent bool
 	// RootfsDirect uses the Rootfs directory itself as the root (bound, no
 	// overlay), as runc does with a bundle: the container's writes land in
 	// it.

@@ -605,6 +605,9 @@ func (s *starter) clone() error {
 		if s.joinUser {
 			stage[cfgUnshare] = unshareAfterJoin(s.cfg)
 		}
+		if s.cfg.Reparent {
+			stage[cfgReparent] = "1"
+		}
 		f, err := stage.pipe()
 		if err != nil {
 			return err
@@ -645,7 +648,10 @@ func (s *starter) clone() error {
 		return err
 	}
 	c.Start, _ = procStartTime(c.Pid)
-	return s.j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start})
+	if err := s.j.intend(Record{Kind: recProcess, Pid: c.Pid, Start: c.Start}); err != nil || !s.cfg.Reparent {
+		return err
+	}
+	return reapStage(cmd)
 }
 
 // handshake sends the init its configuration, starts the reaper and
@@ -683,11 +689,15 @@ func (s *starter) handshake() error {
 	}
 	// The reaper keeps its own pointer: on failure the deferred cleanup
 	// sets Start's result to nil while the reaper may still run.
-	cc, cmd := c, s.cmd
+	cc, cmd, reparented := c, s.cmd, s.stage != "" && cfg.Reparent
 	cc.waited = make(chan struct{})
 	go func() {
-		werr := cmd.Wait()
-		cc.exit, cc.werr = exitCode(cmd, werr)
+		if reparented {
+			cc.exit, cc.werr = waitReparented(cc.Pid, cc.Start)
+		} else {
+			werr := cmd.Wait()
+			cc.exit, cc.werr = exitCode(cmd, werr)
+		}
 		close(cc.waited)
 	}()
 	attached, err := s.place.attach(c.Pid)

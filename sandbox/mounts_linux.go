@@ -27,6 +27,8 @@ type Mount struct {
 // when the container has a pid or time namespace, else the init itself.
 // It is the process a subreaper (containerd's shim, conmon) reaps when the
 // starting process exits. 0 when this process did not start the container.
+// With Config.Reparent and a C stage it is the stage, which has exited and
+// been reaped: the init (Pid) is what the subreaper reaps.
 func (c *Container) ChildPid() int {
 	if c.cmd == nil || c.cmd.Process == nil {
 		return 0

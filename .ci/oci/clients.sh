@@ -45,6 +45,10 @@ R=("${P[@]}" --runtime "$RT")
 echo "== podman --runtime $RT"
 out=$("${R[@]}" run --rm --network none "${U[@]}" localhost/ctlab-oci-bb:1 sh -c 'echo hi from podman')
 [ "$out" = "hi from podman" ] || fail "podman run printed: $out"
+# The exit status comes back through conmon, which reaps the container's
+# pid 1 itself (no waiter between them).
+rc=0; "${R[@]}" run --rm --network none "${U[@]}" localhost/ctlab-oci-bb:1 sh -c 'exit 3' || rc=$?
+[ "$rc" = 3 ] || fail "podman run sh -c 'exit 3' exited $rc"
 port=$((20000 + RANDOM % 20000))
 "${R[@]}" run -d --name web --network host "${U[@]}" localhost/ctlab-oci-bb:1 httpd -f -p 127.0.0.1:$port -h /www >/dev/null
 for i in $(seq 50); do page=$(curl -sf "http://127.0.0.1:$port/" || true); [ -n "$page" ] && break; sleep 0.1; done
@@ -58,6 +62,10 @@ out=$("${R[@]}" exec web sh -c 'echo exec ok')
 "${R[@]}" run -d --name br "${U[@]}" localhost/ctlab-oci-bb:1 httpd -f -p 8080 -h /www >/dev/null
 read -r ip netns pid <<<"$("${P[@]}" inspect br --format '{{.NetworkSettings.IPAddress}} {{.NetworkSettings.SandboxKey}} {{.State.Pid}}')"
 [ -n "$ip" ] && [ -e "$netns" ] || fail "podman bridge: address '$ip', netns '$netns'"
+# .State.Pid is the container's pid 1 (NSpid ends in 1), a child of conmon.
+nspid=$(awk '/^NSpid:/{print $NF}' "/proc/$pid/status")
+parent=$(ps -o comm= -p "$(ps -o ppid= -p "$pid" | tr -d ' ')")
+[ "$nspid" = 1 ] && [ "$parent" = conmon ] || fail "podman: State.Pid $pid is pid $nspid of its namespace, child of $parent (want 1, conmon)"
 [ "$(stat -L -c %i "$netns")" = "$(stat -L -c %i "/proc/$pid/ns/net")" ] || fail "podman bridge: the container is not in netavark's netns $netns"
 for i in $(seq 50); do page=$(curl -sf -m 2 "http://$ip:8080/" || true); [ -n "$page" ] && break; sleep 0.1; done
 [ "$page" = "served by ctlab-oci" ] || fail "podman bridge: page from $ip: $page"
@@ -76,7 +84,7 @@ done
 "${P[@]}" pod rm -f -t 0 pod >/dev/null
 out=$(script -qec "$(printf '%q ' "${R[@]}") run --rm -t --network none ${U[*]} localhost/ctlab-oci-bb:1 tty" /dev/null | tr -d '\r')
 case "$out" in /dev/pts/*) ;; *) fail "podman -t: tty says $out" ;; esac
-echo "podman: run, a served page, exec, the bridge network ($ip), a pod, tty ($out): ok"
+echo "podman: run, exit 3, a served page, exec, the bridge network ($ip), a pod, tty ($out): ok"
 
 echo "== private containerd, ctr run --runc-binary $RT"
 cat > "$T/containerd.toml" <<TOML
@@ -94,20 +102,25 @@ for i in $(seq 100); do "${C[@]}" version >/dev/null 2>&1 && break; sleep 0.1; d
 "${C[@]}" images import "$T/bb.tar" >/dev/null
 out=$("${C[@]}" run --rm --runc-binary "$RT" localhost/ctlab-oci-bb:1 t1 sh -c 'echo hi from ctr')
 [ "$out" = "hi from ctr" ] || fail "ctr run printed: $out"
+rc=0; "${C[@]}" run --rm --runc-binary "$RT" localhost/ctlab-oci-bb:1 t3 sh -c 'exit 3' || rc=$?
+[ "$rc" = 3 ] || fail "ctr run sh -c 'exit 3' exited $rc"
 port=$((20000 + RANDOM % 20000))
 "${C[@]}" run -d --runc-binary "$RT" --net-host localhost/ctlab-oci-bb:1 web httpd -f -p 127.0.0.1:$port -h /www
 for i in $(seq 50); do page=$(curl -sf "http://127.0.0.1:$port/" || true); [ -n "$page" ] && break; sleep 0.1; done
 [ "$page" = "served by ctlab-oci" ] || fail "ctr: page: $page"
 out=$("${C[@]}" task exec --exec-id e1 web sh -c 'echo exec via the shim')
 [ "$out" = "exec via the shim" ] || fail "ctr task exec: $out"
-shim=$(ps -o comm= -p "$(ps -o ppid= -p "$("${C[@]}" task ls | awk '$1=="web"{print $2}')" | tr -d ' ')")
+tpid=$("${C[@]}" task ls | awk '$1=="web"{print $2}')
+shim=$(ps -o comm= -p "$(ps -o ppid= -p "$tpid" | tr -d ' ')")
+nspid=$(awk '/^NSpid:/{print $NF}' "/proc/$tpid/status")
 "${C[@]}" task kill -s KILL web
 for i in $(seq 50); do "${C[@]}" task ls | grep -q 'web.*STOPPED' && break; sleep 0.1; done
 "${C[@]}" task delete web >/dev/null
 "${C[@]}" container delete web
 [ "$shim" = containerd-shim ] || fail "the task's parent is $shim, not the shim"
+[ "$nspid" = 1 ] || fail "the task's pid $tpid is pid $nspid of its namespace, not the container's pid 1"
 grep -q '"caller":"containerd-shim"' /run/ctlab/oci-calls.log || fail "no call from the shim in the call log"
-echo "containerd: ctr run, a served page, task exec, parent $shim: ok"
+echo "containerd: ctr run, exit 3, a served page, task exec, parent $shim of pid 1: ok"
 echo "== seccomp (linux.seccomp) and exec's process"
 # podman's default profile is in every config.json above; now it is loaded.
 out=$("${R[@]}" run --rm --network none "${U[@]}" localhost/ctlab-oci-bb:1 sh -c 'busybox grep ^Seccomp: /proc/self/status; busybox mkdir /d && echo made')

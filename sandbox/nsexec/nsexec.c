@@ -257,13 +257,19 @@ static void join_cgroups(char *list) {
 // the offsets, fork. The child continues into the Go init as pid 1 of the
 // new pid namespace, inside the new time namespace. This process stays
 // behind as the container's waiter ("shim"): it reports the child's host
-// pid on fd 4, forwards signals, and exits with the child's status.
+// pid on fd 4, forwards signals, and exits with the child's status. With
+// "reparent=1" (an OCI runtime's container, like runc) it exits once it
+// reported the pid instead: the init is re-parented to the nearest child
+// subreaper (containerd's shim, conmon, ctlab-oci run), which reaps it, and
+// the pid its caller sees is the container's pid 1.
 static void ctlab_init_stage(int argc, char **argv) {
 	if (argc < 3 || strcmp(argv[1], "__ctlab_init") || strcmp(argv[2], "stage")) return;
 	status_fd = 4;
 	read_config(6);
 	const char *spec = cfg_get("init");
 	if (!spec) { errno = EINVAL; bail("stage config", "no init"); }
+	char *rp = cfg_get("reparent");
+	int reparent = rp && !strcmp(rp, "1");
 	int want_pid = 0, want_time = 0;
 	long long ms = 0, mns = 0, bs = 0, bns = 0;
 	char word[16];
@@ -318,6 +324,7 @@ static void ctlab_init_stage(int argc, char **argv) {
 	// Hold no pipe ends: the parent learns that the init exec'd when the
 	// status pipe reaches EOF.
 	syscall(SYS_close_range, 3, ~0U, 0);
+	if (reparent) _exit(0);
 	signal(SIGTERM, forward);
 	signal(SIGHUP, forward);
 	signal(SIGINT, forward);

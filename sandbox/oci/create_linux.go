@@ -86,6 +86,10 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 		defer sock.Close()
 		cfg.Stdin, cfg.Stdout, cfg.Stderr = sock, sock, sock
 	}
+	// runc's process model: no waiter; the caller (a subreaper: the shim,
+	// conmon, ctlab-oci run) is the parent and reaper of the container's
+	// pid 1, the pid in the pid file.
+	cfg.Reparent = true
 	c, err := sandbox.Start(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", id, err)
@@ -114,10 +118,9 @@ func (r *Runtime) finishCreate(ctx context.Context, c *sandbox.Container, rec *r
 		return fmt.Errorf("keep the config: %w", err)
 	}
 	if pidFile != "" {
-		// The pid the caller reaps once this process exits: the sandbox's
-		// child (the pid-namespace waiter when there is one).
-		pid := c.ChildPid()
-		if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(pid))); err != nil {
+		// The pid the caller reaps once this process exits: the
+		// container's init (Reparent: no waiter between them).
+		if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(rec.Pid))); err != nil {
 			return fmt.Errorf("pid file: %w", err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox"
 	"github.com/ctlab/ctlab/sandbox/cgroups"
@@ -302,6 +303,14 @@ func runCmd(g *globals) *cobra.Command {
 		Use: "run [flags] ID", Short: "create and start a container; wait for it unless --detach", Args: oneID,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+			if !detach {
+				// The container's pid 1 is re-parented to the nearest
+				// subreaper when the init stage exits (no waiter, as with
+				// runc): be it, so Wait reaps it and learns its status.
+				if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+					return fmt.Errorf("become a child subreaper: %w", err)
+				}
+			}
 			rt := g.runtime()
 			ct, err := rt.Create(c.Context(), args[0], o)
 			if err != nil {
