@@ -146,18 +146,11 @@ func containerInit() {
 	if err := chdirInRoot(cfg.Cwd); err != nil {
 		fail(err)
 	}
-	// Resolve the command with the container's PATH, inside the new root.
 	os.Clearenv()
 	setEnv(cfg.Env)
-	step, stepArgs := initStepFor(&cfg)
-	path := ""
-	if step == nil {
-		if path, err = exec.LookPath(cfg.Args[0]); err != nil {
-			fail(fmt.Errorf("command %q not found in the container: %w", cfg.Args[0], err))
-		}
-	}
-	if interp := missingInterpreter(path); interp != "" {
-		fail(fmt.Errorf("%s is dynamically linked and its loader %s is not in the container's rootfs (build ctlab static: make build)", cfg.Args[0], interp))
+	step, stepArgs, path, err := resolveCommand(&cfg)
+	if err != nil {
+		fail(err)
 	}
 	if err := harden(cfg.Harden, cfg.User); err != nil {
 		fail(err)
@@ -173,6 +166,23 @@ func containerInit() {
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	err = syscall.Exec(path, cfg.Args, os.Environ())
 	fail(fmt.Errorf("exec %s: %w", path, err))
+}
+
+// resolveCommand finds what the init execs, with the container's PATH
+// (already in the environment) inside the new root: an init step linked
+// into this binary (the OCI process init, initstep_linux.go) runs in
+// process instead, so path is then empty.
+func resolveCommand(cfg *initConfig) (step InitStep, stepArgs []string, path string, err error) {
+	if step, stepArgs = initStepFor(cfg); step != nil {
+		return step, stepArgs, "", nil
+	}
+	if path, err = exec.LookPath(cfg.Args[0]); err != nil {
+		return nil, nil, "", fmt.Errorf("command %q not found in the container: %w", cfg.Args[0], err)
+	}
+	if interp := missingInterpreter(path); interp != "" {
+		return nil, nil, "", fmt.Errorf("%s is dynamically linked and its loader %s is not in the container's rootfs (build ctlab static: make build)", cfg.Args[0], interp)
+	}
+	return nil, nil, path, nil
 }
 
 // harden applies the last restrictions before the exec: no_new_privs,
