@@ -65,8 +65,8 @@ func Create(name string, l Limits) (*Cgroup, error) {
 	}
 }
 
-func v1Paths(name string) (map[string]string, error) {
-	roots, err := v1Roots()
+func v1Paths(m *v1Mounts, name string) (map[string]string, error) {
+	roots, err := v1RootsOf(m.hierarchy)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,8 @@ func busy(dir string) []int {
 }
 
 func createV1(name string, l Limits) (*Cgroup, error) {
-	paths, err := v1Paths(name)
+	m := new(v1Mounts)
+	paths, err := v1Paths(m, name)
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
@@ -93,7 +94,7 @@ func createV1(name string, l Limits) (*Cgroup, error) {
 			return nil, fmt.Errorf("create cgroup %s: %s already exists and holds processes %v", name, p, pids)
 		}
 	}
-	return newV1(name, defaultRels(name, paths), paths, l, nil)
+	return newV1(m, name, defaultRels(name, paths), paths, l, nil)
 }
 
 // defaultRels is "/ctlab/<name>" for every controller of paths.
@@ -108,14 +109,14 @@ func defaultRels(name string, paths map[string]string) Rels {
 // newV1 makes (or takes) the v1 cgroup at rels, whose directories are
 // paths, and applies l. On failure it calls undo, or without one removes
 // the directories (nothing runs in them yet, so that is safe).
-func newV1(name string, rels Rels, paths map[string]string, l Limits, undo func()) (*Cgroup, error) {
+func newV1(m *v1Mounts, name string, rels Rels, paths map[string]string, l Limits, undo func()) (*Cgroup, error) {
 	if err := checkV1Limits(paths, l); err != nil {
 		if undo != nil {
 			undo()
 		}
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
-	cg1, err := cgroup1.New(rels.path(), v1Spec(paths, l), cgroup1.WithHierarchy(v1HierarchyCpuset), allowAny)
+	cg1, err := cgroup1.New(rels.path(), v1Spec(paths, l), cgroup1.WithHierarchy(m.cpuset), allowAny)
 	c := &Cgroup{name: name, mode: V1, v1: cg1, paths: paths, rels: rels}
 	if err == nil {
 		err = c.applyV1Extras(l)
@@ -251,11 +252,12 @@ func Open(name string) (*Cgroup, error) {
 	}
 	switch Effective() {
 	case V1:
-		paths, err := v1Paths(name)
+		m := new(v1Mounts)
+		paths, err := v1Paths(m, name)
 		if err != nil {
 			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 		}
-		return openRels(name, defaultRels(name, paths))
+		return openRels(m, name, defaultRels(name, paths))
 	case V2:
 		dir := filepath.Join(unifiedRoot, parentName, name)
 		if _, err := os.Stat(dir); err != nil {
@@ -265,7 +267,7 @@ func Open(name string) (*Cgroup, error) {
 			return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 		}
 		avail, _ := v2Available()
-		return openRels(name, defaultRels(name, v2PathMap(dir, avail)))
+		return openRels(new(v1Mounts), name, defaultRels(name, v2PathMap(dir, avail)))
 	default:
 		return nil, fmt.Errorf("open cgroup %s: no cgroup filesystem mounted", name)
 	}
@@ -478,7 +480,7 @@ func removeEmpty(name string) bool {
 	var dirs []string
 	switch Effective() {
 	case V1:
-		paths, err := v1Paths(name)
+		paths, err := v1Paths(new(v1Mounts), name)
 		if err != nil {
 			return false
 		}

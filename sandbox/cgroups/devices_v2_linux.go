@@ -7,7 +7,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -44,8 +43,16 @@ func setDevicesV2(dir string, rules []DeviceRule) error {
 	if err != nil {
 		return fmt.Errorf("compile device rules to eBPF: %w", err)
 	}
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; no-op after.
-	memlockOnce.Do(func() { _ = rlimit.RemoveMemlock() })
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK: lift it
+	// there, as cilium/ebpf's rlimit.RemoveMemlock would. Not that package:
+	// its init probes the kernel with a BPF map in every process that links
+	// it (about 0.1 ms of each ctlab-oci call), needed or not.
+	memlockOnce.Do(func() {
+		if !kernelAtLeast(5, 11) {
+			inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+			_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf)
+		}
+	})
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name: "ctlab_devices", Type: ebpf.CGroupDevice, Instructions: insts, License: license,
 	})

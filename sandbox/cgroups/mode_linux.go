@@ -73,23 +73,44 @@ type pather interface {
 	Path(path string) string
 }
 
-// v1Hierarchy is containerd's default hierarchy (read from mountinfo)
-// reduced to the controllers in v1Controllers, so New/Load never create
-// directories in net_cls, perf_event, the name=systemd tree, and so on.
-func v1Hierarchy() ([]cgroup1.Subsystem, error) { return v1HierarchyOf(v1Controllers) }
-
-// v1HierarchyCpuset is v1Hierarchy with cpuset, for a cgroup whose limits
-// pin cpus or memory nodes (an OCI config's cpu.cpus, cpu.mems): the
-// cgroup's Rels then name a cpuset path too, and containerd's cpuset
-// controller copies the parent's cpus and mems into each new group.
-func v1HierarchyCpuset() ([]cgroup1.Subsystem, error) {
-	return v1HierarchyOf(append([]cgroup1.Name{cgroup1.Cpuset}, v1Controllers...))
+// v1Mounts reads the v1 hierarchies (containerd's cgroup1.Default, a scan
+// of /proc/self/mountinfo: about 60 µs here) at most once for one call of
+// this package's API, whose steps (roots, paths, containerd's New or Load)
+// share that read instead of each scanning again. It never outlives the
+// call, so a hierarchy mounted between two calls is seen by the second.
+type v1Mounts struct {
+	done bool
+	all  []cgroup1.Subsystem
+	err  error
 }
 
-func v1HierarchyOf(names []cgroup1.Name) ([]cgroup1.Subsystem, error) {
-	all, err := cgroup1.Default()
+func (m *v1Mounts) read() ([]cgroup1.Subsystem, error) {
+	if !m.done {
+		m.done = true
+		if m.all, m.err = cgroup1.Default(); m.err != nil {
+			m.err = fmt.Errorf("list v1 hierarchies: %w", m.err)
+		}
+	}
+	return m.all, m.err
+}
+
+// hierarchy is containerd's default hierarchy (read from mountinfo)
+// reduced to the controllers in v1Controllers, so New/Load never create
+// directories in net_cls, perf_event, the name=systemd tree, and so on.
+func (m *v1Mounts) hierarchy() ([]cgroup1.Subsystem, error) { return m.of(v1Controllers) }
+
+// cpuset is hierarchy with cpuset, for a cgroup whose limits pin cpus or
+// memory nodes (an OCI config's cpu.cpus, cpu.mems): the cgroup's Rels
+// then name a cpuset path too, and containerd's cpuset controller copies
+// the parent's cpus and mems into each new group.
+func (m *v1Mounts) cpuset() ([]cgroup1.Subsystem, error) {
+	return m.of(append([]cgroup1.Name{cgroup1.Cpuset}, v1Controllers...))
+}
+
+func (m *v1Mounts) of(names []cgroup1.Name) ([]cgroup1.Subsystem, error) {
+	all, err := m.read()
 	if err != nil {
-		return nil, fmt.Errorf("list v1 hierarchies: %w", err)
+		return nil, err
 	}
 	var out []cgroup1.Subsystem
 	for _, s := range all {
@@ -106,7 +127,7 @@ func v1HierarchyOf(names []cgroup1.Name) ([]cgroup1.Subsystem, error) {
 }
 
 // v1Roots maps each available v1 controller to its hierarchy's root directory.
-func v1Roots() (map[string]string, error) { return v1RootsOf(v1Hierarchy) }
+func v1Roots() (map[string]string, error) { return v1RootsOf(new(v1Mounts).hierarchy) }
 
 func v1RootsOf(h func() ([]cgroup1.Subsystem, error)) (map[string]string, error) {
 	subs, err := h()

@@ -72,7 +72,7 @@ func ResolvePath(p string) (Rels, error) {
 	rels := Rels{}
 	switch Effective() {
 	case V1:
-		roots, err := hierarchyRoots(nil)
+		roots, err := hierarchyRoots(new(v1Mounts), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -126,10 +126,10 @@ func ResolvePath(p string) (Rels, error) {
 }
 
 // hierarchyRoots maps each controller ctlab uses to its hierarchy's mount
-// point (all the v2 root on v2).
-func hierarchyRoots(rels Rels) (map[string]string, error) {
+// point (all the v2 root on v2); m is the call's read of the v1 mounts.
+func hierarchyRoots(m *v1Mounts, rels Rels) (map[string]string, error) {
 	if Effective() == V1 {
-		return v1RootsOf(v1HierarchyCpuset)
+		return v1RootsOf(m.cpuset)
 	}
 	roots := map[string]string{}
 	for c := range rels {
@@ -139,8 +139,8 @@ func hierarchyRoots(rels Rels) (map[string]string, error) {
 }
 
 // dirsOf is rels joined to the hierarchies' mount points.
-func dirsOf(rels Rels) (map[string]string, error) {
-	roots, err := hierarchyRoots(rels)
+func dirsOf(m *v1Mounts, rels Rels) (map[string]string, error) {
+	roots, err := hierarchyRoots(m, rels)
 	if err != nil {
 		return nil, err
 	}
@@ -155,12 +155,12 @@ func dirsOf(rels Rels) (map[string]string, error) {
 
 // relsOf is the inverse of dirsOf; a directory outside its controller's
 // hierarchy is an error.
-func relsOf(dirs map[string]string) (Rels, error) {
+func relsOf(m *v1Mounts, dirs map[string]string) (Rels, error) {
 	rels := Rels{}
 	for c := range dirs {
 		rels[c] = ""
 	}
-	roots, err := hierarchyRoots(rels)
+	roots, err := hierarchyRoots(m, rels)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,8 @@ func CreateAt(name string, rels Rels, l Limits, in Intents) (*Cgroup, error) {
 	if l.OCI.CpusetCPUs == "" && l.OCI.CpusetMems == "" {
 		rels = without(rels, "cpuset")
 	}
-	dirs, err := dirsOf(rels)
+	m := new(v1Mounts)
+	dirs, err := dirsOf(m, rels)
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
@@ -221,7 +222,7 @@ func CreateAt(name string, rels Rels, l Limits, in Intents) (*Cgroup, error) {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	if Effective() == V1 {
-		return newV1(name, rels, dirs, l, undo)
+		return newV1(m, name, rels, dirs, l, undo)
 	}
 	avail, err := v2Available()
 	if err == nil {
@@ -358,7 +359,8 @@ func OpenPid(name string, pid int, under map[string]string) (*Cgroup, error) {
 			}
 		}
 	}
-	dirs, err := dirsOf(rels)
+	m := new(v1Mounts)
+	dirs, err := dirsOf(m, rels)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup of %s: %w", name, err)
 	}
@@ -367,23 +369,25 @@ func OpenPid(name string, pid int, under map[string]string) (*Cgroup, error) {
 			return nil, fmt.Errorf("open cgroup of %s: /proc/%d/cgroup puts it in %q for %s, not in %s", name, pid, got, c, d)
 		}
 	}
-	return openRels(name, rels)
+	return openRels(m, name, rels)
 }
 
 // OpenDirs opens the cgroup whose directories are dirs (controller ->
 // directory, as Paths returns them).
 func OpenDirs(name string, dirs map[string]string) (*Cgroup, error) {
-	rels, err := relsOf(dirs)
+	m := new(v1Mounts)
+	rels, err := relsOf(m, dirs)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 	}
-	return openRels(name, rels)
+	return openRels(m, name, rels)
 }
 
 // openRels opens an existing cgroup; it fails with an error wrapping
-// os.ErrNotExist when no hierarchy has it.
-func openRels(name string, rels Rels) (*Cgroup, error) {
-	dirs, err := dirsOf(rels)
+// os.ErrNotExist when no hierarchy has it. m is the call's read of the v1
+// mounts.
+func openRels(m *v1Mounts, name string, rels Rels) (*Cgroup, error) {
+	dirs, err := dirsOf(m, rels)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup %s: %w", name, err)
 	}
@@ -398,7 +402,7 @@ func openRels(name string, rels Rels) (*Cgroup, error) {
 	}
 	c := &Cgroup{name: name, mode: Effective(), paths: existing, rels: rels}
 	if c.mode == V1 {
-		c.v1, err = cgroup1.Load(rels.path(), cgroup1.WithHierarchy(v1HierarchyCpuset), allowAny)
+		c.v1, err = cgroup1.Load(rels.path(), cgroup1.WithHierarchy(m.cpuset), allowAny)
 	} else {
 		for _, d := range existing {
 			c.v2dir = d
@@ -412,7 +416,7 @@ func openRels(name string, rels Rels) (*Cgroup, error) {
 }
 
 // allowAny keeps containerd from insisting on the devices hierarchy in a
-// user namespace (missing controllers were filtered by v1Hierarchy).
+// user namespace (missing controllers were filtered by v1Mounts.of).
 func allowAny(ic *cgroup1.InitConfig) error { ic.InitCheck = cgroup1.AllowAny; return nil }
 
 // Root is the mount point of the hierarchy of controller ctrl, as seen in

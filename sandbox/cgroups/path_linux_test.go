@@ -63,7 +63,7 @@ func TestCreateAtRemoveAt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	preDirs, _ := dirsOf(pre)
+	preDirs, _ := dirsOf(new(v1Mounts), pre)
 	for _, d := range preDirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

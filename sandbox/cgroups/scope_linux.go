@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Scope is a transient systemd scope unit and the slice it is in: runc's
@@ -20,7 +21,8 @@ type Scope struct {
 // ctlabScope is the systemd driver's own scope of container name.
 func ctlabScope(name string) Scope { return Scope{Slice: SystemdSlice, Unit: ScopeUnit(name)} }
 
-var unitPart = regexp.MustCompile(`^[A-Za-z0-9_.@-]*$`)
+// unitPart is compiled on first use, not in every process's init.
+var unitPart = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.@-]*$`) })
 
 // ParseScope reads runc's "slice:prefix:name" and checks that each part can
 // only name a unit (no "/", no ".." path).
@@ -31,7 +33,7 @@ func ParseScope(p string) (Scope, error) {
 	}
 	slice, prefix, name := parts[0], parts[1], parts[2]
 	for _, s := range parts {
-		if !unitPart.MatchString(s) || strings.Contains(s, "..") {
+		if !unitPart().MatchString(s) || strings.Contains(s, "..") {
 			return Scope{}, fmt.Errorf("cgroupsPath %q: %q is not a valid part of a unit name", p, s)
 		}
 	}

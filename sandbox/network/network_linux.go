@@ -50,10 +50,12 @@ func LinkNames(container string) (host, peer string) {
 	return id + "h", id + "c"
 }
 
-var ownedName = regexp.MustCompile(`^ctl[0-9a-f]{8}[hc]$`)
+// ownedName is compiled on first use, not in the package's init: every
+// ctlab-oci call and container init links this package, few need it.
+var ownedName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^ctl[0-9a-f]{8}[hc]$`) })
 
 // IsOwned reports whether a link name follows the lab's naming pattern.
-func IsOwned(name string) bool { return ownedName.MatchString(name) }
+func IsOwned(name string) bool { return ownedName().MatchString(name) }
 
 // handleAt opens a rtnetlink handle whose socket lives in the namespace at
 // nsPath ("" = this process's namespace). NewHandleAt creates the socket
