@@ -3,7 +3,6 @@ package oci
 import (
 	"sort"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 )
@@ -144,15 +143,15 @@ func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instru
 	a := newAsm()
 	kill := a.ret(retKillThread)
 	a.emit(bpf.LoadAbsolute{Off: offArch, Size: 4})
-	byID := map[arch.AuditArch][]*archRules{}
-	var ids []arch.AuditArch
+	byID := map[uint32][]*archRules{}
+	var ids []uint32
 	for _, s := range sections {
 		if byID[s.info.ID] == nil {
 			ids = append(ids, s.info.ID)
 		}
 		byID[s.info.ID] = append(byID[s.info.ID], s)
 	}
-	entry := map[arch.AuditArch]label{}
+	entry := map[uint32]label{}
 	for _, id := range ids {
 		entry[id] = a.newLabel()
 		a.jump(bpf.JumpEqual, uint32(id), entry[id], next)
@@ -162,11 +161,11 @@ func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instru
 		a.place(entry[id])
 		a.emit(bpf.LoadAbsolute{Off: offNr, Size: 4})
 		secs := byID[id]
-		if id == arch.X86_64.ID {
+		if id == archX86_64.ID {
 			// x86_64 and x32 share the audit arch: the number tells them apart.
 			var x64, x32 *archRules
 			for _, s := range secs {
-				if s.info == arch.X32 {
+				if s.info == &archX32 {
 					x32 = s
 				} else {
 					x64 = s
@@ -211,7 +210,7 @@ func (a *asm) section(ar *archRules, def uint32, stub bool) {
 	a.search(ar, nrs, a.ret(def))
 }
 
-func is64(i *arch.Info) bool { return i == arch.X86_64 || i == arch.AARCH64 }
+func is64(i *archInfo) bool { return i == &archX86_64 || i == &archAARCH64 }
 
 // search is a binary search over the sorted numbers (A = the number).
 // Each leaf keeps its returns and rules right behind it, so its jumps stay

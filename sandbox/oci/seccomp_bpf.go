@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 )
@@ -13,7 +12,8 @@ import (
 // linux.seccomp is compiled here into a classic BPF program, without
 // libseccomp (no cgo): elastic/go-seccomp-bpf, which the sandbox's own
 // filter uses, has one action per group, no MASKED_EQ with a separate
-// datum and a single architecture, so only its syscall tables are used.
+// datum and a single architecture, so only its syscall tables are used,
+// generated into zsyscalls.go (seccomp_arch.go).
 //
 // The program follows what runc (libseccomp plus its patchbpf stub) loads:
 //
@@ -63,15 +63,15 @@ const (
 	errnoENOSYS = 38
 )
 
-var seccompArches = map[specs.Arch]*arch.Info{
-	specs.ArchX86_64: arch.X86_64, specs.ArchX86: arch.I386, specs.ArchX32: arch.X32,
-	specs.ArchAARCH64: arch.AARCH64, specs.ArchARM: arch.ARM,
+var seccompArches = map[specs.Arch]*archInfo{
+	specs.ArchX86_64: &archX86_64, specs.ArchX86: &archI386, specs.ArchX32: &archX32,
+	specs.ArchAARCH64: &archAARCH64, specs.ArchARM: &archARM,
 }
 
 // compatArches are the architectures a kernel of the native one runs.
-var compatArches = map[string][]*arch.Info{
-	"x86_64":  {arch.X86_64, arch.I386, arch.X32},
-	"aarch64": {arch.AARCH64, arch.ARM},
+var compatArches = map[string][]*archInfo{
+	"x86_64":  {&archX86_64, &archI386, &archX32},
+	"aarch64": {&archAARCH64, &archARM},
 }
 
 var seccompFlags = map[specs.LinuxSeccompFlag]uint{
@@ -119,7 +119,7 @@ func seccompRet(a specs.LinuxSeccompAction, errno *uint) (uint32, error) {
 // compileSeccomp compiles s for the running machine; warn gets the
 // ignored names.
 func compileSeccomp(s *specs.LinuxSeccomp, warn func(string)) (*seccompFilter, error) {
-	native, err := arch.GetInfo("")
+	native, err := nativeArch()
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
@@ -152,7 +152,7 @@ type seccompRule struct {
 // archRules are one architecture's rules by syscall number (already
 // with the architecture's mask).
 type archRules struct {
-	info   *arch.Info
+	info   *archInfo
 	rules  map[uint32][]seccompRule // conditional ones, in order
 	uncond map[uint32]uint32
 	maxNr  uint32
@@ -160,7 +160,7 @@ type archRules struct {
 
 // seccompProgram builds the program for native and the architectures of
 // s it can run.
-func seccompProgram(s *specs.LinuxSeccomp, native *arch.Info, warn func(string)) ([]bpf.Instruction, uint, error) {
+func seccompProgram(s *specs.LinuxSeccomp, native *archInfo, warn func(string)) ([]bpf.Instruction, uint, error) {
 	if s.ListenerPath != "" {
 		return nil, 0, fmt.Errorf("seccomp listenerPath (SCMP_ACT_NOTIFY agents) is not supported by ctlab")
 	}
@@ -202,8 +202,8 @@ func seccompProgram(s *specs.LinuxSeccomp, native *arch.Info, warn func(string))
 
 // filterArches are the sections: native first, then the listed ones the
 // kernel can run on this machine.
-func filterArches(list []specs.Arch, native *arch.Info) ([]*arch.Info, error) {
-	out := []*arch.Info{native}
+func filterArches(list []specs.Arch, native *archInfo) ([]*archInfo, error) {
+	out := []*archInfo{native}
 	compat := compatArches[native.Name]
 	for _, a := range list {
 		info, ok := seccompArches[a]
@@ -237,8 +237,8 @@ func knownName(n string) bool {
 	if otherArchNames[n] {
 		return true
 	}
-	for _, a := range []*arch.Info{arch.X86_64, arch.I386, arch.X32, arch.AARCH64, arch.ARM} {
-		if _, ok := a.SyscallNames[n]; ok {
+	for _, a := range []*archInfo{&archX86_64, &archI386, &archX32, &archAARCH64, &archARM} {
+		if _, ok := a.nr(n); ok {
 			return true
 		}
 	}
@@ -246,7 +246,7 @@ func knownName(n string) bool {
 }
 
 // collectRules resolves the profile's rules for one architecture.
-func collectRules(s *specs.LinuxSeccomp, a *arch.Info, def uint32) (*archRules, error) {
+func collectRules(s *specs.LinuxSeccomp, a *archInfo, def uint32) (*archRules, error) {
 	ar := &archRules{info: a, rules: map[uint32][]seccompRule{}, uncond: map[uint32]uint32{}}
 	for _, sc := range s.Syscalls {
 		ret, err := seccompRet(sc.Action, sc.ErrnoRet)
@@ -262,7 +262,7 @@ func collectRules(s *specs.LinuxSeccomp, a *arch.Info, def uint32) (*archRules, 
 			}
 		}
 		for _, n := range sc.Names {
-			num, ok := a.SyscallNames[n]
+			num, ok := a.nr(n)
 			if !ok {
 				continue
 			}

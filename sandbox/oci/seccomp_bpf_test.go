@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 )
@@ -24,7 +23,7 @@ type filterVM struct {
 
 func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
 	t.Helper()
-	prog, _, err := seccompProgram(s, arch.X86_64, func(string) {})
+	prog, _, err := seccompProgram(s, &archX86_64, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +34,13 @@ func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
 	return &filterVM{t: t, vm: vm, n: len(prog), prog: prog}
 }
 
-func (f *filterVM) run(a *arch.Info, name string, args ...uint64) uint32 {
+func (f *filterVM) run(a *archInfo, name string, args ...uint64) uint32 {
 	f.t.Helper()
-	nr, ok := a.SyscallNames[name]
+	nr, ok := a.nr(name)
 	if !ok {
 		f.t.Fatalf("no %s on %s", name, a.Name)
 	}
-	return f.runNr(uint32(a.ID), uint32(nr|a.SeccompMask), args...)
+	return f.runNr(a.ID, uint32(nr|a.SeccompMask), args...)
 }
 
 func (f *filterVM) runNr(auditArch, nr uint32, args ...uint64) uint32 {
@@ -67,16 +66,16 @@ func TestSeccompDenyMkdir(t *testing.T) {
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat", "chown32"}, Action: specs.ActErrno}}}
 	f := newFilterVM(t, s)
 	for _, c := range []struct {
-		a    *arch.Info
+		a    *archInfo
 		name string
 		want uint32
 	}{
-		{arch.X86_64, "mkdir", retErrno | errnoEPERM},
-		{arch.X86_64, "mkdirat", retErrno | errnoEPERM},
-		{arch.X86_64, "write", retAllow},
-		{arch.X86_64, "clone3", retAllow},   // allow default: no ENOSYS stub
-		{arch.I386, "mkdir", retKillThread}, // not in the list: libseccomp's bad-arch action
-		{arch.X32, "write", retKillThread},  // x32 not listed
+		{&archX86_64, "mkdir", retErrno | errnoEPERM},
+		{&archX86_64, "mkdirat", retErrno | errnoEPERM},
+		{&archX86_64, "write", retAllow},
+		{&archX86_64, "clone3", retAllow},   // allow default: no ENOSYS stub
+		{&archI386, "mkdir", retKillThread}, // not in the list: libseccomp's bad-arch action
+		{&archX32, "write", retKillThread},  // x32 not listed
 	} {
 		if got := f.run(c.a, c.name); got != c.want {
 			t.Errorf("%s %s: %#x, want %#x", c.a.Name, c.name, got, c.want)
@@ -88,7 +87,7 @@ func TestSeccompDenyMkdir(t *testing.T) {
 	s.Architectures = []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32, specs.ArchS390X}
 	s.Syscalls[0].ErrnoRet = u(13)
 	f = newFilterVM(t, s)
-	for _, a := range []*arch.Info{arch.X86_64, arch.I386, arch.X32} {
+	for _, a := range []*archInfo{&archX86_64, &archI386, &archX32} {
 		if got := f.run(a, "mkdir"); got != retErrno|13 {
 			t.Errorf("%s mkdir: %#x", a.Name, got)
 		}
@@ -96,7 +95,7 @@ func TestSeccompDenyMkdir(t *testing.T) {
 			t.Errorf("%s getpid: %#x", a.Name, got)
 		}
 	}
-	if got := f.run(arch.I386, "chown32"); got != retErrno|13 {
+	if got := f.run(&archI386, "chown32"); got != retErrno|13 {
 		t.Errorf("i386 chown32 (absent on x86_64): %#x", got)
 	}
 }
@@ -128,7 +127,7 @@ func TestSeccompArgs(t *testing.T) {
 		{"clone3", 0, retErrno | errnoENOSYS},               // newer than every named syscall: runc's stub
 		{"mkdir", 0, retErrno | 1},
 	} {
-		if got := f.run(arch.X86_64, c.name, c.arg); got != c.want {
+		if got := f.run(&archX86_64, c.name, c.arg); got != c.want {
 			t.Errorf("%s(%#x): %#x, want %#x", c.name, c.arg, got, c.want)
 		}
 	}
@@ -150,7 +149,7 @@ func TestSeccompOperators(t *testing.T) {
 			{Names: []string{"read"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 2, Value: v, ValueTwo: 0x100000002, Op: op}}}}}
 		f := newFilterVM(t, s)
 		for _, p := range probes {
-			got := f.run(arch.X86_64, "read", 0, 0, p) == retAllow
+			got := f.run(&archX86_64, "read", 0, 0, p) == retAllow
 			if got != want(p, v) {
 				t.Errorf("%s: read(.., .., %#x) allowed=%v, want %v", op, p, got, want(p, v))
 			}
@@ -166,7 +165,7 @@ func TestSeccompOperators(t *testing.T) {
 		a, b uint64
 		want bool
 	}{{"read", 1, 2, true}, {"read", 1, 3, false}, {"read", 0, 2, false}, {"write", 1, 0, true}, {"write", 2, 0, true}, {"write", 3, 0, false}} {
-		if got := f.run(arch.X86_64, c.name, c.a, c.b) == retAllow; got != c.want {
+		if got := f.run(&archX86_64, c.name, c.a, c.b) == retAllow; got != c.want {
 			t.Errorf("%s(%d, %d) allowed=%v", c.name, c.a, c.b, got)
 		}
 	}
@@ -177,9 +176,9 @@ func TestSeccompOperators(t *testing.T) {
 // bits, and the whole stays under the kernel's 4096 instructions.
 func TestSeccompLargeProfile(t *testing.T) {
 	var names []string
-	for n := range arch.X86_64.SyscallNames {
-		if n != "mkdir" && n != "ptrace" {
-			names = append(names, n)
+	for _, c := range archX86_64.calls {
+		if c.name != "mkdir" && c.name != "ptrace" {
+			names = append(names, c.name)
 		}
 	}
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
@@ -208,24 +207,24 @@ func TestSeccompLargeProfile(t *testing.T) {
 		t.Fatalf("no widened jump in %d instructions: the long form is not exercised", f.n)
 	}
 	for i, n := range names {
-		if got := f.run(arch.X86_64, n); got != retAllow {
+		if got := f.run(&archX86_64, n); got != retAllow {
 			t.Fatalf("%s: %#x", n, got)
 		}
 		want := uint32(retAllow)
 		if i%10 == 0 {
 			want = retErrno | errnoEPERM
 		}
-		if got := f.run(arch.X86_64, n, 12345); got != want {
+		if got := f.run(&archX86_64, n, 12345); got != want {
 			t.Fatalf("%s(12345): %#x, want %#x", n, got, want)
 		}
 	}
-	if got := f.run(arch.X86_64, "mkdir"); got != retErrno|errnoEPERM {
+	if got := f.run(&archX86_64, "mkdir"); got != retErrno|errnoEPERM {
 		t.Errorf("mkdir: %#x", got)
 	}
-	if f.run(arch.X86_64, "ptrace", 7) != retAllow || f.run(arch.X86_64, "ptrace", 8) != retErrno|errnoEPERM {
+	if f.run(&archX86_64, "ptrace", 7) != retAllow || f.run(&archX86_64, "ptrace", 8) != retErrno|errnoEPERM {
 		t.Error("ptrace's condition")
 	}
-	if got := f.run(arch.I386, "read"); got != retAllow {
+	if got := f.run(&archI386, "read"); got != retAllow {
 		t.Errorf("i386 read: %#x", got)
 	}
 }
@@ -241,7 +240,7 @@ func TestSeccompRefusals(t *testing.T) {
 		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}},
 		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Op: "SCMP_CMP_XOR"}}}}},
 	} {
-		if _, _, err := seccompProgram(s, arch.X86_64, func(string) {}); err == nil {
+		if _, _, err := seccompProgram(s, &archX86_64, func(string) {}); err == nil {
 			t.Errorf("%+v compiled", s)
 		}
 	}
@@ -250,13 +249,13 @@ func TestSeccompRefusals(t *testing.T) {
 		{Names: []string{"setns", "read"}, Action: specs.ActAllow},
 		{Names: []string{"setns"}, Action: specs.ActErrno, ErrnoRet: u(1)},
 		{Names: []string{"read"}, Action: specs.ActKillProcess, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 3, Op: specs.OpEqualTo}}}}})
-	if f.run(arch.X86_64, "setns") != retAllow || f.run(arch.X86_64, "read", 3) != retAllow {
+	if f.run(&archX86_64, "setns") != retAllow || f.run(&archX86_64, "read", 3) != retAllow {
 		t.Error("the first unconditional rule does not decide alone")
 	}
 	var warned []string
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"mkdri", "chown32", "mkdir"}, Action: specs.ActErrno}}}
-	if _, _, err := seccompProgram(s, arch.X86_64, func(w string) { warned = append(warned, w) }); err != nil {
+	if _, _, err := seccompProgram(s, &archX86_64, func(w string) { warned = append(warned, w) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], `"mkdri"`) {
