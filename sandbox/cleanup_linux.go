@@ -40,7 +40,7 @@ func leftBehind(name string) bool {
 	if c.Detached {
 		return false
 	}
-	return c.Owner == nil || !alive(c.Owner.Pid, c.Owner.Start)
+	return c.Owner == nil || !Alive(c.Owner.Pid, c.Owner.Start)
 }
 
 // Cleanup removes every kernel object and directory a killed ctlab run left

@@ -93,31 +93,32 @@ func (cfg *Config) validate() error {
 // silently ignoring them. Without such a limit nothing is asked of the
 // host (the listing scans mountinfo, and creating the cgroup scans it again).
 func checkControllers(l cgroups.Limits) error {
-	if l.MemoryMax <= 0 && l.CPUs <= 0 && l.CPUWeight <= 0 && l.PidsMax <= 0 && len(l.IOReadBPS)+len(l.IOWriteBPS) == 0 {
-		return nil
+	limits := []struct {
+		set        bool
+		ctrl, flag string
+	}{
+		{l.MemoryMax > 0, "memory", "--memory"},
+		{l.CPUs > 0 || l.CPUWeight > 0, "cpu", "--cpus"},
+		{l.PidsMax > 0, "pids", "--pids"},
+		{len(l.IOReadBPS)+len(l.IOWriteBPS) > 0, "io", "--io-read-bps"},
 	}
-	have, err := cgroups.Controllers()
-	if err != nil {
-		return &InputError{Problem: "cannot read cgroup controllers: " + err.Error(), Fix: "mount cgroupfs (see ctlab doctor)"}
-	}
-	set := map[string]bool{}
-	for _, c := range have {
-		set[c] = true
-	}
-	need := func(ok bool, ctrl, flag string) error {
-		if !ok || set[ctrl] || (ctrl == "io" && set["blkio"]) || (ctrl == "blkio" && set["io"]) {
-			return nil
+	var have map[string]bool
+	for _, n := range limits {
+		if !n.set {
+			continue
 		}
-		return &InputError{Problem: fmt.Sprintf("%s needs the %s cgroup controller, which this host lacks", flag, ctrl), Fix: "drop " + flag + " or enable the controller (see ctlab doctor)"}
-	}
-	for _, e := range []error{
-		need(l.MemoryMax > 0, "memory", "--memory"),
-		need(l.CPUs > 0 || l.CPUWeight > 0, "cpu", "--cpus"),
-		need(l.PidsMax > 0, "pids", "--pids"),
-		need(len(l.IOReadBPS)+len(l.IOWriteBPS) > 0, "io", "--io-read-bps"),
-	} {
-		if e != nil {
-			return e
+		if have == nil {
+			list, err := cgroups.Controllers()
+			if err != nil {
+				return &InputError{Problem: "cannot read cgroup controllers: " + err.Error(), Fix: "mount cgroupfs (see ctlab doctor)"}
+			}
+			have = map[string]bool{}
+			for _, c := range list {
+				have[c] = true
+			}
+		}
+		if !have[n.ctrl] && !(n.ctrl == "io" && have["blkio"]) {
+			return &InputError{Problem: fmt.Sprintf("%s needs the %s cgroup controller, which this host lacks", n.flag, n.ctrl), Fix: "drop " + n.flag + " or enable the controller (see ctlab doctor)"}
 		}
 	}
 	return nil

@@ -113,11 +113,11 @@ func cleanupOne(ctx context.Context, name string) error {
 	// 1. processes: the journalled init (pid + start time), then whatever is
 	// left in the cgroup.
 	for _, r := range recs {
-		if r.Kind == recProcess && alive(r.Pid, r.Start) {
+		if r.Kind == recProcess && Alive(r.Pid, r.Start) {
 			syscall.Kill(r.Pid, syscall.SIGKILL)
 		}
 	}
-	if st != nil && alive(st.Pid, st.Start) {
+	if st != nil && Alive(st.Pid, st.Start) {
 		syscall.Kill(st.Pid, syscall.SIGKILL)
 	}
 	hasCgroup := false

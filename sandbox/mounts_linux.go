@@ -23,19 +23,6 @@ type Mount struct {
 	Data        string  `json:"data,omitempty"`
 }
 
-// ChildPid is the pid of the process Start forked: the C stage's waiter
-// when the container has a pid or time namespace, else the init itself.
-// It is the process a subreaper (containerd's shim, conmon) reaps when the
-// starting process exits. 0 when this process did not start the container.
-// With Config.Reparent and a C stage it is the stage, which has exited and
-// been reaped: the init (Pid) is what the subreaper reaps.
-func (c *Container) ChildPid() int {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return 0
-	}
-	return c.cmd.Process.Pid
-}
-
 // LastCap is the highest capability number this kernel knows
 // (/proc/sys/kernel/cap_last_cap).
 func LastCap() int { return lastCap() }

@@ -17,9 +17,10 @@ func procStartTime(pid int) (uint64, error) {
 	return p.Start, err
 }
 
-// alive reports whether pid is still the process that started at start
-// (and not a zombie): one read of /proc/<pid>/stat.
-func alive(pid int, start uint64) bool {
+// Alive reports whether pid is still the process that started at start
+// (and not a zombie): one read of /proc/<pid>/stat. sandbox/oci uses it
+// for the records it keeps under --root.
+func Alive(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}

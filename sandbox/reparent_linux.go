@@ -69,7 +69,7 @@ func waitReparented(pid int, start uint64) (int, error) {
 func watchExit(pid int, start uint64) error {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ENOSYS) {
-		for alive(pid, start) {
+		for Alive(pid, start) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		return nil

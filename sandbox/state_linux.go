@@ -95,7 +95,7 @@ type Container struct {
 
 // Running reports whether the container's init is alive, asking the kernel
 // (pid plus start time, so a recycled pid does not count).
-func (c *Container) Running() bool { return alive(c.Pid, c.Start) }
+func (c *Container) Running() bool { return Alive(c.Pid, c.Start) }
 
 // Status is "running", "exited", or "created" (no process yet).
 func (c *Container) Status() string {

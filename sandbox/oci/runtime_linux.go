@@ -120,7 +120,7 @@ func (r *Runtime) hooks(rec *record) (*specs.Hooks, error) {
 // (pid + start time) is "stopped"; a frozen cgroup "paused"; an init still
 // named createdComm (the process init waiting for start) "created".
 func (r *Runtime) status(rec *record) string {
-	if rec.Pid == 0 || !alive(rec.Pid, rec.Start) {
+	if rec.Pid == 0 || !sandbox.Alive(rec.Pid, rec.Start) {
 		return string(specs.StateStopped)
 	}
 	if c, err := sandbox.Load(rec.Name); err == nil {
@@ -203,7 +203,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	// Started means exec'd: wait until the init no longer wears its name.
 	// An init that is gone already ran (a short command): its exit is its
 	// reaper's to report.
-	if err := waitComm(ctx, rec.Pid, rec.Start, func(c string) bool { return c != createdComm }); err != nil && alive(rec.Pid, rec.Start) {
+	if err := waitComm(ctx, rec.Pid, rec.Start, func(c string) bool { return c != createdComm }); err != nil && sandbox.Alive(rec.Pid, rec.Start) {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	if hooks != nil {
@@ -221,7 +221,7 @@ func waitComm(ctx context.Context, pid int, start uint64, ok func(string) bool) 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
-		if !alive(pid, start) {
+		if !sandbox.Alive(pid, start) {
 			return fmt.Errorf("the container's init (pid %d) exited", pid)
 		}
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
@@ -234,25 +234,6 @@ func waitComm(ctx context.Context, pid int, start uint64, ok func(string) bool) 
 		case <-time.After(delay):
 		}
 	}
-}
-
-// alive reports whether pid is the process that started at start.
-func alive(pid int, start uint64) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return false
-	}
-	st, err := strconv.ParseUint(f[19], 10, 64)
-	return err == nil && st == start
 }
 
 func procStart(pid int) uint64 {
