@@ -6,13 +6,13 @@ set -euo pipefail
 #                                "dist": what make dist and its test need)
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-pkgs=(runc umoci skopeo buildah podman containerd hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx iputils-ping libc6-dev)
+pkgs=(runc umoci skopeo buildah podman containerd hyperfine qemu-system-x86 busybox-static tmux iproute2 e2fsprogs cpio xz-utils zstd kmod util-linux nginx iputils-ping libc6-dev musl-tools)
 # make dist / test-dist: the arm64 cross build, packaging, the Debian 12 chroot.
-dist=(libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross lintian debootstrap zstd)
+dist=(libc6-dev musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross lintian debootstrap zstd)
 pkgs+=("${dist[@]:1}")
 if [ "${1:-}" = build ]; then
   command -v dpkg-query >/dev/null || exit 0   # not Debian/Ubuntu: trust the toolchain
-  pkgs=(libc6-dev)                              # libc.a for the static build
+  pkgs=(libc6-dev musl-tools)                   # libc.a for the static build; musl for ctlab-init
 elif [ "${1:-}" = dist ]; then
   command -v dpkg-query >/dev/null || exit 0
   pkgs=("${dist[@]}")

@@ -189,6 +189,7 @@ func Start(ctx context.Context, cfg Config) (c *Container, err error) {
 			return s.c, err
 		}
 	}
+	s.c.cg = s.cg
 	return s.c, nil
 }
 

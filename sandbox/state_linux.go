@@ -91,6 +91,22 @@ type Container struct {
 	waited chan struct{}
 	exit   int
 	werr   error
+	cg     *cgroups.Cgroup // the cgroup this process made (nil when loaded)
+}
+
+// Freezer names the files holding the freezer state of the cgroup that
+// this process made for the container, for a caller that reads the state
+// later without loading the container (an OCI runtime's state); nil for a
+// container loaded from state, in a systemd scope, or without a freezer.
+func (c *Container) Freezer() *cgroups.Freezer {
+	if c.cg == nil {
+		return nil
+	}
+	f, err := c.cg.Freezer()
+	if err != nil {
+		return nil
+	}
+	return &f
 }
 
 // Running reports whether the container's init is alive, asking the kernel

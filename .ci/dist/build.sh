@@ -39,7 +39,12 @@ build() {
   [ "$arch" = arm64 ] && cc=aarch64-linux-gnu-gcc
   command -v "$cc" >/dev/null || { echo "$cc is not installed (apt-get install gcc-aarch64-linux-gnu)"; return 1; }
   for b in ctlab ctlab-tui ctlab-init; do
-    CC=$cc GOARCH=$arch $GO build -trimpath -buildvcs=false -tags netgo,osusergo -ldflags "$ldflags" \
+    local bcc=$cc
+    # ctlab-init with musl where it can (the Makefile's CC_INIT: libc's
+    # start-up runs in every container start); Debian has no musl cross
+    # compiler, so arm64's stays glibc.
+    [ "$b" = ctlab-init ] && [ "$arch" = amd64 ] && command -v musl-gcc >/dev/null && bcc=musl-gcc
+    CC=$bcc GOARCH=$arch $GO build -trimpath -buildvcs=false -tags netgo,osusergo -ldflags "$ldflags" \
       -o "$work/$arch/bin/$b" ./cmd/$b 2>&1 || return 1
   done
   # ctlab-oci without cgo, as the Makefile builds it: no libc start-up in

@@ -73,7 +73,9 @@ LDFLAGS='-linkmode external -extldflags "-static"'
 T_BUILD=$(date +%s.%N)
 say "building ctlab and test binaries (static)"
 CGO_ENABLED=1 go build -tags "$GOTAGS" -ldflags "$LDFLAGS" -o "$DATA/bin/ctlab" ./cmd/ctlab
-CGO_ENABLED=1 go build -tags "$GOTAGS" -ldflags "$LDFLAGS" -o "$DATA/bin/ctlab-init" ./cmd/ctlab-init
+# ctlab-init as make build links it (musl where installed): the pure-v2 VM
+# runs the same C stage as the release.
+CC="$(command -v musl-gcc || echo "${CC:-gcc}")" CGO_ENABLED=1 go build -tags "$GOTAGS" -ldflags "$LDFLAGS" -o "$DATA/bin/ctlab-init" ./cmd/ctlab-init
 # items: MODE NAME DIR COMMAND...; MODE session = `sudo` from the login shell, service = systemd-run --wait.
 ITEMS="$DATA/items"
 : >"$ITEMS"

@@ -21,8 +21,8 @@ var (
 	buildErr  error
 )
 
-// built builds ctlab-oci (without cgo) and ctlab-init beside it, static,
-// as `make build` does, once per test binary.
+// built builds ctlab-oci (without cgo) and ctlab-init beside it (with musl
+// where installed), static, as `make build` does, once per test binary.
 func built(tb testing.TB) string {
 	tb.Helper()
 	if os.Geteuid() != 0 {
@@ -36,6 +36,9 @@ func built(tb testing.TB) string {
 			cmd := exec.Command("go", "build", "-tags", "netgo,osusergo",
 				"-ldflags", `-linkmode external -extldflags "-static"`, "-o", filepath.Join(buildDir, pkg), "../"+pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			if cc, err := exec.LookPath("musl-gcc"); err == nil {
+				cmd.Env = append(cmd.Env, "CC="+cc) // as make build links ctlab-init
+			}
 			if pkg == "ctlab-oci" {
 				cmd = exec.Command("go", "build", "-tags", "netgo,osusergo", "-o", filepath.Join(buildDir, pkg), "../"+pkg)
 				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

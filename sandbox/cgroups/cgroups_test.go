@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"golang.org/x/sys/unix"
 )
 
@@ -121,6 +122,42 @@ func TestModeAndDriver(t *testing.T) {
 		t.Errorf("Controllers() = %v, %v", ctrls, err)
 	}
 	t.Logf("host %v, effective %v, driver %s, controllers %v", m, Effective(), name, ctrls)
+}
+
+// TestV1UsualMatchesDefault: the short way to the v1 hierarchies finds
+// what containerd's mountinfo scan finds, controller by controller and
+// directory by directory (then reduced to ctlab's controllers, as every
+// caller does).
+func TestV1UsualMatchesDefault(t *testing.T) {
+	if Effective() != V1 {
+		t.Skipf("the host's cgroups are %v: v1 hierarchies exist only on a v1 or hybrid host", HostMode())
+	}
+	usual := v1Usual()
+	if usual == nil {
+		t.Fatal("v1Usual found no usual layout on a v1 host whose hierarchies are under /sys/fs/cgroup")
+	}
+	def, err := cgroup1.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[cgroup1.Name]bool{cgroup1.Cpuset: true}
+	for _, n := range v1Controllers {
+		want[n] = true
+	}
+	describe := func(subs []cgroup1.Subsystem) []string {
+		var out []string
+		for _, s := range subs {
+			if want[s.Name()] {
+				out = append(out, string(s.Name())+"="+s.(pather).Path("/"))
+			}
+		}
+		return out
+	}
+	got, exp := describe(usual), describe(def)
+	if strings.Join(got, " ") != strings.Join(exp, " ") {
+		t.Errorf("v1Usual: %v\ncgroup1.Default: %v", got, exp)
+	}
+	t.Logf("%v", got)
 }
 
 // TestCreateDelete: the directories appear with the kernel holding our

@@ -91,24 +91,44 @@ func (c *Cgroup) setFrozen(ctx context.Context, frozen bool) error {
 	}
 }
 
-// FreezerState reads the kernel's state: "THAWED", "FREEZING" or "FROZEN".
-// v2 has no such file: cgroup.freeze says what was asked and cgroup.events
-// "frozen 1" says it is done; asked-but-not-done is FREEZING.
-func (c *Cgroup) FreezerState() (string, error) {
+// Freezer names the files that hold a cgroup's freezer state, so that a
+// later process can read the state without opening the cgroup: an OCI
+// runtime's state and start ask for it on every call, and opening a v1
+// cgroup means scanning mountinfo and stat-ing every hierarchy.
+type Freezer struct {
+	// File is v1's freezer.state or v2's cgroup.freeze.
+	File string `json:"file"`
+	// Events is v2's cgroup.events ("frozen 1" once done); empty on v1.
+	Events string `json:"events,omitempty"`
+}
+
+// Freezer returns the cgroup's freezer files.
+func (c *Cgroup) Freezer() (Freezer, error) {
 	f, err := c.freezerFile()
 	if err != nil {
-		return "", fmt.Errorf("freezer state of %s: %w", c.name, err)
-	}
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return "", fmt.Errorf("freezer state of %s: %w", c.name, err)
+		return Freezer{}, err
 	}
 	if c.mode == V1 {
+		return Freezer{File: f}, nil
+	}
+	return Freezer{File: f, Events: filepath.Join(c.v2dir, "cgroup.events")}, nil
+}
+
+// State reads the kernel's state: "THAWED", "FREEZING" or "FROZEN". v2 has
+// no such file: cgroup.freeze says what was asked and cgroup.events
+// "frozen 1" says it is done; asked-but-not-done is FREEZING, and
+// "THAWING" the other way round.
+func (f Freezer) State() (string, error) {
+	b, err := os.ReadFile(f.File)
+	if err != nil {
+		return "", err
+	}
+	if f.Events == "" {
 		return strings.TrimSpace(string(b)), nil
 	}
-	ev, err := readKV(filepath.Join(c.v2dir, "cgroup.events"))
+	ev, err := readKV(f.Events)
 	if err != nil {
-		return "", fmt.Errorf("freezer state of %s: %w", c.name, err)
+		return "", err
 	}
 	switch {
 	case strings.TrimSpace(string(b)) == "0":
@@ -121,4 +141,17 @@ func (c *Cgroup) FreezerState() (string, error) {
 	default:
 		return "FREEZING", nil
 	}
+}
+
+// FreezerState reads the kernel's freezer state of the cgroup (see
+// Freezer.State).
+func (c *Cgroup) FreezerState() (string, error) {
+	f, err := c.Freezer()
+	if err == nil {
+		var st string
+		if st, err = f.State(); err == nil {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("freezer state of %s: %w", c.name, err)
 }

@@ -95,7 +95,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOptions) (_ *sa
 		return nil, fmt.Errorf("create %s: %w", id, err)
 	}
 	rec := &record{ID: id, Name: cfg.Name, Bundle: o.Bundle, Rootfs: cfg.Rootfs, Created: created,
-		Annotations: s.Annotations, Pid: c.Pid, Start: c.Start}
+		Annotations: s.Annotations, Pid: c.Pid, Start: c.Start, Freezer: c.Freezer(), NoHooks: s.Hooks == nil}
 	if err = r.finishCreate(ctx, c, rec, s, raw, o.PidFile); err != nil {
 		c.Remove(context.WithoutCancel(ctx), true)
 		return nil, err

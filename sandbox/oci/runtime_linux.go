@@ -17,6 +17,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/cgroups"
+	"github.com/ctlab/ctlab/sandbox/internal/backoff"
 )
 
 // DefaultRoot is runc's default --root for root.
@@ -43,6 +45,12 @@ type record struct {
 	Rootfs      string            `json:"rootfs"`
 	Pid         int               `json:"pid"`   // the init (process.args after start)
 	Start       uint64            `json:"start"` // its start time, so a recycled pid is not it
+	// Freezer names the cgroup's freezer files, so state and start read
+	// "paused" from the kernel without loading the sandbox container.
+	Freezer *cgroups.Freezer `json:"freezer,omitempty"`
+	// NoHooks says the config has no hooks: start and delete then skip
+	// reading it. (Absent in older records: they read it.)
+	NoHooks bool `json:"no_hooks,omitempty"`
 }
 
 // sandboxName is the sandbox container behind id under this root: ids may
@@ -103,6 +111,9 @@ func (r *Runtime) spec(rec *record) (*specs.Spec, error) { return LoadSpec(r.dir
 // nothing else, and decoding a whole Spec in a fresh process costs about
 // 0.5 ms of encoding/json's type setup (a fifth of a start).
 func (r *Runtime) hooks(rec *record) (*specs.Hooks, error) {
+	if rec.NoHooks {
+		return nil, nil
+	}
 	b, err := os.ReadFile(filepath.Join(r.dir(rec.ID), "config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("read the kept config: %w", err)
@@ -123,18 +134,36 @@ func (r *Runtime) status(rec *record) string {
 	if rec.Pid == 0 || !sandbox.Alive(rec.Pid, rec.Start) {
 		return string(specs.StateStopped)
 	}
-	if c, err := sandbox.Load(rec.Name); err == nil {
-		if cg, err := c.Cgroup(); err == nil {
-			if st, err := cg.FreezerState(); err == nil && strings.EqualFold(st, "frozen") {
-				return "paused"
-			}
-		}
+	if st, err := r.freezerState(rec); err == nil && strings.EqualFold(st, "frozen") {
+		return "paused"
 	}
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", rec.Pid))
 	if strings.TrimSpace(string(comm)) == createdComm {
 		return string(specs.StateCreated)
 	}
 	return string(specs.StateRunning)
+}
+
+// freezerState reads the container's freezer state from the files the
+// record names (under the cgroup filesystem only), else from the loaded
+// sandbox container's cgroup.
+func (r *Runtime) freezerState(rec *record) (string, error) {
+	if f := rec.Freezer; f != nil && underCgroupfs(f.File) && (f.Events == "" || underCgroupfs(f.Events)) {
+		return f.State()
+	}
+	c, err := sandbox.Load(rec.Name)
+	if err != nil {
+		return "", err
+	}
+	cg, err := c.Cgroup()
+	if err != nil {
+		return "", err
+	}
+	return cg.FreezerState()
+}
+
+func underCgroupfs(p string) bool {
+	return strings.HasPrefix(p, "/sys/fs/cgroup/") && !strings.Contains(p, "..")
 }
 
 // State is the runtime-spec state of id, plus runc's "created" and
@@ -220,20 +249,13 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 func waitComm(ctx context.Context, pid int, start uint64, ok func(string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
+	return backoff.Until(ctx, func() (bool, error) {
 		if !sandbox.Alive(pid, start) {
-			return fmt.Errorf("the container's init (pid %d) exited", pid)
+			return false, fmt.Errorf("the container's init (pid %d) exited", pid)
 		}
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-		if ok(strings.TrimSpace(string(b))) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-	}
+		return ok(strings.TrimSpace(string(b))), nil
+	})
 }
 
 func procStart(pid int) uint64 {
