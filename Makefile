@@ -73,8 +73,9 @@ dist: ## dist/: .deb and static tarball (amd64, arm64), man pages, completions, 
 test-dist: dist ## install the .deb in a clean Debian 12 chroot (no Go), use it, purge it; lintian
 	bash .ci/dist/test.sh
 
-bench: deps build ## benchmarks: ctlab vs runc start, exec vs runc exec/nsenter, grading vs umoci, TUI frames
+bench: deps build ## benchmarks: ctlab vs runc start, exec vs runc exec/nsenter, ctlab-oci vs runc create+start+delete, grading vs umoci, TUI frames
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchtime 40x -timeout 30m ./cmd/ctlab/
+	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchtime 20x -count 3 -timeout 30m ./cmd/ctlab-oci/
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchtime 20x -timeout 30m ./sandbox/...
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchtime 3x -timeout 30m ./lab/...
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -timeout 30m ./tui/...
