@@ -25,9 +25,10 @@ var (
 	installErr  error
 )
 
-// installed builds ctlab and ctlab-init the way `make build` does (static)
-// into one directory, once per test binary, and returns that directory:
-// what a learner installs, so benchmarks measure the real layout.
+// installed builds ctlab and ctlab-init the way `make build` does (static,
+// ctlab-init with musl where installed) into one directory, once per test
+// binary, and returns that directory: what a learner installs, so
+// benchmarks measure the real layout.
 func installed(tb testing.TB) string {
 	tb.Helper()
 	installOnce.Do(func() {
@@ -39,6 +40,9 @@ func installed(tb testing.TB) string {
 			cmd := exec.Command("go", "build", "-tags", "netgo,osusergo",
 				"-ldflags", `-linkmode external -extldflags "-static"`, "-o", filepath.Join(installDir, pkg), "../"+pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			if cc, err := exec.LookPath("musl-gcc"); err == nil && pkg == "ctlab-init" {
+				cmd.Env = append(cmd.Env, "CC="+cc) // as make build links it
+			}
 			if out, err := cmd.CombinedOutput(); err != nil {
 				installErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
 				return
