@@ -1,4 +1,4 @@
-package oci
+package seccomp
 
 import (
 	"encoding/binary"
@@ -23,7 +23,12 @@ type filterVM struct {
 
 func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
 	t.Helper()
-	prog, _, err := seccompProgram(s, &archX86_64, func(string) {})
+	return newFilterVMOpts(t, s, Options{})
+}
+
+func newFilterVMOpts(t *testing.T, s *specs.LinuxSeccomp, opts Options) *filterVM {
+	t.Helper()
+	prog, _, err := program(s, &archX86_64, opts, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +102,35 @@ func TestSeccompDenyMkdir(t *testing.T) {
 	}
 	if got := f.run(&archI386, "chown32"); got != retErrno|13 {
 		t.Errorf("i386 chown32 (absent on x86_64): %#x", got)
+	}
+}
+
+// TestUnlistedArchErrno: the sandbox's hardened filter answers a foreign
+// architecture (i386, x32 numbers, anything else) with an errno instead of
+// killing the thread; the listed architecture keeps its rules and runc's
+// ENOSYS stub above the highest listed number.
+func TestUnlistedArchErrno(t *testing.T) {
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "write", "getpid"}, Action: specs.ActAllow}}}
+	f := newFilterVMOpts(t, s, Options{UnlistedArchErrno: errnoENOSYS})
+	for _, c := range []struct {
+		a    *archInfo
+		name string
+		want uint32
+	}{
+		{&archX86_64, "read", retAllow},
+		{&archX86_64, "getpid", retAllow},
+		{&archX86_64, "close", retErrno | errnoEPERM},   // below getpid (39): the default
+		{&archX86_64, "keyctl", retErrno | errnoENOSYS}, // above every listed one: runc's stub
+		{&archI386, "read", retErrno | errnoENOSYS},
+		{&archX32, "read", retErrno | errnoENOSYS},
+	} {
+		if got := f.run(c.a, c.name); got != c.want {
+			t.Errorf("%s %s: %#x, want %#x", c.a.Name, c.name, got, c.want)
+		}
+	}
+	if got := f.runNr(0xc00000b7, 63); got != retErrno|errnoENOSYS {
+		t.Errorf("aarch64 call on an x86_64 filter: %#x", got)
 	}
 }
 
@@ -240,7 +274,7 @@ func TestSeccompRefusals(t *testing.T) {
 		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}},
 		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Op: "SCMP_CMP_XOR"}}}}},
 	} {
-		if _, _, err := seccompProgram(s, &archX86_64, func(string) {}); err == nil {
+		if _, _, err := program(s, &archX86_64, Options{}, func(string) {}); err == nil {
 			t.Errorf("%+v compiled", s)
 		}
 	}
@@ -255,7 +289,7 @@ func TestSeccompRefusals(t *testing.T) {
 	var warned []string
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"mkdri", "chown32", "mkdir"}, Action: specs.ActErrno}}}
-	if _, _, err := seccompProgram(s, &archX86_64, func(w string) { warned = append(warned, w) }); err != nil {
+	if _, _, err := program(s, &archX86_64, Options{}, func(w string) { warned = append(warned, w) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], `"mkdri"`) {

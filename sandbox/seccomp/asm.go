@@ -1,4 +1,4 @@
-package oci
+package seccomp
 
 import (
 	"sort"
@@ -138,10 +138,11 @@ func (a *asm) emitAll(addr []int) []bpf.Instruction {
 }
 
 // assembleSections is the whole program: the architecture dispatch, then
-// each section's syscall search and rules, then the shared returns.
-func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instruction {
+// each section's syscall search and rules, then the shared returns. bad
+// answers a syscall of an architecture without a section.
+func assembleSections(sections []*archRules, def, bad uint32, stub bool) []bpf.Instruction {
 	a := newAsm()
-	kill := a.ret(retKillThread)
+	unlisted := a.ret(bad)
 	a.emit(bpf.LoadAbsolute{Off: offArch, Size: 4})
 	byID := map[uint32][]*archRules{}
 	var ids []uint32
@@ -156,7 +157,7 @@ func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instru
 		entry[id] = a.newLabel()
 		a.jump(bpf.JumpEqual, uint32(id), entry[id], next)
 	}
-	a.goTo(kill)
+	a.goTo(unlisted)
 	for _, id := range ids {
 		a.place(entry[id])
 		a.emit(bpf.LoadAbsolute{Off: offNr, Size: 4})
@@ -171,7 +172,7 @@ func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instru
 					x64 = s
 				}
 			}
-			x32l := kill
+			x32l := unlisted
 			if x32 != nil {
 				x32l = a.newLabel()
 			}
