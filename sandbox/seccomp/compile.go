@@ -102,13 +102,9 @@ func Compile(s *specs.LinuxSeccomp, opts Options, warn func(string)) (*Filter, e
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
-	insns, flags, err := program(s, native, opts, warn)
+	raw, flags, err := program(s, native, opts, warn)
 	if err != nil {
 		return nil, err
-	}
-	raw, err := bpf.Assemble(insns)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: encode filter: %w", err)
 	}
 	if len(raw) > 4096 {
 		return nil, fmt.Errorf("seccomp: the filter has %d instructions, the kernel takes 4096", len(raw))
@@ -135,11 +131,13 @@ type archRules struct {
 	rules  map[uint32][]seccompRule // conditional ones, in order
 	uncond map[uint32]uint32
 	maxNr  uint32
+	// missing are the names this architecture lacks, in profile order.
+	missing []string
 }
 
 // program builds the program for native and the architectures of s it
 // can run.
-func program(s *specs.LinuxSeccomp, native *archInfo, opts Options, warn func(string)) ([]bpf.Instruction, uint, error) {
+func program(s *specs.LinuxSeccomp, native *archInfo, opts Options, warn func(string)) ([]bpf.RawInstruction, uint, error) {
 	if s.ListenerPath != "" {
 		return nil, 0, fmt.Errorf("seccomp listenerPath (SCMP_ACT_NOTIFY agents) is not supported by ctlab")
 	}
@@ -167,11 +165,9 @@ func program(s *specs.LinuxSeccomp, native *archInfo, opts Options, warn func(st
 		}
 		sections = append(sections, ar)
 	}
-	for _, sc := range s.Syscalls {
-		for _, n := range sc.Names {
-			if !knownName(n) {
-				warn(fmt.Sprintf("ignoring unknown syscall %q in linux.seccomp (as runc does)", n))
-			}
+	for _, n := range sections[0].missing { // the native section: a name it knows is known
+		if !knownName(n) {
+			warn(fmt.Sprintf("ignoring unknown syscall %q in linux.seccomp (as runc does)", n))
 		}
 	}
 	// runc's stub: only when the default refuses and is not already ENOSYS.
@@ -230,7 +226,11 @@ func knownName(n string) bool {
 
 // collectRules resolves the profile's rules for one architecture.
 func collectRules(s *specs.LinuxSeccomp, a *archInfo, def uint32) (*archRules, error) {
-	ar := &archRules{info: a, rules: map[uint32][]seccompRule{}, uncond: map[uint32]uint32{}}
+	n := 0
+	for _, sc := range s.Syscalls {
+		n += len(sc.Names)
+	}
+	ar := &archRules{info: a, rules: map[uint32][]seccompRule{}, uncond: make(map[uint32]uint32, n)}
 	for _, sc := range s.Syscalls {
 		ret, err := seccompRet(sc.Action, sc.ErrnoRet)
 		if err != nil {
@@ -247,6 +247,7 @@ func collectRules(s *specs.LinuxSeccomp, a *archInfo, def uint32) (*archRules, e
 		for _, n := range sc.Names {
 			num, ok := a.nr(n)
 			if !ok {
+				ar.missing = append(ar.missing, n)
 				continue
 			}
 			nr := uint32(num | a.SeccompMask)

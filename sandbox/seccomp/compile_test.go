@@ -8,6 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // filterVM compiles s for x86_64 and runs calls through x/net/bpf's
@@ -15,10 +16,10 @@ import (
 // written in that order word by word (the low word of an argument first,
 // as on a little-endian machine).
 type filterVM struct {
-	t    *testing.T
-	vm   *bpf.VM
-	n    int
-	prog []bpf.Instruction
+	t   *testing.T
+	vm  *bpf.VM
+	n   int
+	raw []bpf.RawInstruction
 }
 
 func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
@@ -28,15 +29,19 @@ func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
 
 func newFilterVMOpts(t *testing.T, s *specs.LinuxSeccomp, opts Options) *filterVM {
 	t.Helper()
-	prog, _, err := program(s, &archX86_64, opts, func(string) {})
+	raw, _, err := program(s, &archX86_64, opts, func(string) {})
 	if err != nil {
 		t.Fatal(err)
+	}
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatalf("the program has an instruction x/net/bpf cannot decode: %v", raw)
 	}
 	vm, err := bpf.NewVM(prog)
 	if err != nil {
 		t.Fatalf("the interpreter refuses the program: %v", err)
 	}
-	return &filterVM{t: t, vm: vm, n: len(prog), prog: prog}
+	return &filterVM{t: t, vm: vm, n: len(raw), raw: raw}
 }
 
 func (f *filterVM) run(a *archInfo, name string, args ...uint64) uint32 {
@@ -230,10 +235,9 @@ func TestSeccompLargeProfile(t *testing.T) {
 		t.Fatalf("%d instructions: more than the kernel loads", f.n)
 	}
 	long := 0
-	for i, in := range f.prog[:len(f.prog)-2] {
-		_, j1 := f.prog[i+1].(bpf.Jump)
-		_, j2 := f.prog[i+2].(bpf.Jump)
-		if c, ok := in.(bpf.JumpIf); ok && c.SkipTrue == 0 && c.SkipFalse == 1 && j1 && j2 {
+	for i, in := range f.raw[:len(f.raw)-2] {
+		cond := in.Op&0x07 == unix.BPF_JMP && in.Op != opJa
+		if cond && in.Jt == 0 && in.Jf == 1 && f.raw[i+1].Op == opJa && f.raw[i+2].Op == opJa {
 			long++
 		}
 	}
