@@ -1,18 +1,14 @@
-//go:build cgo
-
 package sandbox
 
 import (
-	"fmt"
 	"runtime"
 	"strings"
 	"sync"
-	"unsafe"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
-	"github.com/elastic/go-seccomp-bpf/arch"
-	"golang.org/x/net/bpf"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/seccomp"
 )
 
 // The hardened container's filter is an allow-list equivalent to Docker's
@@ -25,10 +21,11 @@ import (
 // fsconfig, fsmount, fspick, move_mount, open_tree, mount_setattr),
 // unshare, setns, pivot_root, chroot, the module and kexec calls, swapon,
 // reboot, open_by_handle_at, clock/time setting, quotactl, syslog, ... are
-// all refused without being named. The library (elastic/go-seccomp-bpf)
-// assembles the jumps and prefixes the arch and x32 checks.
+// all refused without being named. The filter is written as an OCI
+// profile and compiled by sandbox/seccomp, the compiler of the OCI
+// runtime's linux.seccomp, which adds the architecture and x32 checks.
 //
-// Names are filtered through the running architecture's table, so the
+// The compiler skips names the running architecture lacks, so the
 // 32-bit-only names of Docker's list (chown32, _llseek, ...) simply drop out
 // on amd64 and arm64; seccomp_linux_test.go checks each name exists on some
 // architecture, which catches typos.
@@ -104,72 +101,53 @@ var socketDomains = []uint64{
 // PER_LINUX32, UNAME26|PER_LINUX32, and 0xffffffff (query).
 var personalities = []uint64{0x0, 0x0008, 0x20000, 0x20008, 0xffffffff}
 
-// seccompPolicy is the filter as data: one unconditional allow group, the
+// seccompProfile is the filter as data: one unconditional allow group, the
 // argument-checked allows, and clone3 answered with ENOSYS. Anything else
-// (and any foreign architecture) gets the default, EPERM; x32 numbers get
-// ENOSYS from the library's prefix.
-func seccompPolicy() (*seccomp.Policy, error) {
-	info, err := arch.GetInfo("")
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: %w", err)
+// gets the default, EPERM, except syscalls numbered above every listed one:
+// the compiler answers those with ENOSYS (runc's stub for a refusing
+// default, so libc falls back from calls newer than the list), which
+// refuses them all the same. A foreign architecture's call (i386 int 0x80,
+// x32 numbers on x86_64) gets ENOSYS through seccompOptions.
+func seccompProfile() *specs.LinuxSeccomp {
+	allow := func(name string, args ...specs.LinuxSeccompArg) specs.LinuxSyscall {
+		return specs.LinuxSyscall{Names: []string{name}, Action: specs.ActAllow, Args: args}
 	}
-	var names []string
-	for _, n := range strings.Fields(seccompAllowed + " " + seccompArchAllowed[runtime.GOARCH]) {
-		if _, ok := info.SyscallNames[n]; ok {
-			names = append(names, n)
-		}
+	eperm, enosys := uint(unix.EPERM), uint(unix.ENOSYS)
+	names := strings.Fields(seccompAllowed + " " + seccompArchAllowed[runtime.GOARCH])
+	rules := []specs.LinuxSyscall{
+		{Names: names, Action: specs.ActAllow},
+		allow("clone", specs.LinuxSeccompArg{Index: 0, Op: specs.OpMaskedEqual, Value: nsFlags, ValueTwo: 0}),
 	}
-	var conds []seccomp.NameWithConditions
-	conds = append(conds, seccomp.NameWithConditions{Name: "clone", Conditions: seccomp.ArgumentConditions{
-		{Argument: 0, Operation: seccomp.BitsNotSet, Value: nsFlags}}})
 	for _, d := range socketDomains {
-		conds = append(conds, seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{
-			{Argument: 0, Operation: seccomp.Equal, Value: d}}})
+		rules = append(rules, allow("socket", specs.LinuxSeccompArg{Index: 0, Op: specs.OpEqualTo, Value: d}))
 	}
 	for _, p := range personalities {
-		conds = append(conds, seccomp.NameWithConditions{Name: "personality", Conditions: seccomp.ArgumentConditions{
-			{Argument: 0, Operation: seccomp.Equal, Value: p}}})
+		rules = append(rules, allow("personality", specs.LinuxSeccompArg{Index: 0, Op: specs.OpEqualTo, Value: p}))
 	}
-	return &seccomp.Policy{
-		DefaultAction: seccomp.ActionErrno, // EPERM
-		Syscalls: []seccomp.SyscallGroup{
-			{Names: names, Action: seccomp.ActionAllow},
-			{NamesWithCondtions: conds, Action: seccomp.ActionAllow},
-			{Names: []string{"clone3"}, Action: seccomp.ActionErrno | seccomp.Action(unix.ENOSYS)},
-		},
-	}, nil
+	rules = append(rules, specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys})
+	return &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, DefaultErrnoRet: &eperm, Syscalls: rules}
 }
 
+// seccompOptions: a foreign architecture fails with ENOSYS rather than
+// runc's thread kill, so a program probing the x32 ABI sees "no such
+// call" and carries on.
+var seccompOptions = seccomp.Options{UnlistedArchErrno: uint(unix.ENOSYS)}
+
 var (
-	progOnce sync.Once
-	progData []unix.SockFilter
-	progErr  error
+	filterOnce sync.Once
+	filter     *seccomp.Filter
+	filterErr  error
 )
 
-// seccompProgram returns the assembled classic BPF program (built once per
-// process: the init builds it right before it execs, exec will too).
-func seccompProgram() ([]unix.SockFilter, error) {
-	progOnce.Do(func() {
-		pol, err := seccompPolicy()
-		if err != nil {
-			progErr = err
-			return
-		}
-		insns, err := pol.Assemble()
-		if err != nil {
-			progErr = fmt.Errorf("seccomp: assemble policy: %w", err)
-			return
-		}
-		raw, err := bpf.Assemble(insns)
-		if err != nil {
-			progErr = fmt.Errorf("seccomp: encode filter: %w", err)
-			return
-		}
-		for _, in := range raw {
-			progData = append(progData, unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K})
-		}
+// seccompFilter returns the compiled filter (built once per process: the
+// init builds it right before it execs, exec will too). Every name is in
+// some architecture's table (TestSeccompNames), so the compiler has
+// nothing to warn about.
+func seccompFilter() (*seccomp.Filter, error) {
+	filterOnce.Do(func() {
+		filter, filterErr = seccomp.Compile(seccompProfile(), seccompOptions, func(string) {})
 	})
-	return progData, progErr
+	return filter, filterErr
 }
 
 // InstallSeccomp applies the hardened containers' filter to the calling
@@ -183,17 +161,9 @@ func seccompProgram() ([]unix.SockFilter, error) {
 func InstallSeccomp() error { return installSeccomp() }
 
 func installSeccomp() error {
-	prog, err := seccompProgram()
+	f, err := seccompFilter()
 	if err != nil {
 		return err
 	}
-	if len(prog) == 0 || len(prog) > 0xffff {
-		return fmt.Errorf("seccomp: filter of %d instructions", len(prog))
-	}
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if _, _, e := unix.Syscall(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog))); e != 0 {
-		return fmt.Errorf("install seccomp filter: %w", e)
-	}
-	runtime.KeepAlive(prog)
-	return nil
+	return f.Load()
 }

@@ -5,6 +5,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"github.com/ctlab/ctlab/sandbox/seccomp"
 )
 
 // Features is what `features` prints: the namespaces, capabilities, mount
@@ -37,32 +39,10 @@ func Features() *features.Features {
 			Namespaces:   nss,
 			Capabilities: caps,
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no},
-			Seccomp:      seccompFeatures(),
+			Seccomp:      seccomp.Features(),
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},
 		},
 		Annotations: map[string]string{"org.ctlab.runtime": "ctlab-oci (sandbox/oci)"},
 	}
-}
-
-func seccompFeatures() *features.Seccomp {
-	yes := true
-	f := &features.Seccomp{Enabled: &yes,
-		Actions: []string{string(specs.ActAllow), string(specs.ActErrno), string(specs.ActKill), string(specs.ActKillProcess),
-			string(specs.ActKillThread), string(specs.ActLog), string(specs.ActTrace), string(specs.ActTrap)}}
-	for op := range jumpOps {
-		f.Operators = append(f.Operators, string(op))
-	}
-	f.Operators = append(f.Operators, string(specs.OpMaskedEqual))
-	for a := range seccompArches {
-		f.Archs = append(f.Archs, string(a))
-	}
-	for fl := range seccompFlags {
-		f.KnownFlags = append(f.KnownFlags, string(fl))
-	}
-	sort.Strings(f.Operators)
-	sort.Strings(f.Archs)
-	sort.Strings(f.KnownFlags)
-	f.SupportedFlags = f.KnownFlags
-	return f
 }

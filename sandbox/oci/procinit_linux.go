@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctlab/ctlab/sandbox"
+	"github.com/ctlab/ctlab/sandbox/seccomp"
 )
 
 // The process init is what the sandbox execs as the container's command:
@@ -50,7 +51,7 @@ type procInit struct {
 	ConsoleSize   *specs.Box               `json:"console_size,omitempty"`
 	Devices       []specs.LinuxDevice      `json:"devices,omitempty"`
 	OOMScoreAdj   *int                     `json:"oom,omitempty"`
-	Seccomp       *seccompFilter           `json:"seccomp,omitempty"`
+	Seccomp       *seccomp.Filter          `json:"seccomp,omitempty"`
 	// Exec: the process of `exec` in a running container (the exec
 	// helper joined it and changed directory): no filesystem setup, no
 	// wait for start.
@@ -81,6 +82,22 @@ func (pi *procInit) prepare(s *specs.Spec, st *State) error {
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		pi.StartHooks, pi.State = s.Hooks.StartContainer, st
 	}
+	return nil
+}
+
+// setSeccomp compiles the config's linux.seccomp in the runtime (create,
+// exec), where an error fails the command and a warning reaches the
+// caller; the process init only loads the program. A foreign
+// architecture's syscall kills the thread, as under runc.
+func (pi *procInit) setSeccomp(s *specs.Spec) error {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return nil
+	}
+	f, err := seccomp.Compile(s.Linux.Seccomp, seccomp.Options{}, func(w string) { fmt.Fprintln(os.Stderr, "ctlab-oci: warning:", w) })
+	if err != nil {
+		return err
+	}
+	pi.Seccomp = f
 	return nil
 }
 
@@ -177,7 +194,7 @@ func runProcInit(arg string) error {
 		return err
 	}
 	if pi.Seccomp != nil && !pi.NoNewPrivs {
-		if err := pi.Seccomp.load(); err != nil {
+		if err := pi.Seccomp.Load(); err != nil {
 			return err
 		}
 	}
@@ -204,7 +221,7 @@ func runProcInit(arg string) error {
 		}
 	}
 	if pi.Seccomp != nil && pi.NoNewPrivs {
-		if err := pi.Seccomp.load(); err != nil {
+		if err := pi.Seccomp.Load(); err != nil {
 			return err
 		}
 	}

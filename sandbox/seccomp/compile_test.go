@@ -1,4 +1,4 @@
-package oci
+package seccomp
 
 import (
 	"encoding/binary"
@@ -8,6 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // filterVM compiles s for x86_64 and runs calls through x/net/bpf's
@@ -15,23 +16,32 @@ import (
 // written in that order word by word (the low word of an argument first,
 // as on a little-endian machine).
 type filterVM struct {
-	t    *testing.T
-	vm   *bpf.VM
-	n    int
-	prog []bpf.Instruction
+	t   *testing.T
+	vm  *bpf.VM
+	n   int
+	raw []bpf.RawInstruction
 }
 
 func newFilterVM(t *testing.T, s *specs.LinuxSeccomp) *filterVM {
 	t.Helper()
-	prog, _, err := seccompProgram(s, &archX86_64, func(string) {})
+	return newFilterVMOpts(t, s, Options{})
+}
+
+func newFilterVMOpts(t *testing.T, s *specs.LinuxSeccomp, opts Options) *filterVM {
+	t.Helper()
+	raw, _, err := program(s, &archX86_64, opts, func(string) {})
 	if err != nil {
 		t.Fatal(err)
+	}
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatalf("the program has an instruction x/net/bpf cannot decode: %v", raw)
 	}
 	vm, err := bpf.NewVM(prog)
 	if err != nil {
 		t.Fatalf("the interpreter refuses the program: %v", err)
 	}
-	return &filterVM{t: t, vm: vm, n: len(prog), prog: prog}
+	return &filterVM{t: t, vm: vm, n: len(raw), raw: raw}
 }
 
 func (f *filterVM) run(a *archInfo, name string, args ...uint64) uint32 {
@@ -97,6 +107,35 @@ func TestSeccompDenyMkdir(t *testing.T) {
 	}
 	if got := f.run(&archI386, "chown32"); got != retErrno|13 {
 		t.Errorf("i386 chown32 (absent on x86_64): %#x", got)
+	}
+}
+
+// TestUnlistedArchErrno: the sandbox's hardened filter answers a foreign
+// architecture (i386, x32 numbers, anything else) with an errno instead of
+// killing the thread; the listed architecture keeps its rules and runc's
+// ENOSYS stub above the highest listed number.
+func TestUnlistedArchErrno(t *testing.T) {
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "write", "getpid"}, Action: specs.ActAllow}}}
+	f := newFilterVMOpts(t, s, Options{UnlistedArchErrno: errnoENOSYS})
+	for _, c := range []struct {
+		a    *archInfo
+		name string
+		want uint32
+	}{
+		{&archX86_64, "read", retAllow},
+		{&archX86_64, "getpid", retAllow},
+		{&archX86_64, "close", retErrno | errnoEPERM},   // below getpid (39): the default
+		{&archX86_64, "keyctl", retErrno | errnoENOSYS}, // above every listed one: runc's stub
+		{&archI386, "read", retErrno | errnoENOSYS},
+		{&archX32, "read", retErrno | errnoENOSYS},
+	} {
+		if got := f.run(c.a, c.name); got != c.want {
+			t.Errorf("%s %s: %#x, want %#x", c.a.Name, c.name, got, c.want)
+		}
+	}
+	if got := f.runNr(0xc00000b7, 63); got != retErrno|errnoENOSYS {
+		t.Errorf("aarch64 call on an x86_64 filter: %#x", got)
 	}
 }
 
@@ -196,10 +235,9 @@ func TestSeccompLargeProfile(t *testing.T) {
 		t.Fatalf("%d instructions: more than the kernel loads", f.n)
 	}
 	long := 0
-	for i, in := range f.prog[:len(f.prog)-2] {
-		_, j1 := f.prog[i+1].(bpf.Jump)
-		_, j2 := f.prog[i+2].(bpf.Jump)
-		if c, ok := in.(bpf.JumpIf); ok && c.SkipTrue == 0 && c.SkipFalse == 1 && j1 && j2 {
+	for i, in := range f.raw[:len(f.raw)-2] {
+		cond := in.Op&0x07 == unix.BPF_JMP && in.Op != opJa
+		if cond && in.Jt == 0 && in.Jf == 1 && f.raw[i+1].Op == opJa && f.raw[i+2].Op == opJa {
 			long++
 		}
 	}
@@ -240,7 +278,7 @@ func TestSeccompRefusals(t *testing.T) {
 		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}},
 		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Op: "SCMP_CMP_XOR"}}}}},
 	} {
-		if _, _, err := seccompProgram(s, &archX86_64, func(string) {}); err == nil {
+		if _, _, err := program(s, &archX86_64, Options{}, func(string) {}); err == nil {
 			t.Errorf("%+v compiled", s)
 		}
 	}
@@ -255,7 +293,7 @@ func TestSeccompRefusals(t *testing.T) {
 	var warned []string
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"mkdri", "chown32", "mkdir"}, Action: specs.ActErrno}}}
-	if _, _, err := seccompProgram(s, &archX86_64, func(w string) { warned = append(warned, w) }); err != nil {
+	if _, _, err := program(s, &archX86_64, Options{}, func(w string) { warned = append(warned, w) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], `"mkdri"`) {

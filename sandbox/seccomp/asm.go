@@ -1,53 +1,83 @@
-package oci
+package seccomp
 
 import (
-	"sort"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // asm is a tiny classic-BPF assembler with forward labels: a conditional
 // jump whose target is more than 255 instructions away (the jt/jf fields
 // are 8 bits) becomes a short jump over two unconditional ones (32 bits).
+// It writes raw instructions, not bpf.Instruction values (an allocation
+// each behind the interface): a hardened container's init compiles its
+// filter on every start.
 type asm struct {
 	code   []asmInsn
-	labels []int // label -> index in code of its mark
+	labels []int32 // label -> index in code of its mark
 	rets   map[uint32]label
 }
 
-type label int
+type label int32
 
 const next label = -1 // the following instruction
 
+// The opcodes the compiler uses.
+const (
+	opLd  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+	opAnd = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
+	opRet = unix.BPF_RET | unix.BPF_K
+	opJa  = unix.BPF_JMP | unix.BPF_JA
+	opJeq = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+	opJgt = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
+	opJge = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+)
+
+type asmKind uint8
+
+const (
+	kindPlain asmKind = iota // raw is the instruction
+	kindJump                 // raw.Op is the test, raw.K its value; jt == jf: unconditional
+	kindMark                 // places label jt
+)
+
 type asmInsn struct {
-	ins    bpf.Instruction // a plain instruction, or nil
-	cond   bpf.JumpTest
-	val    uint32
+	raw    bpf.RawInstruction
 	jt, jf label
-	mark   label // >= 0: this entry only places a label
+	kind   asmKind
 	long   bool
 }
 
-func newAsm() *asm { return &asm{rets: map[uint32]label{}} }
+// newAsm sizes the code for about n entries.
+func newAsm(n int) *asm {
+	return &asm{code: make([]asmInsn, 0, n), rets: map[uint32]label{}}
+}
 
 func (a *asm) newLabel() label {
 	a.labels = append(a.labels, -1)
 	return label(len(a.labels) - 1)
 }
 
-func (a *asm) emit(in bpf.Instruction) { a.code = append(a.code, asmInsn{ins: in, mark: -1}) }
+func (a *asm) emit(op uint16, k uint32) {
+	a.code = append(a.code, asmInsn{raw: bpf.RawInstruction{Op: op, K: k}})
+}
+
+func (a *asm) ld(off uint32) { a.emit(opLd, off) }
+
+func (a *asm) retK(v uint32) { a.emit(opRet, v) }
 
 func (a *asm) place(l label) {
-	a.labels[l] = len(a.code)
-	a.code = append(a.code, asmInsn{mark: l})
+	a.labels[l] = int32(len(a.code))
+	a.code = append(a.code, asmInsn{kind: kindMark, jt: l})
 }
 
-func (a *asm) jump(cond bpf.JumpTest, val uint32, jt, jf label) {
-	a.code = append(a.code, asmInsn{cond: cond, val: val, jt: jt, jf: jf, mark: -1})
+func (a *asm) jump(op uint16, val uint32, jt, jf label) {
+	a.code = append(a.code, asmInsn{raw: bpf.RawInstruction{Op: op, K: val}, jt: jt, jf: jf, kind: kindJump})
 }
 
-func (a *asm) goTo(l label) { a.jump(bpf.JumpEqual, 0, l, l) }
+func (a *asm) goTo(l label) { a.jump(opJeq, 0, l, l) }
 
 // ret is a label that returns v (one shared return per value, at the end).
 func (a *asm) ret(v uint32) label {
@@ -59,9 +89,9 @@ func (a *asm) ret(v uint32) label {
 	return l
 }
 
-func (a *asm) size(in asmInsn) int {
+func (a *asm) size(in *asmInsn) int {
 	switch {
-	case in.mark >= 0:
+	case in.kind == kindMark:
 		return 0
 	case in.long:
 		return 3
@@ -70,26 +100,28 @@ func (a *asm) size(in asmInsn) int {
 }
 
 // assemble lays the program out, widening jumps until every one fits.
-func (a *asm) assemble() []bpf.Instruction {
+func (a *asm) assemble() []bpf.RawInstruction {
 	vals := make([]uint32, 0, len(a.rets))
 	for v := range a.rets {
 		vals = append(vals, v)
 	}
-	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
+	slices.Sort(vals)
 	for _, v := range vals {
 		a.place(a.rets[v])
-		a.emit(bpf.RetConstant{Val: v})
+		a.retK(v)
 	}
+	addr := make([]int, len(a.code)+1)
 	for {
-		addr := a.layout()
+		a.layout(addr)
 		changed := false
-		for i, in := range a.code {
-			if in.ins != nil || in.mark >= 0 || in.long || in.jt == in.jf {
+		for i := range a.code {
+			in := &a.code[i]
+			if in.kind != kindJump || in.long || in.jt == in.jf {
 				continue
 			}
-			for _, t := range []label{in.jt, in.jf} {
+			for _, t := range [2]label{in.jt, in.jf} {
 				if t != next && addr[a.labels[t]]-addr[i]-1 > 255 {
-					a.code[i].long, changed = true, true
+					in.long, changed = true, true
 				}
 			}
 		}
@@ -99,50 +131,54 @@ func (a *asm) assemble() []bpf.Instruction {
 	}
 }
 
-// layout returns each entry's address.
-func (a *asm) layout() []int {
-	addr := make([]int, len(a.code)+1)
+// layout sets each entry's address.
+func (a *asm) layout(addr []int) {
 	pc := 0
-	for i, in := range a.code {
+	for i := range a.code {
 		addr[i] = pc
-		pc += a.size(in)
+		pc += a.size(&a.code[i])
 	}
 	addr[len(a.code)] = pc
-	return addr
 }
 
-func (a *asm) emitAll(addr []int) []bpf.Instruction {
-	var out []bpf.Instruction
+func (a *asm) emitAll(addr []int) []bpf.RawInstruction {
+	out := make([]bpf.RawInstruction, 0, addr[len(a.code)])
 	dist := func(from int, t label) uint32 {
 		if t == next {
 			return 0
 		}
 		return uint32(addr[a.labels[t]] - from - 1)
 	}
-	for _, in := range a.code {
+	for i := range a.code {
+		in := &a.code[i]
 		pc := len(out)
 		switch {
-		case in.mark >= 0:
-		case in.ins != nil:
-			out = append(out, in.ins)
+		case in.kind == kindMark:
+		case in.kind == kindPlain:
+			out = append(out, in.raw)
 		case in.long:
-			out = append(out, bpf.JumpIf{Cond: in.cond, Val: in.val, SkipTrue: 0, SkipFalse: 1},
-				bpf.Jump{Skip: dist(pc+1, in.jt)}, bpf.Jump{Skip: dist(pc+2, in.jf)})
+			out = append(out, bpf.RawInstruction{Op: in.raw.Op, Jt: 0, Jf: 1, K: in.raw.K},
+				bpf.RawInstruction{Op: opJa, K: dist(pc+1, in.jt)}, bpf.RawInstruction{Op: opJa, K: dist(pc+2, in.jf)})
 		case in.jt == in.jf:
-			out = append(out, bpf.Jump{Skip: dist(pc, in.jt)})
+			out = append(out, bpf.RawInstruction{Op: opJa, K: dist(pc, in.jt)})
 		default:
-			out = append(out, bpf.JumpIf{Cond: in.cond, Val: in.val, SkipTrue: uint8(dist(pc, in.jt)), SkipFalse: uint8(dist(pc, in.jf))})
+			out = append(out, bpf.RawInstruction{Op: in.raw.Op, Jt: uint8(dist(pc, in.jt)), Jf: uint8(dist(pc, in.jf)), K: in.raw.K})
 		}
 	}
 	return out
 }
 
 // assembleSections is the whole program: the architecture dispatch, then
-// each section's syscall search and rules, then the shared returns.
-func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instruction {
-	a := newAsm()
-	kill := a.ret(retKillThread)
-	a.emit(bpf.LoadAbsolute{Off: offArch, Size: 4})
+// each section's syscall search and rules, then the shared returns. bad
+// answers a syscall of an architecture without a section.
+func assembleSections(sections []*archRules, def, bad uint32, stub bool) []bpf.RawInstruction {
+	n := 16
+	for _, s := range sections {
+		n += 3 * (len(s.uncond) + len(s.rules))
+	}
+	a := newAsm(n)
+	unlisted := a.ret(bad)
+	a.ld(offArch)
 	byID := map[uint32][]*archRules{}
 	var ids []uint32
 	for _, s := range sections {
@@ -154,12 +190,12 @@ func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instru
 	entry := map[uint32]label{}
 	for _, id := range ids {
 		entry[id] = a.newLabel()
-		a.jump(bpf.JumpEqual, uint32(id), entry[id], next)
+		a.jump(opJeq, uint32(id), entry[id], next)
 	}
-	a.goTo(kill)
+	a.goTo(unlisted)
 	for _, id := range ids {
 		a.place(entry[id])
-		a.emit(bpf.LoadAbsolute{Off: offNr, Size: 4})
+		a.ld(offNr)
 		secs := byID[id]
 		if id == archX86_64.ID {
 			// x86_64 and x32 share the audit arch: the number tells them apart.
@@ -171,11 +207,11 @@ func assembleSections(sections []*archRules, def uint32, stub bool) []bpf.Instru
 					x64 = s
 				}
 			}
-			x32l := kill
+			x32l := unlisted
 			if x32 != nil {
 				x32l = a.newLabel()
 			}
-			a.jump(bpf.JumpGreaterOrEqual, x32Bit, x32l, next)
+			a.jump(opJge, x32Bit, x32l, next)
 			a.section(x64, def, stub)
 			if x32 != nil {
 				a.place(x32l)
@@ -195,7 +231,7 @@ func (a *asm) section(ar *archRules, def uint32, stub bool) {
 		return
 	}
 	if stub && ar.maxNr > 0 {
-		a.jump(bpf.JumpGreaterThan, ar.maxNr, a.ret(retErrno|errnoENOSYS), next)
+		a.jump(opJgt, ar.maxNr, a.ret(retErrno|errnoENOSYS), next)
 	}
 	var nrs []uint32
 	for nr := range ar.uncond {
@@ -206,7 +242,7 @@ func (a *asm) section(ar *archRules, def uint32, stub bool) {
 			nrs = append(nrs, nr)
 		}
 	}
-	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	slices.Sort(nrs)
 	a.search(ar, nrs, a.ret(def))
 }
 
@@ -220,31 +256,41 @@ func (a *asm) search(ar *archRules, nrs []uint32, miss label) {
 	if len(nrs) > 8 {
 		mid := len(nrs) / 2
 		right := a.newLabel()
-		a.jump(bpf.JumpGreaterOrEqual, nrs[mid], right, next)
+		a.jump(opJge, nrs[mid], right, next)
 		a.search(ar, nrs[:mid], miss)
 		a.place(right)
 		a.search(ar, nrs[mid:], miss)
 		return
 	}
-	rets := map[uint32]label{}
-	var order []uint32
-	targets := make([]label, len(nrs))
+	// The leaf's returns, in order of first use (at most 8: a slice).
+	var rets [8]struct {
+		v uint32
+		l label
+	}
+	nrets := 0
+	var targets [8]label
 	for i, nr := range nrs {
-		if v, ok := ar.uncond[nr]; ok {
-			if _, ok := rets[v]; !ok {
-				rets[v] = a.newLabel()
-				order = append(order, v)
-			}
-			targets[i] = rets[v]
-		} else {
+		v, ok := ar.uncond[nr]
+		if !ok {
 			targets[i] = a.newLabel()
+			a.jump(opJeq, nr, targets[i], next)
+			continue
 		}
-		a.jump(bpf.JumpEqual, nr, targets[i], next)
+		j := 0
+		for j < nrets && rets[j].v != v {
+			j++
+		}
+		if j == nrets {
+			rets[j].v, rets[j].l = v, a.newLabel()
+			nrets++
+		}
+		targets[i] = rets[j].l
+		a.jump(opJeq, nr, targets[i], next)
 	}
 	a.goTo(miss)
-	for _, v := range order {
-		a.place(rets[v])
-		a.emit(bpf.RetConstant{Val: v})
+	for _, r := range rets[:nrets] {
+		a.place(r.l)
+		a.retK(r.v)
 	}
 	for i, nr := range nrs {
 		if _, ok := ar.uncond[nr]; ok {
@@ -256,7 +302,7 @@ func (a *asm) search(ar *archRules, nrs []uint32, miss label) {
 			for _, c := range r.conds {
 				a.cond(c, is64(ar.info), no)
 			}
-			a.emit(bpf.RetConstant{Val: r.ret})
+			a.retK(r.ret)
 			a.place(no)
 		}
 		a.goTo(miss)
@@ -265,32 +311,32 @@ func (a *asm) search(ar *archRules, nrs []uint32, miss label) {
 
 // jumpOps: op -> the test on the high word that decides alone (strict),
 // and the test on the low word when the high words are equal.
-var jumpOps = map[specs.LinuxSeccompOperator]struct{ hi, lo bpf.JumpTest }{
-	specs.OpEqualTo:      {bpf.JumpEqual, bpf.JumpEqual},
-	specs.OpNotEqual:     {bpf.JumpEqual, bpf.JumpEqual}, // EQ negated
-	specs.OpGreaterThan:  {bpf.JumpGreaterThan, bpf.JumpGreaterThan},
-	specs.OpGreaterEqual: {bpf.JumpGreaterThan, bpf.JumpGreaterOrEqual},
-	specs.OpLessThan:     {bpf.JumpGreaterThan, bpf.JumpGreaterOrEqual}, // GE negated
-	specs.OpLessEqual:    {bpf.JumpGreaterThan, bpf.JumpGreaterThan},    // GT negated
+var jumpOps = map[specs.LinuxSeccompOperator]struct{ hi, lo uint16 }{
+	specs.OpEqualTo:      {opJeq, opJeq},
+	specs.OpNotEqual:     {opJeq, opJeq}, // EQ negated
+	specs.OpGreaterThan:  {opJgt, opJgt},
+	specs.OpGreaterEqual: {opJgt, opJge},
+	specs.OpLessThan:     {opJgt, opJge}, // GE negated
+	specs.OpLessEqual:    {opJgt, opJgt}, // GT negated
 }
 
 // cond falls through when c holds and jumps to miss when it does not.
 // wide compares all 64 bits, else the low word only.
 func (a *asm) cond(c specs.LinuxSeccompArg, wide bool, miss label) {
-	lo := bpf.LoadAbsolute{Off: offArgs + 8*uint32(c.Index), Size: 4}
-	hi := bpf.LoadAbsolute{Off: lo.Off + 4, Size: 4}
+	lo := offArgs + 8*uint32(c.Index)
+	hi := lo + 4
 	vlo, vhi := uint32(c.Value), uint32(c.Value>>32)
 	if c.Op == specs.OpMaskedEqual {
 		// (arg & value) == valueTwo
 		dlo, dhi := uint32(c.ValueTwo), uint32(c.ValueTwo>>32)
 		if wide {
-			a.emit(hi)
-			a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: vhi})
-			a.jump(bpf.JumpEqual, dhi, next, miss)
+			a.ld(hi)
+			a.emit(opAnd, vhi)
+			a.jump(opJeq, dhi, next, miss)
 		}
-		a.emit(lo)
-		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: vlo})
-		a.jump(bpf.JumpEqual, dlo, next, miss)
+		a.ld(lo)
+		a.emit(opAnd, vlo)
+		a.jump(opJeq, dlo, next, miss)
 		return
 	}
 	ok := a.newLabel()
@@ -300,15 +346,15 @@ func (a *asm) cond(c specs.LinuxSeccompArg, wide bool, miss label) {
 	}
 	t := jumpOps[c.Op]
 	if wide {
-		a.emit(hi)
-		if t.hi == bpf.JumpEqual {
-			a.jump(bpf.JumpEqual, vhi, next, no)
+		a.ld(hi)
+		if t.hi == opJeq {
+			a.jump(opJeq, vhi, next, no)
 		} else {
-			a.jump(bpf.JumpGreaterThan, vhi, yes, next)
-			a.jump(bpf.JumpEqual, vhi, next, no)
+			a.jump(opJgt, vhi, yes, next)
+			a.jump(opJeq, vhi, next, no)
 		}
 	}
-	a.emit(lo)
+	a.ld(lo)
 	a.jump(t.lo, vlo, yes, no)
 	a.place(ok)
 }

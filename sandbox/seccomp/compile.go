@@ -1,47 +1,15 @@
-package oci
+package seccomp
 
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"golang.org/x/net/bpf"
 )
-
-// linux.seccomp is compiled here into a classic BPF program, without
-// libseccomp (no cgo): elastic/go-seccomp-bpf, which the sandbox's own
-// filter uses, has one action per group, no MASKED_EQ with a separate
-// datum and a single architecture, so only its syscall tables are used,
-// generated into zsyscalls.go (seccomp_arch.go).
-//
-// The program follows what runc (libseccomp plus its patchbpf stub) loads:
-//
-//   - one section per architecture the kernel can run for this machine
-//     (x86_64 with SCMP_ARCH_X86 and SCMP_ARCH_X32; aarch64 with
-//     SCMP_ARCH_ARM), the native one always; the other architectures of
-//     the list cannot occur and are skipped. A syscall of an architecture
-//     not in the filter gets SECCOMP_RET_KILL_THREAD (libseccomp's
-//     bad-arch action). x32 shares AUDIT_ARCH_X86_64: numbers with
-//     __X32_SYSCALL_BIT go to the x32 section if listed, else are killed.
-//   - a syscall newer than every syscall the profile names gets ENOSYS
-//     instead of a non-permissive default action (runc's stub), so libc
-//     falls back from calls the profile author did not know.
-//   - rules of the same syscall, merged as libseccomp does: the first
-//     unconditional rule decides alone (podman's profile allows setns in
-//     its big list and refuses it again later: runc allows it); else the
-//     rules with argument conditions in config order, first match wins,
-//     else the default. (Where two conditional rules with different
-//     actions both match, libseccomp's tree may pick the other one; the
-//     usual profiles have no such overlap.) A rule whose conditions name distinct arguments
-//     needs all of them; one naming an argument twice is split into a rule
-//     per condition (runc's "old behaviour"). A rule whose action is the
-//     default action is skipped (runc).
-//   - a name this architecture lacks is skipped (chown32 on x86_64), as
-//     libseccomp does; a name no architecture knows is ignored like runc
-//     does, but with a warning, so a typo does not silently disable a rule.
-//   - 64-bit arguments compare both 32-bit halves (high word first);
-//     32-bit architectures compare the low word only.
 
 // seccomp_data offsets.
 const (
@@ -80,10 +48,21 @@ var seccompFlags = map[specs.LinuxSeccompFlag]uint{
 	specs.LinuxSeccompFlagSpecAllow: 4,
 }
 
-// seccompFilter is a compiled filter: what the process init loads.
-type seccompFilter struct {
-	Prog  []byte `json:"prog"` // struct sock_filter array, native endian
-	Flags uint   `json:"flags,omitempty"`
+// Filter is a compiled filter: what a process loads right before it
+// execs. It travels as JSON inside the OCI process init's instructions.
+type Filter struct {
+	Prog  []byte `json:"prog"`            // struct sock_filter array, native endian
+	Flags uint   `json:"flags,omitempty"` // SECCOMP_FILTER_FLAG_*
+}
+
+// Options are the choices a profile does not express.
+type Options struct {
+	// UnlistedArchErrno is the errno for a syscall of an architecture the
+	// filter has no section for (an i386 int 0x80 call on x86_64, x32
+	// numbers when SCMP_ARCH_X32 is not listed). 0 is
+	// SECCOMP_RET_KILL_THREAD, libseccomp's bad-arch action and so runc's:
+	// what an OCI runtime keeps.
+	UnlistedArchErrno uint
 }
 
 // seccompRet maps an action to SECCOMP_RET_*.
@@ -116,25 +95,21 @@ func seccompRet(a specs.LinuxSeccompAction, errno *uint) (uint32, error) {
 	return 0, fmt.Errorf("unknown seccomp action %q", a)
 }
 
-// compileSeccomp compiles s for the running machine; warn gets the
-// ignored names.
-func compileSeccomp(s *specs.LinuxSeccomp, warn func(string)) (*seccompFilter, error) {
+// Compile compiles s for the running machine; warn gets the names it
+// ignores.
+func Compile(s *specs.LinuxSeccomp, opts Options, warn func(string)) (*Filter, error) {
 	native, err := nativeArch()
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
-	insns, flags, err := seccompProgram(s, native, warn)
+	raw, flags, err := program(s, native, opts, warn)
 	if err != nil {
 		return nil, err
-	}
-	raw, err := bpf.Assemble(insns)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: encode filter: %w", err)
 	}
 	if len(raw) > 4096 {
 		return nil, fmt.Errorf("seccomp: the filter has %d instructions, the kernel takes 4096", len(raw))
 	}
-	f := &seccompFilter{Flags: flags, Prog: make([]byte, 0, 8*len(raw))}
+	f := &Filter{Flags: flags, Prog: make([]byte, 0, 8*len(raw))}
 	for _, r := range raw {
 		f.Prog = binary.NativeEndian.AppendUint16(f.Prog, r.Op)
 		f.Prog = append(f.Prog, r.Jt, r.Jf)
@@ -156,11 +131,13 @@ type archRules struct {
 	rules  map[uint32][]seccompRule // conditional ones, in order
 	uncond map[uint32]uint32
 	maxNr  uint32
+	// missing are the names this architecture lacks, in profile order.
+	missing []string
 }
 
-// seccompProgram builds the program for native and the architectures of
-// s it can run.
-func seccompProgram(s *specs.LinuxSeccomp, native *archInfo, warn func(string)) ([]bpf.Instruction, uint, error) {
+// program builds the program for native and the architectures of s it
+// can run.
+func program(s *specs.LinuxSeccomp, native *archInfo, opts Options, warn func(string)) ([]bpf.RawInstruction, uint, error) {
 	if s.ListenerPath != "" {
 		return nil, 0, fmt.Errorf("seccomp listenerPath (SCMP_ACT_NOTIFY agents) is not supported by ctlab")
 	}
@@ -188,16 +165,18 @@ func seccompProgram(s *specs.LinuxSeccomp, native *archInfo, warn func(string)) 
 		}
 		sections = append(sections, ar)
 	}
-	for _, sc := range s.Syscalls {
-		for _, n := range sc.Names {
-			if !knownName(n) {
-				warn(fmt.Sprintf("ignoring unknown syscall %q in linux.seccomp (as runc does)", n))
-			}
+	for _, n := range sections[0].missing { // the native section: a name it knows is known
+		if !knownName(n) {
+			warn(fmt.Sprintf("ignoring unknown syscall %q in linux.seccomp (as runc does)", n))
 		}
 	}
 	// runc's stub: only when the default refuses and is not already ENOSYS.
 	stub := def != retAllow && def != retLog && def != retErrno|errnoENOSYS
-	return assembleSections(sections, def, stub), flags, nil
+	bad := uint32(retKillThread)
+	if opts.UnlistedArchErrno != 0 {
+		bad = retErrno | uint32(opts.UnlistedArchErrno)&0xffff
+	}
+	return assembleSections(sections, def, bad, stub), flags, nil
 }
 
 // filterArches are the sections: native first, then the listed ones the
@@ -247,7 +226,11 @@ func knownName(n string) bool {
 
 // collectRules resolves the profile's rules for one architecture.
 func collectRules(s *specs.LinuxSeccomp, a *archInfo, def uint32) (*archRules, error) {
-	ar := &archRules{info: a, rules: map[uint32][]seccompRule{}, uncond: map[uint32]uint32{}}
+	n := 0
+	for _, sc := range s.Syscalls {
+		n += len(sc.Names)
+	}
+	ar := &archRules{info: a, rules: map[uint32][]seccompRule{}, uncond: make(map[uint32]uint32, n)}
 	for _, sc := range s.Syscalls {
 		ret, err := seccompRet(sc.Action, sc.ErrnoRet)
 		if err != nil {
@@ -264,6 +247,7 @@ func collectRules(s *specs.LinuxSeccomp, a *archInfo, def uint32) (*archRules, e
 		for _, n := range sc.Names {
 			num, ok := a.nr(n)
 			if !ok {
+				ar.missing = append(ar.missing, n)
 				continue
 			}
 			nr := uint32(num | a.SeccompMask)
@@ -301,4 +285,28 @@ func splitRule(ret uint32, args []specs.LinuxSeccompArg) []seccompRule {
 		seen[a.Index] = true
 	}
 	return []seccompRule{{ret: ret, conds: args}}
+}
+
+// Features is what the compiler understands, for the runtime's features
+// document.
+func Features() *features.Seccomp {
+	yes := true
+	f := &features.Seccomp{Enabled: &yes,
+		Actions: []string{string(specs.ActAllow), string(specs.ActErrno), string(specs.ActKill), string(specs.ActKillProcess),
+			string(specs.ActKillThread), string(specs.ActLog), string(specs.ActTrace), string(specs.ActTrap)}}
+	for op := range jumpOps {
+		f.Operators = append(f.Operators, string(op))
+	}
+	f.Operators = append(f.Operators, string(specs.OpMaskedEqual))
+	for a := range seccompArches {
+		f.Archs = append(f.Archs, string(a))
+	}
+	for fl := range seccompFlags {
+		f.KnownFlags = append(f.KnownFlags, string(fl))
+	}
+	sort.Strings(f.Operators)
+	sort.Strings(f.Archs)
+	sort.Strings(f.KnownFlags)
+	f.SupportedFlags = f.KnownFlags
+	return f
 }

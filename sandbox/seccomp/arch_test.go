@@ -1,4 +1,4 @@
-package oci
+package seccomp
 
 import (
 	"runtime"
@@ -27,7 +27,7 @@ func TestSyscallTables(t *testing.T) {
 			want[n] = max(want[n], nr)
 		}
 		if len(c.got.calls) != len(want) {
-			t.Errorf("%s: %d syscalls, elastic has %d: run go generate ./sandbox/oci", c.want.Name, len(c.got.calls), len(want))
+			t.Errorf("%s: %d syscalls, elastic has %d: run go generate ./sandbox/seccomp", c.want.Name, len(c.got.calls), len(want))
 		}
 		for n, nr := range want {
 			if got, ok := c.got.nr(n); !ok || got != nr {

@@ -1,9 +1,8 @@
-package oci
+package seccomp
 
 import (
 	"fmt"
 	"runtime"
-	"sort"
 )
 
 //go:generate go run mksyscalls.go
@@ -25,9 +24,19 @@ type syscallNr struct {
 
 // nr is name's number on a (without the mask).
 func (a *archInfo) nr(name string) (int, bool) {
-	i := sort.Search(len(a.calls), func(i int) bool { return a.calls[i].name >= name })
-	if i < len(a.calls) && a.calls[i].name == name {
-		return int(a.calls[i].nr), true
+	// A plain binary search: sort.Search's closure doubles the cost, and a
+	// hardened container's init looks up some 400 names per start.
+	lo, hi := 0, len(a.calls)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a.calls[m].name < name {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(a.calls) && a.calls[lo].name == name {
+		return int(a.calls[lo].nr), true
 	}
 	return 0, false
 }
