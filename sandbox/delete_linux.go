@@ -80,7 +80,7 @@ func (c *Container) Remove(ctx context.Context, force bool) error {
 	if err == nil {
 		defer lk.Close()
 	}
-	if err := cleanupOne(ctx, c.Name); err != nil {
+	if err := cleanupWith(ctx, c.Name, &c.State); err != nil {
 		return err
 	}
 	if c.probe != nil {
@@ -100,15 +100,20 @@ func (c *Container) Remove(ctx context.Context, force bool) error {
 // container names, in reverse order of creation: processes, cgroup, link,
 // mount, directory. Every step tolerates the object being already gone, so
 // it can run any number of times.
-func cleanupOne(ctx context.Context, name string) error {
+func cleanupOne(ctx context.Context, name string) error { return cleanupWith(ctx, name, nil) }
+
+// cleanupWith is cleanupOne with the container's state already loaded (nil:
+// read it from the state file, if there is one).
+func cleanupWith(ctx context.Context, name string, st *State) error {
 	recs, err := readJournal(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	var errs []error
-	var st *State
-	if c, err := Load(name); err == nil {
-		st = &c.State
+	if st == nil {
+		if c, err := Load(name); err == nil {
+			st = &c.State
+		}
 	}
 	// 1. processes: the journalled init (pid + start time), then whatever is
 	// left in the cgroup.

@@ -32,6 +32,12 @@ const (
 	procInitArg = "__oci_init"
 	createdComm = "oci-created"
 	startSignal = unix.SIGUSR2
+	// startedComm is the name from the start signal to the exec: `start`
+	// returns once the init wears it, as runc's start returns once its
+	// init has read the exec fifo, before the startContainer hooks and
+	// the exec (which take a few tenths of a millisecond). `state` reads
+	// any name but createdComm as running.
+	startedComm = "oci-started"
 )
 
 // procInit is the process init's configuration, one argv element of JSON.
@@ -208,6 +214,9 @@ func runProcInit(arg string) error {
 		// No signal.Stop: it waits for the signal loop to go idle (~0.1 ms
 		// of every start), and the exec resets the handler anyway.
 		<-start
+		if err := setComm(startedComm); err != nil {
+			return err
+		}
 	}
 	// The rlimits last: RLIMIT_AS or RLIMIT_DATA would starve this Go
 	// program, not only the command.

@@ -229,9 +229,10 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := syscall.Kill(rec.Pid, startSignal); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	// Started means exec'd: wait until the init no longer wears its name.
-	// An init that is gone already ran (a short command): its exit is its
-	// reaper's to report.
+	// Started means the init took the signal: it renames itself
+	// startedComm before its startContainer hooks and the exec (or it has
+	// exec'd already). An init that is gone already ran (a short
+	// command): its exit is its reaper's to report.
 	if err := waitComm(ctx, rec.Pid, rec.Start, func(c string) bool { return c != createdComm }); err != nil && sandbox.Alive(rec.Pid, rec.Start) {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
