@@ -22,8 +22,9 @@ GOFLAGS_OCI := -tags $(TAGS) -ldflags '$(VERSION_X)'
 # its C stage runs libc's start-up once per container start, and glibc's
 # asks the CPU for its cache sizes with ~30 cpuid instructions, each a trap
 # to the hypervisor in a VM (0.6 ms here, musl's 0.1 ms). Without musl-gcc
-# it is built with glibc, as everything else.
-CC_INIT   ?= $(shell command -v musl-gcc 2>/dev/null || echo $${CC:-gcc})
+# it is built with glibc, as everything else. (Looked up by the shell when
+# the line runs, after deps.sh has installed musl-tools; CC_INIT overrides.)
+CC_INIT   ?=
 PKGS      := ./...
 
 export CGO_ENABLED=1
@@ -42,7 +43,7 @@ build: ## build bin/ctlab, bin/ctlab-tui (the UI), bin/ctlab-init (the container
 	@bash .ci/deps.sh build
 	$(GO) build $(GOFLAGS_B) -o $(BIN) ./cmd/ctlab
 	$(GO) build $(GOFLAGS_B) -o $(BIN)-tui ./cmd/ctlab-tui
-	CC=$(CC_INIT) $(GO) build $(GOFLAGS_B) -o $(BIN)-init ./cmd/ctlab-init
+	CC="$(or $(CC_INIT),$$(command -v musl-gcc || echo $${CC:-gcc}))" $(GO) build $(GOFLAGS_B) -o $(BIN)-init ./cmd/ctlab-init
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_OCI) -o $(BIN)-oci ./cmd/ctlab-oci
 
 run: build ## build and start the lessons (TUI)
