@@ -160,6 +160,52 @@ func TestV1UsualMatchesDefault(t *testing.T) {
 	t.Logf("%v", got)
 }
 
+// TestCreateOverLeftoverResets: a new group skips writing the kernel's
+// defaults (withoutV1Defaults), so a directory left over with other values
+// (a crash before the cleanup) must still be reset to them, and a fresh one
+// must read them back.
+func TestCreateOverLeftoverResets(t *testing.T) {
+	needRoot(t)
+	if Effective() != V1 {
+		t.Skipf("the host's cgroups are %v: the default-skipping is v1's", HostMode())
+	}
+	needController(t, "cpu", "pids")
+	roots, err := v1Roots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := testName()
+	if _, err := Create(name, Limits{}); err != nil { // /ctlab exists; the group is fresh
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Remove(context.Background(), name) })
+	shares := filepath.Join(roots["cpu"], parentName, name, "cpu.shares")
+	pids := filepath.Join(roots["pids"], parentName, name, "pids.max")
+	read := func(f string) string {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := read(shares); got != "1024" {
+		t.Fatalf("fresh group: cpu.shares %s, want the kernel's 1024", got)
+	}
+	// Leave it behind with other values, as a killed create would.
+	if err := os.WriteFile(shares, []byte("512"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pids, []byte("7"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(name, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, gotPids := read(shares), read(pids); got != "1024" || gotPids != "max" {
+		t.Errorf("over a leftover: cpu.shares %s, pids.max %s; want 1024 and max", got, gotPids)
+	}
+}
+
 // TestCreateDelete: the directories appear with the kernel holding our
 // values, Delete removes every one of them, and cgroups we did not create
 // (beside /ctlab and inside it) are left exactly as they were.
