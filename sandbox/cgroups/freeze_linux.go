@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ctlab/ctlab/sandbox/internal/backoff"
 )
 
 // Freezing stops every task of the group without killing it: v1 writes
@@ -65,30 +67,29 @@ func (c *Cgroup) setFrozen(ctx context.Context, frozen bool) error {
 	if err := writeFile(f, val); err != nil {
 		return err
 	}
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for i := 1; ; i++ {
-		st, err := c.FreezerState()
-		if err != nil {
-			return err
+	// A v1 group can stay FREEZING when a task sleeps where it cannot be
+	// frozen (e.g. in vfork); runc's remedy is to thaw and retry, here
+	// every 100 ms.
+	var st string
+	retried := time.Now()
+	err = backoff.Until(ctx, func() (bool, error) {
+		var err error
+		if st, err = c.FreezerState(); err != nil || st == want {
+			return err == nil, err
 		}
-		if st == want {
-			return nil
-		}
-		// A v1 group can stay FREEZING when a task sleeps where it cannot be
-		// frozen (e.g. in vfork); runc's remedy is to thaw and retry.
-		if c.mode == V1 && frozen && i%100 == 0 {
+		if c.mode == V1 && frozen && time.Since(retried) >= 100*time.Millisecond {
+			retried = time.Now()
 			_ = writeFile(f, "THAWED")
 			if err := writeFile(f, "FROZEN"); err != nil {
-				return err
+				return false, err
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("still %s, wanted %s: %w", st, want, ctx.Err())
-		case <-t.C:
-		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("still %s, wanted %s: %w", st, want, ctx.Err())
 	}
+	return err
 }
 
 // Freezer names the files that hold a cgroup's freezer state, so that a

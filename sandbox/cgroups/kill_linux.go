@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/internal/backoff"
 )
 
 // Kill SIGKILLs every process in the cgroup (and its sub-groups) and waits
@@ -85,27 +87,19 @@ func (c *Cgroup) checkNotSelf() error {
 
 // waitEmpty polls until no process is left (v2: cgroup.events populated 0).
 func (c *Cgroup) waitEmpty(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for {
-		empty := false
+	err := backoff.Until(ctx, func() (bool, error) {
 		if c.mode == V2 {
 			ev, err := readKV(filepath.Join(c.v2dir, "cgroup.events"))
-			empty = errors.Is(err, os.ErrNotExist) || (err == nil && ev["populated"] == 0)
-		} else {
-			pids, err := c.Procs()
-			empty = errors.Is(err, os.ErrNotExist) || (err == nil && len(pids) == 0)
+			return errors.Is(err, os.ErrNotExist) || (err == nil && ev["populated"] == 0), nil
 		}
-		if empty {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			left, _ := c.Procs()
-			return fmt.Errorf("processes %v still in the cgroup: %w", left, ctx.Err())
-		case <-t.C:
-		}
+		pids, err := c.Procs()
+		return errors.Is(err, os.ErrNotExist) || (err == nil && len(pids) == 0), nil
+	})
+	if err != nil && ctx.Err() != nil {
+		left, _ := c.Procs()
+		return fmt.Errorf("processes %v still in the cgroup: %w", left, ctx.Err())
 	}
+	return err
 }
 
 // Delete kills the processes, then removes the directories in every
@@ -152,20 +146,22 @@ func (c *Cgroup) removeDirs(ctx context.Context) error {
 }
 
 func rmdirRetry(ctx context.Context, p string) error {
-	for {
+	var busy error
+	err := backoff.Until(ctx, func() (bool, error) {
 		err := unix.Rmdir(p)
 		if err == nil || errors.Is(err, unix.ENOENT) {
-			return nil
+			return true, nil
 		}
 		if !errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("rmdir %s: %w", p, err)
+			return false, fmt.Errorf("rmdir %s: %w", p, err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("rmdir %s: %w (%v)", p, err, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
+		busy = err
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("rmdir %s: %w (%v)", p, busy, ctx.Err())
 	}
+	return err
 }
 
 // RemovePath kills the processes of the cgroup at rel (a path relative to
