@@ -862,11 +862,8 @@ func exitCode(cmd *exec.Cmd, err error) (int, error) {
 		return -1, err
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
-		switch {
-		case ws.Exited():
-			return ws.ExitStatus(), nil
-		case ws.Signaled():
-			return 128 + int(ws.Signal()), nil
+		if code, ok := shellCode(ws); ok {
+			return code, nil
 		}
 	}
 	var ee *exec.ExitError
@@ -874,6 +871,18 @@ func exitCode(cmd *exec.Cmd, err error) (int, error) {
 		return ee.ExitCode(), nil
 	}
 	return -1, err
+}
+
+// shellCode is a wait status as a shell reports it: the exit code, or
+// 128+signal for a killed process; ok is false for any other state.
+func shellCode(ws syscall.WaitStatus) (code int, ok bool) {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus(), true
+	case ws.Signaled():
+		return 128 + int(ws.Signal()), true
+	}
+	return -1, false
 }
 
 // selfCopy returns a copy of the running binary under DataDir/bin, made

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctlab/ctlab/sandbox/kstate"
 )
 
 // Joining existing namespaces (Config.Join) and running without a mount
@@ -58,26 +60,18 @@ func userNSRoot(f *os.File) (int, error) {
 		if unix.Stat(p+"/ns/user", &st) != nil || st.Ino != want.Ino || st.Dev != want.Dev {
 			continue
 		}
-		if uid, err := rootOfMap(p + "/uid_map"); err == nil {
-			return uid, nil
+		pid, _ := strconv.Atoi(filepath.Base(p))
+		m, _, err := kstate.ReadIDMap(pid, "uid")
+		if err != nil {
+			continue
+		}
+		for _, e := range m {
+			if e.Inside <= 0 && 0 < e.Inside+e.Count {
+				return int(e.Outside - e.Inside), nil
+			}
 		}
 	}
 	return 0, &InputError{Problem: "no process of the user namespace to join maps its root", Fix: "join the user namespace of a running process whose root is mapped"}
-}
-
-// rootOfMap returns the outside id that id 0 maps to in a uid_map/gid_map.
-func rootOfMap(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		var in, out, n int
-		if _, err := fmt.Sscan(line, &in, &out, &n); err == nil && in <= 0 && 0 < in+n {
-			return out - in, nil
-		}
-	}
-	return 0, fmt.Errorf("%s maps no root", path)
 }
 
 // validateJoin checks Config.Join before anything is made: known kinds,

@@ -21,11 +21,23 @@ func procStartTime(pid int) (uint64, error) {
 // (and not a zombie): one read of /proc/<pid>/stat. sandbox/oci uses it
 // for the records it keeps under --root.
 func Alive(pid int, start uint64) bool {
+	_, ok := Comm(pid, start)
+	return ok
+}
+
+// Comm returns the name of pid (its comm) while it is still the process
+// that started at start and not a zombie; ok is false otherwise. The same
+// single read of /proc/<pid>/stat as Alive: sandbox/oci tells created from
+// running by the name of a live init.
+func Comm(pid int, start uint64) (comm string, ok bool) {
 	if pid <= 0 {
-		return false
+		return "", false
 	}
 	p, err := kstate.ReadStat(pid)
-	return err == nil && p.Start == start && p.State != 'Z' && p.State != 'X'
+	if err != nil || p.Start != start || p.State == 'Z' || p.State == 'X' {
+		return "", false
+	}
+	return p.Comm, true
 }
 
 // NSInode returns the inode number of /proc/<pid>/ns/<kind> ("self" allowed

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,22 +47,18 @@ func waitReparented(pid int, start uint64) (int, error) {
 		return -1, watchExit(pid, start)
 	}
 	// Our child: its pid cannot be reused before this wait4.
-	var ws unix.WaitStatus
+	var ws syscall.WaitStatus
 	for {
-		_, err = unix.Wait4(pid, &ws, 0, nil)
-		if err != unix.EINTR {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
 			break
 		}
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		return -1, fmt.Errorf("wait for init %d: %w", pid, err)
-	case ws.Exited():
-		return ws.ExitStatus(), nil
-	case ws.Signaled():
-		return 128 + int(ws.Signal()), nil
 	}
-	return -1, nil
+	code, _ := shellCode(ws)
+	return code, nil
 }
 
 // watchExit returns once pid, not our child, has exited: a pidfd becomes

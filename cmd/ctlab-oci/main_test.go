@@ -103,13 +103,8 @@ func run(tb testing.TB, rt string, args ...string) string {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	cmd := exec.Command(rt, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	err = cmd.Run()
+	timedRun(tb, f, rt, args...)
 	out, _ := os.ReadFile(f.Name())
-	if err != nil {
-		tb.Fatalf("%s %s: %v\n%s", filepath.Base(rt), strings.Join(args, " "), err, out)
-	}
 	return string(out)
 }
 
@@ -228,8 +223,9 @@ func BenchmarkCreateStartDeleteVsRunc(b *testing.B) {
 	}
 }
 
-// timedRun runs the runtime with its output in out and returns the time
-// from its start to its exit.
+// timedRun runs the runtime with its output in out (emptied first) and
+// returns the time from its start to its exit; a failure fails the test
+// with the output.
 func timedRun(tb testing.TB, out *os.File, rt string, args ...string) time.Duration {
 	tb.Helper()
 	if err := out.Truncate(0); err != nil {

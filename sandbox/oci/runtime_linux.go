@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -131,14 +130,14 @@ func (r *Runtime) hooks(rec *record) (*specs.Hooks, error) {
 // (pid + start time) is "stopped"; a frozen cgroup "paused"; an init still
 // named createdComm (the process init waiting for start) "created".
 func (r *Runtime) status(rec *record) string {
-	if rec.Pid == 0 || !sandbox.Alive(rec.Pid, rec.Start) {
+	comm, alive := sandbox.Comm(rec.Pid, rec.Start)
+	if !alive {
 		return string(specs.StateStopped)
 	}
 	if st, err := r.freezerState(rec); err == nil && strings.EqualFold(st, "frozen") {
 		return "paused"
 	}
-	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", rec.Pid))
-	if strings.TrimSpace(string(comm)) == createdComm {
+	if comm == createdComm {
 		return string(specs.StateCreated)
 	}
 	return string(specs.StateRunning)
@@ -245,30 +244,16 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	return nil
 }
 
-// waitComm polls /proc/PID/comm until ok says so; the process dying is an
-// error.
+// waitComm polls the init's name (in /proc/PID/stat) until ok says so;
+// the process dying is an error.
 func waitComm(ctx context.Context, pid int, start uint64, ok func(string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return backoff.Until(ctx, func() (bool, error) {
-		if !sandbox.Alive(pid, start) {
+		comm, alive := sandbox.Comm(pid, start)
+		if !alive {
 			return false, fmt.Errorf("the container's init (pid %d) exited", pid)
 		}
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-		return ok(strings.TrimSpace(string(b))), nil
+		return ok(comm), nil
 	})
-}
-
-func procStart(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	st, _ := strconv.ParseUint(f[19], 10, 64)
-	return st
 }
